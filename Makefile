@@ -1,0 +1,86 @@
+# Builds quicsteer: BPF objects (clang), the native addon (node-gyp), the TypeScript (tsc). Outputs: build/ only.
+# make | make test | make bench | make clean | make setup (root: installs packages, see scripts/setup.sh); V=1 echoes commands.
+
+BUILD    := build
+CLANG    ?= clang
+NODE     ?= node
+BIN      := node_modules/.bin
+ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
+
+ifeq ($(V),1)
+Q :=
+msg := @true
+else
+Q := @
+msg := @printf '  %-8s %s\n'
+endif
+
+# BPF: every bpf/*.bpf.c is a shipped object; test/bpf/*.bpf.c are test-only objects.
+BPF_CFLAGS := -target bpf -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -I$(ARCH_INC) -Ibpf
+BPF_SRC    := $(wildcard bpf/*.bpf.c test/bpf/*.bpf.c)
+BPF_OBJ    := $(patsubst %.bpf.c,$(BUILD)/bpf/%.bpf.o,$(notdir $(BPF_SRC)))
+BPF_HDR    := $(wildcard bpf/*.h)
+
+# Addon: node-gyp against the running node's headers (never downloads them).
+NODEDIR    := $(abspath $(dir $(realpath $(shell command -v $(NODE))))/..)
+NODE_GYP   := $(BIN)/node-gyp --nodedir=$(NODEDIR) $(if $(filter 1,$(V)),--verbose,--silent)
+ADDON      := $(BUILD)/Release/quicsteer.node
+LIBBPF_A   ?= $(firstword $(wildcard /usr/lib/$(shell $(CC) -dumpmachine 2>/dev/null)/libbpf.a /usr/lib64/libbpf.a /usr/lib/libbpf.a))
+
+TS_SRC     := $(shell find src test -name '*.ts' 2>/dev/null) tsconfig.json
+TS_STAMP   := $(BUILD)/dist/.stamp
+
+.PHONY: all bpf addon ts test bench clean setup check-deps
+all: bpf addon ts
+
+bpf: $(BPF_OBJ)
+addon: $(ADDON)
+ts: $(TS_STAMP)
+
+vpath %.bpf.c bpf test/bpf
+
+$(BUILD)/bpf/%.bpf.o: %.bpf.c $(BPF_HDR) | $(BUILD)/bpf
+	$(msg) CLANG $@
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/bpf:
+	$(Q)mkdir -p $@
+
+# Debian's libbpf.a is PIE, not PIC: its one use of glibc's stderr can't be linked into a shared
+# object, so a copy renames it to a hidden pointer the addon defines (see native/addon.cc).
+$(BUILD)/libbpf/libbpf.a: $(LIBBPF_A)
+	$(msg) OBJCOPY $@
+	$(Q)test -n "$(LIBBPF_A)" || { echo "libbpf.a not found: install libbpf-dev (sudo make setup)" >&2; exit 1; }
+	$(Q)mkdir -p $(dir $@)
+	$(Q)objcopy --redefine-sym stderr=qs_libbpf_stderr $< $@
+
+$(BUILD)/config.gypi: binding.gyp node_modules/.package-lock.json
+	$(msg) GYP configure
+	$(Q)test -f $(NODEDIR)/include/node/node_api.h || { echo "Node headers missing under $(NODEDIR)/include/node (Debian: apt install libnode-dev)" >&2; exit 1; }
+	$(Q)$(NODE_GYP) configure
+
+$(ADDON): native/addon.cc $(BUILD)/config.gypi $(BUILD)/libbpf/libbpf.a
+	$(msg) GYP $@
+	$(Q)$(NODE_GYP) build
+
+$(TS_STAMP): $(TS_SRC) node_modules/.package-lock.json
+	$(msg) TSC $(BUILD)/dist
+	$(Q)$(BIN)/tsc -p tsconfig.json
+	$(Q)touch $@
+
+node_modules/.package-lock.json: package-lock.json
+	$(msg) NPM ci
+	$(Q)npm ci --no-audit --no-fund
+
+test: all
+	$(Q)$(NODE) scripts/run-tests.mjs $(TESTS)
+
+bench: all
+	$(Q)$(NODE) build/dist/test/bench/run.js
+
+setup:
+	$(Q)scripts/setup.sh
+
+clean:
+	$(msg) CLEAN $(BUILD)
+	$(Q)rm -rf $(BUILD)

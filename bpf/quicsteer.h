@@ -1,0 +1,105 @@
+/* Structs, enums and limits shared by the XDP program and the control plane (mirrored in src/bpf/layout.ts, checked against BTF). */
+#ifndef QUICSTEER_H
+#define QUICSTEER_H
+
+#include <linux/types.h>
+
+// Longest server ID any supported CID layout carries (QUIC-LB allows 1..15 bytes).
+#ifndef QS_MAX_SID_LEN
+#define QS_MAX_SID_LEN 15
+#endif
+
+// QUIC-LB: the first octet's 3 config-rotation bits name one of 7 configs (0b111 = unroutable).
+#define QS_QUIC_LB_CONFIGS 7
+
+// Capacity of the VIP and server tables; overridable at build time.
+#ifndef QS_MAX_VIPS
+#define QS_MAX_VIPS 256
+#endif
+#ifndef QS_MAX_SERVERS
+#define QS_MAX_SERVERS 4096
+#endif
+
+// Address family tags stored in qs_vip_key.family (not AF_* so the layout is OS independent).
+enum qs_family {
+	QS_FAMILY_IPV4 = 4,
+	QS_FAMILY_IPV6 = 6,
+};
+
+// How the server ID sits inside the Destination Connection ID of a VIP's packets.
+enum qs_cid_format {
+	QS_CID_NONE = 0,
+	QS_CID_QUIC_LB = 1,
+	QS_CID_FIXED = 2,
+	QS_CID_MVFST = 3,
+};
+
+// Owner state: only QS_SERVER_UP receives steered packets.
+enum qs_server_state {
+	QS_SERVER_UP = 0,
+	QS_SERVER_DOWN = 1,
+	QS_SERVER_DRAIN = 2,
+};
+
+// Why a packet got its verdict: every packet is counted under exactly one reason.
+enum qs_reason {
+	QS_R_NOT_VIP = 0,      /* not IP/UDP, or UDP to an address:port that is no VIP */
+	QS_R_MALFORMED = 1,    /* a header ends before the packet says it does */
+	QS_R_FRAGMENT = 2,     /* IPv4/IPv6 fragment: no UDP header to read */
+	QS_R_IPV6_EXT = 3,     /* IPv6 extension headers: not parsed, passed */
+	QS_R_VIP = 4,          /* UDP to a VIP, passed to the local stack */
+	QS_R_MAX,
+};
+
+// Key of the VIP table: IPv4 sits in addr[0..3] with the rest zero.
+struct qs_vip_key {
+	__u8 addr[16];
+	__be16 port;
+	__u8 family;     /* enum qs_family */
+	__u8 pad;
+};
+
+// One QUIC-LB configuration (plaintext): lengths of the server ID and nonce after the first octet.
+struct qs_quic_lb_conf {
+	__u8 sid_len;
+	__u8 nonce_len;
+	__u8 enabled;
+	__u8 pad;
+};
+
+// Value of the VIP table: how to read the server ID from this VIP's connection IDs.
+struct qs_vip {
+	__u8 cid_format;    /* enum qs_cid_format */
+	__u8 dcid_len;      /* short-header DCID length (not on the wire) */
+	__u8 sid_offset;    /* QS_CID_FIXED: server ID offset inside the DCID */
+	__u8 sid_len;       /* QS_CID_FIXED: server ID length */
+	struct qs_quic_lb_conf quic_lb[QS_QUIC_LB_CONFIGS];
+};
+
+// A server ID as it appears in the CID (len bytes of id[], the rest zero): key of the server table.
+struct qs_server_id {
+	__u8 len;
+	__u8 id[QS_MAX_SID_LEN];
+};
+
+// Where a server ID's owner is reached: L2 address and egress interface.
+struct qs_server {
+	__u8 mac[6];
+	__u8 state;      /* enum qs_server_state */
+	__u8 pad;
+	__u32 ifindex;   /* egress; the ingress interface means XDP_TX */
+};
+
+// Run-time settings of this real server (single entry of the config map).
+struct qs_config {
+	struct qs_server_id local_id;
+	__u32 flags;
+};
+
+// Packet and byte counter (per CPU in the maps, summed by the control plane).
+struct qs_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+#endif /* QUICSTEER_H */

@@ -1,0 +1,55 @@
+// TS mirror of bpf/quicsteer.h (and the kernel's xdp_md): checked against the object's BTF by test/unit/layout.test.ts.
+import { array, be16, bytes, struct, u32, u64, u8, type ValueOf } from './codec.js';
+
+/** Longest server ID (QS_MAX_SID_LEN). */
+export const MAX_SID_LEN = 15;
+/** QUIC-LB configs selectable by the first octet's rotation bits (QS_QUIC_LB_CONFIGS). */
+export const QUIC_LB_CONFIGS = 7;
+
+/** enum qs_family */
+export const Family = { IPV4: 4, IPV6: 6 } as const;
+/** enum qs_cid_format */
+export const CidFormat = { NONE: 0, QUIC_LB: 1, FIXED: 2, MVFST: 3 } as const;
+/** enum qs_server_state */
+export const ServerState = { UP: 0, DOWN: 1, DRAIN: 2 } as const;
+
+/** enum qs_reason, in counter-index order; names are the C names without the QS_R_ prefix. */
+export const Reasons = ['NOT_VIP', 'MALFORMED', 'FRAGMENT', 'IPV6_EXT', 'VIP'] as const;
+export type ReasonName = (typeof Reasons)[number];
+export const Reason = Object.fromEntries(Reasons.map((r, i) => [r, i])) as { readonly [K in ReasonName]: number };
+/** QS_R_MAX: number of reason counters. */
+export const REASON_MAX = Reasons.length;
+
+export const VipKey = struct('qs_vip_key', { addr: bytes(16), port: be16, family: u8, pad: u8 });
+export const QuicLbConf = struct('qs_quic_lb_conf', { sid_len: u8, nonce_len: u8, enabled: u8, pad: u8 });
+export const Vip = struct('qs_vip', {
+  cid_format: u8,
+  dcid_len: u8,
+  sid_offset: u8,
+  sid_len: u8,
+  quic_lb: array(QuicLbConf, QUIC_LB_CONFIGS),
+});
+export const ServerId = struct('qs_server_id', { len: u8, id: bytes(MAX_SID_LEN) });
+export const Server = struct('qs_server', { mac: bytes(6), state: u8, pad: u8, ifindex: u32 });
+export const Config = struct('qs_config', { local_id: ServerId, flags: u32 });
+export const Counter = struct('qs_counter', { packets: u64, bytes: u64 });
+
+/** The kernel's struct xdp_md: the ctx of an XDP test run (ingress_ifindex for live frames). */
+export const XdpMd = struct('xdp_md', {
+  data: u32,
+  data_end: u32,
+  data_meta: u32,
+  ingress_ifindex: u32,
+  rx_queue_index: u32,
+  egress_ifindex: u32,
+});
+
+export type VipKeyT = ValueOf<typeof VipKey>;
+export type VipT = ValueOf<typeof Vip>;
+export type ServerIdT = ValueOf<typeof ServerId>;
+export type ServerT = ValueOf<typeof Server>;
+export type ConfigT = ValueOf<typeof Config>;
+export type CounterT = ValueOf<typeof Counter>;
+
+/** Every struct shared with the BPF object, for the BTF layout check. */
+export const SHARED_STRUCTS = [VipKey, QuicLbConf, Vip, ServerId, Server, Config, Counter, XdpMd] as const;

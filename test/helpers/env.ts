@@ -1,0 +1,31 @@
+// Test tiers: privileged tests run as root; they skip only outside CI, and under CI=true a missing privilege fails.
+import anyTest, { type ExecutionContext } from 'ava';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const isRoot = process.getuid?.() === 0;
+export const inCI = process.env.CI === 'true';
+
+/** The checkout's root (tests run from build/dist/test/...). */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+export const BPF_OBJ = path.join(ROOT, 'build/bpf/quicsteer.bpf.o');
+export const TEST_OBJ = path.join(ROOT, 'build/bpf/test_xdp.bpf.o');
+
+type Impl = (t: ExecutionContext) => void | Promise<void>;
+type Declare = { (title: string, impl: Impl): void; skip(title: string, impl: Impl): void };
+
+/** Declares a test that needs root (BPF, netns, mounts). */
+export function privileged(title: string, impl: Impl, test: Declare = anyTest): void {
+  if (isRoot) {
+    test(title, impl);
+  } else if (inCI) {
+    test(title, (t) => t.fail('needs root, and CI=true forbids skipping privileged tests'));
+  } else {
+    test.skip(`${title} (needs root)`, impl);
+  }
+}
+
+/** Same, but serial (for tests that count process-wide resources such as fds). */
+export function privilegedSerial(title: string, impl: Impl): void {
+  privileged(title, impl, anyTest.serial);
+}

@@ -1,0 +1,41 @@
+// The TS mirrors of the structs shared with the XDP program must match the built object's BTF exactly.
+import test from 'ava';
+import { Btf, compareEnum, compareStruct } from '../helpers/btf.js';
+import { BPF_OBJ } from '../helpers/env.js';
+import { SHARED_STRUCTS, Reasons, REASON_MAX, VipKey } from '../../src/bpf/layout.js';
+import { be16, bytes, struct, u8 } from '../../src/bpf/codec.js';
+
+const btf = Btf.fromObject(BPF_OBJ);
+
+for (const s of SHARED_STRUCTS) {
+  test(`struct ${s.name} matches BTF (size ${s.size})`, (t) => {
+    t.deepEqual(compareStruct(s, btf), []);
+  });
+}
+
+test('enum qs_reason matches BTF', (t) => {
+  const values = Object.fromEntries([...Reasons.map((r, i) => [`QS_R_${r}`, i]), ['QS_R_MAX', REASON_MAX]]);
+  t.deepEqual(compareEnum('qs_reason', values, btf), []);
+});
+
+// Controls: the check must catch each kind of drift.
+test('control: a field moved in TS is caught', (t) => {
+  const drifted = struct('qs_vip_key', { addr: bytes(16), family: u8, pad: u8, port: be16 });
+  const errs = compareStruct(drifted, btf);
+  t.true(errs.some((e) => e.includes('members')));
+  t.true(errs.some((e) => e.includes('qs_vip_key.port: offset 18 in TS, 16 in BTF')));
+});
+
+test('control: a size change in the C struct is caught', (t) => {
+  const grown = new Btf([...btf.types.values()].map((ty) => (ty.kind === 'STRUCT' && ty.name === 'qs_vip_key' ? { ...ty, size: 24 } : ty)));
+  t.deepEqual(compareStruct(VipKey, grown), ['struct qs_vip_key: size 20 in TS, 24 in BTF']);
+});
+
+test('control: a renumbered enum value is caught', (t) => {
+  const values = Object.fromEntries([...Reasons.map((r, i) => [`QS_R_${r}`, i + 1]), ['QS_R_MAX', REASON_MAX]]);
+  t.true(compareEnum('qs_reason', values, btf).length >= Reasons.length);
+});
+
+test('control: a struct missing from BTF is caught', (t) => {
+  t.deepEqual(compareStruct(struct('qs_nonexistent', { a: u8 }), btf), ['struct qs_nonexistent: not in the object\'s BTF']);
+});
