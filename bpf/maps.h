@@ -1,4 +1,4 @@
-/* The maps the XDP program shares with the control plane (pinned by name under the pin path). */
+/* The maps the XDP program shares with the control plane (pinned by name under the pin path by user space). */
 #ifndef QS_MAPS_H
 #define QS_MAPS_H
 
@@ -12,7 +12,6 @@ struct {
 	__uint(max_entries, QS_MAX_VIPS);
 	__type(key, struct qs_vip_key);
 	__type(value, struct qs_vip);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } qs_vips SEC(".maps");
 
 // Server ID -> the real server that owns it.
@@ -21,7 +20,6 @@ struct {
 	__uint(max_entries, QS_MAX_SERVERS);
 	__type(key, struct qs_server_id);
 	__type(value, struct qs_server);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } qs_servers SEC(".maps");
 
 // This server's own settings; one entry so the control plane changes them without a reload.
@@ -30,7 +28,6 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct qs_config);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } qs_config SEC(".maps");
 
 // Per-reason packet/byte counters, per CPU so the fast path never contends.
@@ -39,7 +36,6 @@ struct {
 	__uint(max_entries, QS_R_MAX);
 	__type(key, enum qs_reason);
 	__type(value, struct qs_counter);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } qs_stats SEC(".maps");
 
 #endif /* QS_MAPS_H */

@@ -6,7 +6,7 @@ import { BpfMap, PerCpuMap, mapFromFd } from './map.js';
 import { raw, type StructCodec } from './codec.js';
 
 export interface OpenOptions {
-  /** Where LIBBPF_PIN_BY_NAME maps are pinned and, if already there, reused. */
+  /** Pin every map at <pinRootPath>/<map name>, reusing a map already pinned there. Default: no pins. */
   pinRootPath?: string;
 }
 
@@ -21,8 +21,16 @@ export class ObjectSpec {
   }
 
   static open(path: string, opts: OpenOptions = {}): ObjectSpec {
-    const obj = new (native().BpfObject)(path, opts.pinRootPath === undefined ? {} : { pinRootPath: opts.pinRootPath });
-    return new ObjectSpec(obj, path);
+    const spec = new ObjectSpec(new (native().BpfObject)(path), path);
+    if (opts.pinRootPath !== undefined) {
+      try {
+        for (const m of spec.maps()) if (!m.internal) spec.setMapPinPath(m.name, `${opts.pinRootPath}/${m.name}`);
+      } catch (e) {
+        spec.close();
+        throw e;
+      }
+    }
+    return spec;
   }
 
   get #o(): NativeBpfObject {

@@ -91,8 +91,9 @@ export class Program {
       flags,
       ctxIn,
       batchSize: opts.batchSize,
-      // live frames go out on the wire: there is no output packet to copy back
+      // live frames go out on the wire: the kernel refuses output buffers then
       dataSizeOut: opts.liveFrames ? 0 : opts.dataSizeOut,
+      ctxSizeOut: opts.liveFrames ? 0 : undefined,
     });
     return { retval: r.retval, durationNs: r.duration, data: r.dataOut };
   }

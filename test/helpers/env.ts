@@ -1,15 +1,8 @@
 // Test tiers: privileged tests run as root; they skip only outside CI, and under CI=true a missing privilege fails.
 import anyTest, { type ExecutionContext } from 'ava';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { isRoot, inCI } from './paths.js';
 
-export const isRoot = process.getuid?.() === 0;
-export const inCI = process.env.CI === 'true';
-
-/** The checkout's root (tests run from build/dist/test/...). */
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
-export const BPF_OBJ = path.join(ROOT, 'build/bpf/quicsteer.bpf.o');
-export const TEST_OBJ = path.join(ROOT, 'build/bpf/test_xdp.bpf.o');
+export { isRoot, inCI, ROOT, BPF_OBJ, TEST_OBJ } from './paths.js';
 
 type Impl = (t: ExecutionContext) => void | Promise<void>;
 type Declare = { (title: string, impl: Impl): void; skip(title: string, impl: Impl): void };

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs everything quicsteer needs on Debian 12 and builds it: apt packages, npm ci, make, quicsteer on PATH.
+# Idempotent: a second run installs nothing and rebuilds nothing. Needs root (apt, /usr/local/bin).
+set -euo pipefail
+
+cd "$(dirname "$(readlink -f "$0")")/.."
+
+# Debian packages: build (clang/llvm, libbpf-dev, libelf/zlib for the static libbpf link), run
+# (iproute2, bpftool), director and tests (ipvsadm, nftables, conntrack, tcpdump), the VM harness
+# (qemu, busybox), and the real QUIC peers used end to end (ngtcp2 examples, GnuTLS).
+PACKAGES=(
+  clang llvm libbpf-dev libelf-dev zlib1g-dev linux-libc-dev pkg-config make g++ python3
+  bpftool iproute2 ethtool
+  ipvsadm nftables conntrack tcpdump
+  qemu-system-x86 busybox-static cpio
+  ngtcp2-server ngtcp2-client gnutls-bin
+)
+
+say() { printf 'setup: %s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: needs root (apt-get, /usr/local/bin): run 'sudo make setup'" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# Node >= 18.18 with its headers (node-gyp builds against them, never downloads them).
+node_ok() {
+  command -v node >/dev/null && node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>18||(a===18&&b>=18)?0:1)'
+}
+if ! node_ok; then missing+=(nodejs npm libnode-dev); fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  say "Debian packages already installed"
+fi
+node_ok || { echo "setup: Node.js >= 18.18 is required (found $(node --version 2>/dev/null || echo none))" >&2; exit 1; }
+nodedir="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
+if [ ! -f "$nodedir/include/node/node_api.h" ]; then
+  say "installing Node headers (libnode-dev)"
+  apt-get install -y -qq libnode-dev >/dev/null
+fi
+
+# npm ci only when the lockfile changed since the last install (make tracks that).
+make --no-print-directory node_modules/.package-lock.json
+make --no-print-directory all
+
+ln -sfn "$PWD/scripts/quicsteer.mjs" /usr/local/bin/quicsteer
+say "quicsteer is $(command -v quicsteer) -> $(readlink /usr/local/bin/quicsteer)"
+say "done"

@@ -1,0 +1,93 @@
+// Maps pinned by name under a pin root are reused by the next load; pinned objects reopen by path (needs root).
+import { existsSync, readdirSync } from 'node:fs';
+import { ObjectSpec, Program, openPinnedMap, openPinnedPerCpuMap } from '../../src/bpf/index.js';
+import { Counter, Family, Vip, VipKey, type VipT } from '../../src/bpf/layout.js';
+import { u32, whole } from '../../src/bpf/codec.js';
+import { BPF_OBJ, privileged, privilegedSerial } from '../helpers/env.js';
+import { TempBpffs } from '../helpers/bpffs.js';
+import { fdCount } from '../unit/fd-leak.test.js';
+
+const U32 = whole(u32);
+const vip: VipT = { cid_format: 1, dcid_len: 8, sid_offset: 0, sid_len: 0, quic_lb: Array.from({ length: 7 }, () => ({ sid_len: 2, nonce_len: 4, enabled: 1, pad: 0 })) };
+const key = { addr: Buffer.from([203, 0, 113, 1]), port: 443, family: Family.IPV4, pad: 0 };
+
+privileged('a second load reuses the maps pinned by the first, with their contents', (t) => {
+  const fs = new TempBpffs();
+  try {
+    const first = ObjectSpec.open(BPF_OBJ, { pinRootPath: fs.dir }).load();
+    t.deepEqual(readdirSync(fs.dir).filter((f) => !f.endsWith('.debug')).sort(), ['qs_config', 'qs_servers', 'qs_stats', 'qs_vips']);
+    first.map('qs_vips', VipKey, Vip).update(key, vip);
+    const id = first.maps.get('qs_vips')!.info.id;
+    first.close();
+
+    const second = ObjectSpec.open(BPF_OBJ, { pinRootPath: fs.dir }).load();
+    t.is(second.maps.get('qs_vips')!.info.id, id);
+    t.deepEqual(second.map('qs_vips', VipKey, Vip).lookup(key), vip);
+    second.close();
+
+    const byPath = openPinnedMap(fs.path('qs_vips'), VipKey, Vip);
+    t.is(byPath.info.id, id);
+    byPath.close();
+    const stats = openPinnedPerCpuMap(fs.path('qs_stats'), U32, Counter);
+    t.is(stats.lookup(0)!.length, stats.cpus);
+    stats.close();
+    t.throws(() => openPinnedMap(fs.path('qs_stats'), U32, Counter), { instanceOf: TypeError, message: /per-CPU/ });
+    t.throws(() => openPinnedPerCpuMap(fs.path('qs_vips'), VipKey, Vip), { instanceOf: TypeError });
+    t.throws(() => openPinnedMap(fs.path('nope'), VipKey, Vip), { code: 'ENOENT' } as object);
+  } finally {
+    fs.destroy();
+  }
+});
+
+privileged('an explicit pin path and reuse of a live map work before load, and are refused after', (t) => {
+  const fs = new TempBpffs();
+  try {
+    const a = ObjectSpec.open(BPF_OBJ).setMapPinPath('qs_vips', fs.path('vips')).load();
+    t.true(existsSync(fs.path('vips')));
+    const vipsA = a.map('qs_vips', VipKey, Vip);
+    const b = ObjectSpec.open(BPF_OBJ).reuseMap('qs_vips', vipsA).load();
+    t.is(b.maps.get('qs_vips')!.info.id, vipsA.info.id);
+    a.close();
+    b.close();
+
+    const spec = ObjectSpec.open(BPF_OBJ);
+    spec.load().close();
+    t.true(spec.closed, 'load consumes the spec');
+  } finally {
+    fs.destroy();
+  }
+});
+
+privileged('a pinned program reopens by path', (t) => {
+  const fs = new TempBpffs();
+  try {
+    const c = ObjectSpec.open(BPF_OBJ).load();
+    const p = c.program('quicsteer_xdp');
+    p.pin(fs.path('prog'));
+    const id = p.info().id;
+    c.close();
+    const again = Program.openPinned(fs.path('prog'));
+    t.is(again.info().id, id);
+    t.is(again.name, 'quicsteer_xdp');
+    again.close();
+    const byId = Program.fromId(id);
+    t.is(byId.info().tag.length, 16);
+    byId.close();
+  } finally {
+    fs.destroy();
+  }
+});
+
+privilegedSerial('10,000 pinned-map opens and closes, and 300 loads, leak no fd', (t) => {
+  const fs = new TempBpffs();
+  try {
+    ObjectSpec.open(BPF_OBJ, { pinRootPath: fs.dir }).load().close();
+    const before = fdCount();
+    for (let i = 0; i < 10_000; i++) openPinnedMap(fs.path('qs_vips'), VipKey, Vip).close();
+    for (let i = 0; i < 300; i++) ObjectSpec.open(BPF_OBJ, { pinRootPath: fs.dir }).load().close();
+    for (let i = 0; i < 1000; i++) t.throws(() => openPinnedPerCpuMap(fs.path('qs_vips'), VipKey, Vip));
+    t.is(fdCount(), before);
+  } finally {
+    fs.destroy();
+  }
+});
