@@ -192,14 +192,26 @@ struct MapGeometry {
   size_t value_size;  // per-CPU maps: round_up(value_size, 8) * possible CPUs
 };
 
+// What kind of BPF object an fd is ("bpf-map", "bpf-prog", "bpf_link"), from its anon inode name.
+std::string FdKind(int fd) {
+  char path[64], target[64];
+  snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(path, target, sizeof(target) - 1);
+  if (n < 0) return "";
+  target[n] = '\0';
+  const char *prefix = "anon_inode:";
+  return strncmp(target, prefix, strlen(prefix)) == 0 ? std::string(target + strlen(prefix)) : std::string(target);
+}
+
 MapGeometry GetGeometry(Napi::Env env, int fd) {
   MapGeometry g{};
   uint32_t len = sizeof(g.info);
   BeginCall();
   int err = bpf_obj_get_info_by_fd(fd, &g.info, &len);
   if (err) ThrowErrno(env, errno, "bpf_obj_get_info_by_fd");
-  if (g.info.type == 0 && g.info.key_size == 0 && g.info.value_size == 0)
-    ThrowErrno(env, EINVAL, "bpf_obj_get_info_by_fd (fd is not a map)");
+  // A program or link fd answers with its own info struct: never size buffers from that.
+  std::string kind = FdKind(fd);
+  if (kind != "bpf-map") ThrowErrno(env, EINVAL, "fd " + std::to_string(fd) + " is not a BPF map (" + kind + ")");
   g.key_size = g.info.key_size;
   g.value_size = g.info.value_size;
   if (IsPerCpu(g.info.type)) {

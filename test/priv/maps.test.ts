@@ -103,6 +103,10 @@ privileged('sizes are checked: wrong codecs and wrong key lengths never reach th
     t.throws(() => native().mapLookup(fd, Buffer.alloc(3), 0), { instanceOf: RangeError, message: /key is 3 bytes, the map's key is 20/ });
     t.throws(() => native().mapUpdate(fd, Buffer.alloc(20), Buffer.alloc(31), 0), { instanceOf: RangeError });
     t.throws(() => native().mapUpdateBatch(fd, Buffer.alloc(30), Buffer.alloc(32), 0), { instanceOf: RangeError });
+    // a program fd answers bpf_obj_get_info_by_fd too, with a different struct: refused as a map
+    const progFd = c.program('quicsteer_xdp').fd;
+    for (const call of [() => native().mapLookup(progFd, Buffer.alloc(20), 0), () => native().mapGetNextKey(progFd, null), () => native().mapInfo(progFd)])
+      t.throws(call, { code: 'EINVAL', message: /is not a BPF map \(bpf-prog\)/ } as object);
   } finally {
     c.close();
   }
