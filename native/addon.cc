@@ -192,7 +192,8 @@ struct MapGeometry {
   size_t value_size;  // per-CPU maps: round_up(value_size, 8) * possible CPUs
 };
 
-// What kind of BPF object an fd is ("bpf-map", "bpf-prog", "bpf_link"), from its anon inode name.
+// What kind of BPF object an fd is ("bpf-map", "bpf-prog", "bpf-link"), from its anon inode name.
+// The kernel names a new link "bpf_link" but one reopened from a pin "bpf-link": '_' reads as '-'.
 std::string FdKind(int fd) {
   char path[64], target[64];
   snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
@@ -200,18 +201,29 @@ std::string FdKind(int fd) {
   if (n < 0) return "";
   target[n] = '\0';
   const char *prefix = "anon_inode:";
-  return strncmp(target, prefix, strlen(prefix)) == 0 ? std::string(target + strlen(prefix)) : std::string(target);
+  std::string kind = strncmp(target, prefix, strlen(prefix)) == 0 ? target + strlen(prefix) : target;
+  for (char &c : kind)
+    if (c == '_') c = '-';
+  return kind;
+}
+
+// bpf_obj_get_info_by_fd for one kind of object: any BPF fd answers, each with its own struct, so
+// the fd's kind ("bpf-map", "bpf-prog", "bpf-link") is checked before the struct is believed.
+template <typename Info>
+Info GetInfo(Napi::Env env, int fd, const char *kind) {
+  Info out{};
+  uint32_t len = sizeof(out);
+  BeginCall();
+  if (bpf_obj_get_info_by_fd(fd, &out, &len)) ThrowErrno(env, errno, "bpf_obj_get_info_by_fd");
+  std::string actual = FdKind(fd);
+  if (actual != kind)
+    ThrowErrno(env, EINVAL, "fd " + std::to_string(fd) + " is not a " + kind + " (" + actual + ")");
+  return out;
 }
 
 MapGeometry GetGeometry(Napi::Env env, int fd) {
   MapGeometry g{};
-  uint32_t len = sizeof(g.info);
-  BeginCall();
-  int err = bpf_obj_get_info_by_fd(fd, &g.info, &len);
-  if (err) ThrowErrno(env, errno, "bpf_obj_get_info_by_fd");
-  // A program or link fd answers with its own info struct: never size buffers from that.
-  std::string kind = FdKind(fd);
-  if (kind != "bpf-map") ThrowErrno(env, EINVAL, "fd " + std::to_string(fd) + " is not a BPF map (" + kind + ")");
+  g.info = GetInfo<bpf_map_info>(env, fd, "bpf-map");
   g.key_size = g.info.key_size;
   g.value_size = g.info.value_size;
   if (IsPerCpu(g.info.type)) {
@@ -290,11 +302,7 @@ Napi::Value MapInfo(const Napi::CallbackInfo &info) {
 
 Napi::Value ProgInfo(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0);
-  bpf_prog_info pi{};
-  uint32_t len = sizeof(pi);
-  BeginCall();
-  if (bpf_obj_get_info_by_fd(fd, &pi, &len)) ThrowErrno(env, errno, "bpf_obj_get_info_by_fd");
+  bpf_prog_info pi = GetInfo<bpf_prog_info>(env, ArgFd(info, 0), "bpf-prog");
   Napi::Object o = Napi::Object::New(env);
   o.Set("id", pi.id);
   o.Set("type", pi.type);
@@ -311,11 +319,7 @@ Napi::Value ProgInfo(const Napi::CallbackInfo &info) {
 
 Napi::Value LinkInfo(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0);
-  bpf_link_info li{};
-  uint32_t len = sizeof(li);
-  BeginCall();
-  if (bpf_obj_get_info_by_fd(fd, &li, &len)) ThrowErrno(env, errno, "bpf_obj_get_info_by_fd");
+  bpf_link_info li = GetInfo<bpf_link_info>(env, ArgFd(info, 0), "bpf-link");
   Napi::Object o = Napi::Object::New(env);
   o.Set("id", li.id);
   o.Set("type", li.type);
@@ -850,27 +854,30 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
 
 Napi::Object Constants(Napi::Env env) {
   Napi::Object c = Napi::Object::New(env);
-  c.Set("BPF_XDP", static_cast<uint32_t>(BPF_XDP));
-  c.Set("BPF_PROG_TYPE_XDP", static_cast<uint32_t>(BPF_PROG_TYPE_XDP));
-  c.Set("BPF_LINK_TYPE_XDP", static_cast<uint32_t>(BPF_LINK_TYPE_XDP));
-  c.Set("XDP_FLAGS_UPDATE_IF_NOEXIST", static_cast<uint32_t>(XDP_FLAGS_UPDATE_IF_NOEXIST));
-  c.Set("XDP_FLAGS_SKB_MODE", static_cast<uint32_t>(XDP_FLAGS_SKB_MODE));
-  c.Set("XDP_FLAGS_DRV_MODE", static_cast<uint32_t>(XDP_FLAGS_DRV_MODE));
-  c.Set("XDP_FLAGS_HW_MODE", static_cast<uint32_t>(XDP_FLAGS_HW_MODE));
-  c.Set("BPF_ANY", static_cast<uint32_t>(BPF_ANY));
-  c.Set("BPF_NOEXIST", static_cast<uint32_t>(BPF_NOEXIST));
-  c.Set("BPF_EXIST", static_cast<uint32_t>(BPF_EXIST));
-  c.Set("BPF_F_LOCK", static_cast<uint32_t>(BPF_F_LOCK));
-  c.Set("BPF_F_TEST_RUN_ON_CPU", static_cast<uint32_t>(BPF_F_TEST_RUN_ON_CPU));
-  c.Set("BPF_F_TEST_XDP_LIVE_FRAMES", static_cast<uint32_t>(BPF_F_TEST_XDP_LIVE_FRAMES));
-  c.Set("BPF_MAP_TYPE_HASH", static_cast<uint32_t>(BPF_MAP_TYPE_HASH));
-  c.Set("BPF_MAP_TYPE_ARRAY", static_cast<uint32_t>(BPF_MAP_TYPE_ARRAY));
-  c.Set("BPF_MAP_TYPE_PERCPU_HASH", static_cast<uint32_t>(BPF_MAP_TYPE_PERCPU_HASH));
-  c.Set("BPF_MAP_TYPE_PERCPU_ARRAY", static_cast<uint32_t>(BPF_MAP_TYPE_PERCPU_ARRAY));
-  c.Set("BPF_MAP_TYPE_DEVMAP", static_cast<uint32_t>(BPF_MAP_TYPE_DEVMAP));
-  c.Set("BPF_MAP_TYPE_DEVMAP_HASH", static_cast<uint32_t>(BPF_MAP_TYPE_DEVMAP_HASH));
-  c.Set("BPF_MAP_TYPE_LRU_HASH", static_cast<uint32_t>(BPF_MAP_TYPE_LRU_HASH));
-  c.Set("BPF_MAP_TYPE_LRU_PERCPU_HASH", static_cast<uint32_t>(BPF_MAP_TYPE_LRU_PERCPU_HASH));
+// Exported under the C name, so TS and C cannot disagree on spelling.
+#define CONST(x) c.Set(#x, static_cast<uint32_t>(x))
+  CONST(BPF_XDP);
+  CONST(BPF_PROG_TYPE_XDP);
+  CONST(BPF_LINK_TYPE_XDP);
+  CONST(XDP_FLAGS_UPDATE_IF_NOEXIST);
+  CONST(XDP_FLAGS_SKB_MODE);
+  CONST(XDP_FLAGS_DRV_MODE);
+  CONST(XDP_FLAGS_HW_MODE);
+  CONST(BPF_ANY);
+  CONST(BPF_NOEXIST);
+  CONST(BPF_EXIST);
+  CONST(BPF_F_LOCK);
+  CONST(BPF_F_TEST_RUN_ON_CPU);
+  CONST(BPF_F_TEST_XDP_LIVE_FRAMES);
+  CONST(BPF_MAP_TYPE_HASH);
+  CONST(BPF_MAP_TYPE_ARRAY);
+  CONST(BPF_MAP_TYPE_PERCPU_HASH);
+  CONST(BPF_MAP_TYPE_PERCPU_ARRAY);
+  CONST(BPF_MAP_TYPE_DEVMAP);
+  CONST(BPF_MAP_TYPE_DEVMAP_HASH);
+  CONST(BPF_MAP_TYPE_LRU_HASH);
+  CONST(BPF_MAP_TYPE_LRU_PERCPU_HASH);
+#undef CONST
   return c;
 }
 
@@ -888,39 +895,43 @@ Napi::Value Guard(const Napi::CallbackInfo &info) {
   }
 }
 
+template <Napi::Value (*F)(const Napi::CallbackInfo &)>
+void Export(Napi::Env env, Napi::Object exports, const char *name) {
+  exports.Set(name, Napi::Function::New<Guard<F>>(env, name));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   qs_libbpf_stderr = stderr;
   libbpf_set_print(LibbpfPrint);
   exports.Set("BpfObject", BpfObject::Init(env));
-  exports.Set("close", Napi::Function::New<Guard<Close>>(env, "close"));
-  exports.Set("dup", Napi::Function::New<Guard<Dup>>(env, "dup"));
-  exports.Set("objPin", Napi::Function::New<Guard<ObjPin>>(env, "objPin"));
-  exports.Set("objGet", Napi::Function::New<Guard<ObjGet>>(env, "objGet"));
-  exports.Set("getFdById", Napi::Function::New<Guard<GetFdById>>(env, "getFdById"));
-  exports.Set("mapInfo", Napi::Function::New<Guard<MapInfo>>(env, "mapInfo"));
-  exports.Set("progInfo", Napi::Function::New<Guard<ProgInfo>>(env, "progInfo"));
-  exports.Set("linkInfo", Napi::Function::New<Guard<LinkInfo>>(env, "linkInfo"));
-  exports.Set("mapLookup", Napi::Function::New<Guard<MapLookup>>(env, "mapLookup"));
-  exports.Set("mapLookupAndDelete", Napi::Function::New<Guard<MapLookupAndDelete>>(env, "mapLookupAndDelete"));
-  exports.Set("mapUpdate", Napi::Function::New<Guard<MapUpdate>>(env, "mapUpdate"));
-  exports.Set("mapDelete", Napi::Function::New<Guard<MapDelete>>(env, "mapDelete"));
-  exports.Set("mapGetNextKey", Napi::Function::New<Guard<MapGetNextKey>>(env, "mapGetNextKey"));
-  exports.Set("mapLookupBatch", Napi::Function::New<Guard<MapLookupBatch>>(env, "mapLookupBatch"));
-  exports.Set("mapLookupAndDeleteBatch",
-              Napi::Function::New<Guard<MapLookupAndDeleteBatch>>(env, "mapLookupAndDeleteBatch"));
-  exports.Set("mapUpdateBatch", Napi::Function::New<Guard<MapUpdateBatch>>(env, "mapUpdateBatch"));
-  exports.Set("mapDeleteBatch", Napi::Function::New<Guard<MapDeleteBatch>>(env, "mapDeleteBatch"));
-  exports.Set("linkCreate", Napi::Function::New<Guard<LinkCreate>>(env, "linkCreate"));
-  exports.Set("linkUpdate", Napi::Function::New<Guard<LinkUpdate>>(env, "linkUpdate"));
-  exports.Set("linkDetach", Napi::Function::New<Guard<LinkDetach>>(env, "linkDetach"));
-  exports.Set("progTestRun", Napi::Function::New<Guard<ProgTestRun>>(env, "progTestRun"));
-  exports.Set("numPossibleCpus", Napi::Function::New<Guard<NumPossibleCpus>>(env, "numPossibleCpus"));
-  exports.Set("ifNameToIndex", Napi::Function::New<Guard<IfNameToIndex>>(env, "ifNameToIndex"));
-  exports.Set("ifIndexToName", Napi::Function::New<Guard<IfIndexToName>>(env, "ifIndexToName"));
-  exports.Set("netnsOpen", Napi::Function::New<Guard<NetnsOpen>>(env, "netnsOpen"));
-  exports.Set("netnsSet", Napi::Function::New<Guard<NetnsSet>>(env, "netnsSet"));
-  exports.Set("setDebug", Napi::Function::New<Guard<SetDebug>>(env, "setDebug"));
-  exports.Set("lastLog", Napi::Function::New<Guard<LastLog>>(env, "lastLog"));
+  Export<Close>(env, exports, "close");
+  Export<Dup>(env, exports, "dup");
+  Export<ObjPin>(env, exports, "objPin");
+  Export<ObjGet>(env, exports, "objGet");
+  Export<GetFdById>(env, exports, "getFdById");
+  Export<MapInfo>(env, exports, "mapInfo");
+  Export<ProgInfo>(env, exports, "progInfo");
+  Export<LinkInfo>(env, exports, "linkInfo");
+  Export<MapLookup>(env, exports, "mapLookup");
+  Export<MapLookupAndDelete>(env, exports, "mapLookupAndDelete");
+  Export<MapUpdate>(env, exports, "mapUpdate");
+  Export<MapDelete>(env, exports, "mapDelete");
+  Export<MapGetNextKey>(env, exports, "mapGetNextKey");
+  Export<MapLookupBatch>(env, exports, "mapLookupBatch");
+  Export<MapLookupAndDeleteBatch>(env, exports, "mapLookupAndDeleteBatch");
+  Export<MapUpdateBatch>(env, exports, "mapUpdateBatch");
+  Export<MapDeleteBatch>(env, exports, "mapDeleteBatch");
+  Export<LinkCreate>(env, exports, "linkCreate");
+  Export<LinkUpdate>(env, exports, "linkUpdate");
+  Export<LinkDetach>(env, exports, "linkDetach");
+  Export<ProgTestRun>(env, exports, "progTestRun");
+  Export<NumPossibleCpus>(env, exports, "numPossibleCpus");
+  Export<IfNameToIndex>(env, exports, "ifNameToIndex");
+  Export<IfIndexToName>(env, exports, "ifIndexToName");
+  Export<NetnsOpen>(env, exports, "netnsOpen");
+  Export<NetnsSet>(env, exports, "netnsSet");
+  Export<SetDebug>(env, exports, "setDebug");
+  Export<LastLog>(env, exports, "lastLog");
   exports.Set("libbpfVersion", Napi::String::New(env, std::to_string(libbpf_major_version()) + "." +
                                                           std::to_string(libbpf_minor_version())));
   exports.Set("constants", Constants(env));

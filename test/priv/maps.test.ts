@@ -106,7 +106,9 @@ privileged('sizes are checked: wrong codecs and wrong key lengths never reach th
     // a program fd answers bpf_obj_get_info_by_fd too, with a different struct: refused as a map
     const progFd = c.program('quicsteer_xdp').fd;
     for (const call of [() => native().mapLookup(progFd, Buffer.alloc(20), 0), () => native().mapGetNextKey(progFd, null), () => native().mapInfo(progFd)])
-      t.throws(call, { code: 'EINVAL', message: /is not a BPF map \(bpf-prog\)/ } as object);
+      t.throws(call, { code: 'EINVAL', message: /is not a bpf-map \(bpf-prog\)/ } as object);
+    t.throws(() => native().progInfo(fd), { code: 'EINVAL', message: /is not a bpf-prog \(bpf-map\)/ } as object);
+    t.throws(() => native().linkInfo(progFd), { code: 'EINVAL', message: /is not a bpf-link \(bpf-prog\)/ } as object);
   } finally {
     c.close();
   }
