@@ -22,6 +22,22 @@ struct {
 	__type(value, struct qs_server);
 } qs_servers SEC(".maps");
 
+// Source MACs of the real servers: a frame from one was steered already (loop guard).
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, QS_MAX_SERVERS);
+	__type(key, struct qs_mac_key);
+	__type(value, __u32);
+} qs_peers SEC(".maps");
+
+// Egress interfaces other than the ingress one, for bpf_redirect_map (keyed by ifindex).
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u32);
+} qs_tx_ports SEC(".maps");
+
 // This server's own settings; one entry so the control plane changes them without a reload.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -37,5 +53,13 @@ struct {
 	__type(key, enum qs_reason);
 	__type(value, struct qs_counter);
 } qs_stats SEC(".maps");
+
+// Steered packets/bytes per owner, at the slot its server entry names (an array: no second hash lookup).
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, QS_MAX_SERVERS);
+	__type(key, __u32);
+	__type(value, struct qs_counter);
+} qs_server_stats SEC(".maps");
 
 #endif /* QS_MAPS_H */

@@ -1,22 +1,51 @@
-/* XDP entry point: parse to UDP, match a VIP, account every packet under one reason. */
+/* XDP entry point: parse to a VIP's QUIC packet, read the server ID from its DCID, steer it to the owner. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "parsing.h"
+#include "quic.h"
+#include "cid.h"
 #include "stats.h"
 
-static __always_inline enum qs_reason classify(struct xdp_md *ctx)
+// IPv6 next-header values that are extension headers (RFC 8200 4, IANA): passed, not parsed.
+static __always_inline int ipv6_is_ext(int nexthdr)
+{
+	switch (nexthdr) {
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_DSTOPTS:
+	case IPPROTO_AH:
+	case IPPROTO_ESP:
+	case IPPROTO_MH:
+	case 139: /* HIP */
+	case 140: /* Shim6 */
+	case 253: /* experimental */
+	case 254:
+		return 1;
+	}
+	return 0;
+}
+
+// A UDP datagram to a VIP: where its payload is and how long the UDP header says it is.
+struct qs_pkt {
+	struct ethhdr *eth;
+	__u8 *payload;
+	__u32 plen;
+	const struct qs_vip *vip;
+};
+
+/* Ethernet / VLAN / IP / UDP up to the VIP lookup: QS_CONTINUE with *pkt set, or the reason to pass. */
+static __always_inline int parse_to_vip(struct xdp_md *ctx, struct qs_pkt *pkt)
 {
 	void *data_end = (void *)(long)ctx->data_end;
 	struct hdr_cursor nh = { .pos = (void *)(long)ctx->data };
 	struct qs_vip_key vk = {};
-	struct ethhdr *eth;
 	struct iphdr *ip;
 	struct ipv6hdr *ip6;
 	struct udphdr *udp;
-	int proto;
+	int proto, ulen;
 
-	proto = parse_ethhdr(&nh, data_end, &eth);
+	proto = parse_ethhdr(&nh, data_end, &pkt->eth);
 	if (proto == QS_PARSE_TRUNCATED)
 		return QS_R_MALFORMED;
 
@@ -36,8 +65,7 @@ static __always_inline enum qs_reason classify(struct xdp_md *ctx)
 			return QS_R_MALFORMED;
 		if (proto == IPPROTO_FRAGMENT)
 			return QS_R_FRAGMENT;
-		if (proto == IPPROTO_HOPOPTS || proto == IPPROTO_ROUTING || proto == IPPROTO_DSTOPTS ||
-		    proto == IPPROTO_AH || proto == IPPROTO_MH)
+		if (ipv6_is_ext(proto))
 			return QS_R_IPV6_EXT;
 		if (proto != IPPROTO_UDP)
 			return QS_R_NOT_VIP;
@@ -47,21 +75,104 @@ static __always_inline enum qs_reason classify(struct xdp_md *ctx)
 		return QS_R_NOT_VIP;
 	}
 
-	if (parse_udphdr(&nh, data_end, &udp) == QS_PARSE_TRUNCATED)
+	ulen = parse_udphdr(&nh, data_end, &udp);
+	if (ulen == QS_PARSE_TRUNCATED)
 		return QS_R_MALFORMED;
 	vk.port = udp->dest;
-	if (!bpf_map_lookup_elem(&qs_vips, &vk))
+	pkt->vip = bpf_map_lookup_elem(&qs_vips, &vk);
+	if (!pkt->vip)
 		return QS_R_NOT_VIP;
-	return QS_R_VIP;
+	// The UDP length, not the frame, bounds the payload (frames may carry Ethernet padding).
+	if (ulen < (int)sizeof(*udp) || (void *)udp + ulen > data_end)
+		return QS_R_MALFORMED;
+	pkt->payload = nh.pos;
+	pkt->plen = ulen - sizeof(*udp);
+	return QS_CONTINUE;
+}
+
+static __always_inline int sid_equal(const struct qs_server_id *a, const struct qs_server_id *b)
+{
+	__u64 a0, a1, b0, b1;
+
+	__builtin_memcpy(&a0, a, 8);
+	__builtin_memcpy(&a1, (const __u8 *)a + 8, 8);
+	__builtin_memcpy(&b0, b, 8);
+	__builtin_memcpy(&b1, (const __u8 *)b + 8, 8);
+	return a0 == b0 && a1 == b1;
+}
+
+// What happens to the packet: the verdict, and the owner's counter slot when steered.
+struct qs_verdict {
+	int action;
+	__u32 slot;
+};
+
+/* The whole decision: returns the packet's reason; *v holds the XDP action (and slot if steered). */
+static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdict *v)
+{
+	const __u8 *data_end = (const __u8 *)(long)ctx->data_end;
+	struct qs_server_id sid __attribute__((aligned(8))) = {};
+	struct qs_mac_key peer = {};
+	const struct qs_config *cfg;
+	const struct qs_server *srv;
+	struct qs_dcid dcid;
+	struct qs_pkt pkt;
+	__u32 zero = 0;
+	int r;
+
+	r = parse_to_vip(ctx, &pkt);
+	if (r != QS_CONTINUE)
+		return r;
+	r = parse_quic(pkt.payload, pkt.plen, data_end, &dcid);
+	if (r != QS_CONTINUE)
+		return r;
+	r = decode_sid(pkt.payload, pkt.plen, data_end, &dcid, pkt.vip, &sid);
+	if (r != QS_CONTINUE)
+		return r;
+
+	cfg = bpf_map_lookup_elem(&qs_config, &zero);
+	if (cfg && sid_equal(&sid, &cfg->local_id))
+		return QS_R_LOCAL;
+	srv = bpf_map_lookup_elem(&qs_servers, &sid);
+	if (!srv)
+		return QS_R_UNKNOWN_SERVER;
+	if (srv->state == QS_SERVER_DRAIN)
+		return QS_R_PEER_DRAIN;
+	if (srv->state != QS_SERVER_UP)
+		return QS_R_PEER_DOWN;
+
+	// Only frames about to be steered pay for the loop-guard lookup.
+	__builtin_memcpy(peer.mac, pkt.eth->h_source, ETH_ALEN);
+	if (bpf_map_lookup_elem(&qs_peers, &peer))
+		return QS_R_LOOP_GUARD;
+
+	if (srv->ifindex == 0 || srv->ifindex == ctx->ingress_ifindex) {
+		// back out where it came in: our MAC is the one the frame was sent to
+		__builtin_memcpy(pkt.eth->h_source, pkt.eth->h_dest, ETH_ALEN);
+		v->action = XDP_TX;
+	} else {
+		// redirect first: if the egress port is missing, the frame goes up untouched
+		if (bpf_redirect_map(&qs_tx_ports, srv->ifindex, XDP_PASS) != XDP_REDIRECT)
+			return QS_R_NO_EGRESS;
+		__builtin_memcpy(pkt.eth->h_source, srv->src_mac, ETH_ALEN);
+		v->action = XDP_REDIRECT;
+	}
+	__builtin_memcpy(pkt.eth->h_dest, srv->mac, ETH_ALEN);
+	v->slot = srv->slot;
+	return QS_R_STEERED;
 }
 
 SEC("xdp")
 int quicsteer_xdp(struct xdp_md *ctx)
 {
-	enum qs_reason reason = classify(ctx);
+	struct qs_verdict v = { .action = XDP_PASS };
+	__u64 bytes = ctx->data_end - ctx->data;
+	enum qs_reason reason = decide(ctx, &v);
 
-	count_reason(reason, ctx->data_end - ctx->data);
-	return XDP_PASS;
+	count_reason(reason, bytes);
+	if (reason == QS_R_STEERED)
+		count_server(v.slot, bytes);
+	return v.action;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

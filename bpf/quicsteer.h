@@ -9,10 +9,13 @@
 #define QS_MAX_SID_LEN 15
 #endif
 
+// Longest connection ID QUIC v1/v2 allow (RFC 9000 17.2): longer on the wire is malformed.
+#define QS_MAX_CID_LEN 20
+
 // QUIC-LB: the first octet's 3 config-rotation bits name one of 7 configs (0b111 = unroutable).
 #define QS_QUIC_LB_CONFIGS 7
 
-// Capacity of the VIP and server tables; overridable at build time.
+// Capacity of the VIP, server and peer tables; overridable at build time.
 #ifndef QS_MAX_VIPS
 #define QS_MAX_VIPS 256
 #endif
@@ -43,11 +46,24 @@ enum qs_server_state {
 
 // Why a packet got its verdict: every packet is counted under exactly one reason.
 enum qs_reason {
-	QS_R_NOT_VIP = 0,      /* not IP/UDP, or UDP to an address:port that is no VIP */
-	QS_R_MALFORMED = 1,    /* a header ends before the packet says it does */
-	QS_R_FRAGMENT = 2,     /* IPv4/IPv6 fragment: no UDP header to read */
-	QS_R_IPV6_EXT = 3,     /* IPv6 extension headers: not parsed, passed */
-	QS_R_VIP = 4,          /* UDP to a VIP, passed to the local stack */
+	QS_R_NOT_VIP = 0,              /* not IP/UDP, or UDP to an address:port that is no VIP */
+	QS_R_MALFORMED = 1,            /* a header ends before the packet (or UDP length) says it does */
+	QS_R_FRAGMENT = 2,             /* IPv4/IPv6 fragment: no whole UDP datagram to read */
+	QS_R_IPV6_EXT = 3,             /* IPv6 extension headers: not parsed, passed */
+	QS_R_NOT_QUIC = 4,             /* UDP to a VIP with an empty payload */
+	QS_R_VERSION_NEGOTIATION = 5,  /* long header, version 0 */
+	QS_R_UNKNOWN_VERSION = 6,      /* long header of a version other than v1, v2, draft-29 */
+	QS_R_INITIAL = 7,              /* client-chosen DCID: the director's choice stands */
+	QS_R_ZERO_RTT = 8,             /* client-chosen DCID too */
+	QS_R_RETRY = 9,                /* server-to-client type: never routed */
+	QS_R_UNROUTABLE_CID = 10,      /* the VIP's CID layout finds no server ID in this DCID */
+	QS_R_LOCAL = 11,               /* the server ID is this server's own */
+	QS_R_UNKNOWN_SERVER = 12,      /* no owner known for the server ID */
+	QS_R_PEER_DOWN = 13,           /* owner marked down */
+	QS_R_PEER_DRAIN = 14,          /* owner draining: keeps what reaches it, gets nothing steered */
+	QS_R_LOOP_GUARD = 15,          /* a peer already steered this packet here: never re-steer */
+	QS_R_NO_EGRESS = 16,           /* owner behind an interface missing from the tx-port devmap */
+	QS_R_STEERED = 17,             /* sent to the owner (XDP_TX or devmap redirect) */
 	QS_R_MAX,
 };
 
@@ -59,18 +75,23 @@ struct qs_vip_key {
 	__u8 pad;
 };
 
-// One QUIC-LB configuration (plaintext): lengths of the server ID and nonce after the first octet.
+// QUIC-LB config flags. ENCRYPTED is reserved for the AES decoder (bpf crypto kfuncs): until it
+// lands, such a config decodes nothing (unroutable), so a half-configured VIP never misroutes.
+#define QS_LB_F_ENABLED 0x1
+#define QS_LB_F_ENCRYPTED 0x2
+
+// One QUIC-LB configuration: lengths of the server ID and nonce after the first octet.
 struct qs_quic_lb_conf {
 	__u8 sid_len;
 	__u8 nonce_len;
-	__u8 enabled;
+	__u8 flags;      /* QS_LB_F_* */
 	__u8 pad;
 };
 
 // Value of the VIP table: how to read the server ID from this VIP's connection IDs.
 struct qs_vip {
 	__u8 cid_format;    /* enum qs_cid_format */
-	__u8 dcid_len;      /* short-header DCID length (not on the wire) */
+	__u8 dcid_len;      /* QS_CID_FIXED / QS_CID_MVFST: short-header DCID length (not on the wire) */
 	__u8 sid_offset;    /* QS_CID_FIXED: server ID offset inside the DCID */
 	__u8 sid_len;       /* QS_CID_FIXED: server ID length */
 	struct qs_quic_lb_conf quic_lb[QS_QUIC_LB_CONFIGS];
@@ -82,18 +103,25 @@ struct qs_server_id {
 	__u8 id[QS_MAX_SID_LEN];
 };
 
-// Where a server ID's owner is reached: L2 address and egress interface.
+// Where a server ID's owner is reached, and where its counters live.
 struct qs_server {
+	__u8 mac[6];       /* owner's MAC: the new Ethernet destination */
+	__u8 src_mac[6];   /* egress interface's MAC, for a devmap redirect (XDP_TX reuses the frame's own dst) */
+	__u8 state;        /* enum qs_server_state */
+	__u8 pad[3];
+	__u32 ifindex;     /* egress interface; 0 = the one the packet came in on (XDP_TX) */
+	__u32 slot;        /* index into qs_server_stats */
+};
+
+// Key of the peer set: source MACs of real servers, whose frames were steered already.
+struct qs_mac_key {
 	__u8 mac[6];
-	__u8 state;      /* enum qs_server_state */
-	__u8 pad;
-	__u32 ifindex;   /* egress; the ingress interface means XDP_TX */
+	__u8 pad[2];
 };
 
 // Run-time settings of this real server (single entry of the config map).
 struct qs_config {
-	struct qs_server_id local_id;
-	__u32 flags;
+	struct qs_server_id local_id;   /* len 0: no local ID set, nothing is local */
 };
 
 // Packet and byte counter (per CPU in the maps, summed by the control plane).

@@ -1,17 +1,25 @@
-/* Counter updates: one reason per packet, no timestamps, no allocation. */
+/* Counter updates: one reason per packet, per-owner counters for steered packets; no timestamps, no allocation. */
 #ifndef QS_STATS_H
 #define QS_STATS_H
 
 #include "maps.h"
 
-static __always_inline void count_reason(enum qs_reason reason, __u64 bytes)
+static __always_inline void count(struct qs_counter *c, __u64 bytes)
 {
-	struct qs_counter *c = bpf_map_lookup_elem(&qs_stats, &reason);
-
 	if (c) {
 		c->packets++;
 		c->bytes += bytes;
 	}
+}
+
+static __always_inline void count_reason(enum qs_reason reason, __u64 bytes)
+{
+	count(bpf_map_lookup_elem(&qs_stats, &reason), bytes);
+}
+
+static __always_inline void count_server(__u32 slot, __u64 bytes)
+{
+	count(bpf_map_lookup_elem(&qs_server_stats, &slot), bytes);
 }
 
 #endif /* QS_STATS_H */

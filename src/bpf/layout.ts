@@ -3,6 +3,12 @@ import { array, be16, bytes, struct, u32, u64, u8, type ValueOf } from './codec.
 
 /** Longest server ID (QS_MAX_SID_LEN). */
 export const MAX_SID_LEN = 15;
+/** Longest connection ID QUIC v1/v2 allow (QS_MAX_CID_LEN). */
+export const MAX_CID_LEN = 20;
+/** Capacity of the server table and of the per-server counter array (QS_MAX_SERVERS). */
+export const MAX_SERVERS = 4096;
+/** QUIC-LB config flags (QS_LB_F_*). */
+export const LbFlags = { ENABLED: 0x1, ENCRYPTED: 0x2 } as const;
 /** QUIC-LB configs selectable by the first octet's rotation bits (QS_QUIC_LB_CONFIGS). */
 export const QUIC_LB_CONFIGS = 7;
 
@@ -14,14 +20,33 @@ export const CidFormat = { NONE: 0, QUIC_LB: 1, FIXED: 2, MVFST: 3 } as const;
 export const ServerState = { UP: 0, DOWN: 1, DRAIN: 2 } as const;
 
 /** enum qs_reason, in counter-index order; names are the C names without the QS_R_ prefix. */
-export const Reasons = ['NOT_VIP', 'MALFORMED', 'FRAGMENT', 'IPV6_EXT', 'VIP'] as const;
+export const Reasons = [
+  'NOT_VIP',
+  'MALFORMED',
+  'FRAGMENT',
+  'IPV6_EXT',
+  'NOT_QUIC',
+  'VERSION_NEGOTIATION',
+  'UNKNOWN_VERSION',
+  'INITIAL',
+  'ZERO_RTT',
+  'RETRY',
+  'UNROUTABLE_CID',
+  'LOCAL',
+  'UNKNOWN_SERVER',
+  'PEER_DOWN',
+  'PEER_DRAIN',
+  'LOOP_GUARD',
+  'NO_EGRESS',
+  'STEERED',
+] as const;
 export type ReasonName = (typeof Reasons)[number];
 export const Reason = Object.fromEntries(Reasons.map((r, i) => [r, i])) as { readonly [K in ReasonName]: number };
 /** QS_R_MAX: number of reason counters. */
 export const REASON_MAX = Reasons.length;
 
 export const VipKey = struct('qs_vip_key', { addr: bytes(16), port: be16, family: u8, pad: u8 });
-export const QuicLbConf = struct('qs_quic_lb_conf', { sid_len: u8, nonce_len: u8, enabled: u8, pad: u8 });
+export const QuicLbConf = struct('qs_quic_lb_conf', { sid_len: u8, nonce_len: u8, flags: u8, pad: u8 });
 export const Vip = struct('qs_vip', {
   cid_format: u8,
   dcid_len: u8,
@@ -30,8 +55,16 @@ export const Vip = struct('qs_vip', {
   quic_lb: array(QuicLbConf, QUIC_LB_CONFIGS),
 });
 export const ServerId = struct('qs_server_id', { len: u8, id: bytes(MAX_SID_LEN) });
-export const Server = struct('qs_server', { mac: bytes(6), state: u8, pad: u8, ifindex: u32 });
-export const Config = struct('qs_config', { local_id: ServerId, flags: u32 });
+export const Server = struct('qs_server', {
+  mac: bytes(6),
+  src_mac: bytes(6),
+  state: u8,
+  pad: bytes(3),
+  ifindex: u32,
+  slot: u32,
+});
+export const MacKey = struct('qs_mac_key', { mac: bytes(6), pad: bytes(2) });
+export const Config = struct('qs_config', { local_id: ServerId });
 export const Counter = struct('qs_counter', { packets: u64, bytes: u64 });
 
 /** The kernel's struct xdp_md: the ctx of an XDP test run (ingress_ifindex for live frames). */
@@ -49,7 +82,9 @@ export type VipT = ValueOf<typeof Vip>;
 export type ServerIdT = ValueOf<typeof ServerId>;
 export type ServerT = ValueOf<typeof Server>;
 export type ConfigT = ValueOf<typeof Config>;
+export type MacKeyT = ValueOf<typeof MacKey>;
+export type QuicLbConfT = ValueOf<typeof QuicLbConf>;
 export type CounterT = ValueOf<typeof Counter>;
 
 /** Every struct shared with the BPF object, for the BTF layout check. */
-export const SHARED_STRUCTS = [VipKey, QuicLbConf, Vip, ServerId, Server, Config, Counter, XdpMd] as const;
+export const SHARED_STRUCTS = [VipKey, QuicLbConf, Vip, ServerId, Server, MacKey, Config, Counter, XdpMd] as const;

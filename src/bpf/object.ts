@@ -1,12 +1,16 @@
 // An ELF object before load (ObjectSpec) and the live programs and maps it loads into (Collection).
+import { existsSync } from 'node:fs';
 import { native, type MapSpecInfo, type NativeBpfObject, type ProgramSpecInfo } from './native.js';
+
+// Set by the kernel on every devmap (include/uapi/linux/bpf.h).
+const BPF_F_RDONLY_PROG = 1 << 7;
 import { ClosedError } from './fd.js';
 import { Program } from './program.js';
 import { BpfMap, PerCpuMap, mapFromFd } from './map.js';
 import { raw, type StructCodec } from './codec.js';
 
 export interface OpenOptions {
-  /** Pin every map at <pinRootPath>/<map name>, reusing a map already pinned there. Default: no pins. */
+  /** Pin every map at <pinRootPath>/<map name>, reusing a map already pinned there (same layout). Default: no pins. */
   pinRootPath?: string;
 }
 
@@ -24,13 +28,33 @@ export class ObjectSpec {
     const spec = new ObjectSpec(new (native().BpfObject)(path), path);
     if (opts.pinRootPath !== undefined) {
       try {
-        for (const m of spec.maps()) if (!m.internal) spec.setMapPinPath(m.name, `${opts.pinRootPath}/${m.name}`);
+        for (const m of spec.maps()) if (!m.internal) spec.#pinOrReuse(m, `${opts.pinRootPath}/${m.name}`);
       } catch (e) {
         spec.close();
         throw e;
       }
     }
     return spec;
+  }
+
+  // Reuses the map pinned at path if its layout matches, else has libbpf create and pin it there.
+  // (libbpf 1.1's own reuse check rejects every devmap: the kernel adds BPF_F_RDONLY_PROG to them.)
+  #pinOrReuse(m: MapSpecInfo, path: string): void {
+    if (!existsSync(path)) {
+      this.setMapPinPath(m.name, path);
+      return;
+    }
+    const fd = native().objGet(path);
+    try {
+      const live = native().mapInfo(fd);
+      const flags = (f: number) => f & ~BPF_F_RDONLY_PROG;
+      const diff = (['type', 'keySize', 'valueSize', 'maxEntries'] as const).filter((k) => live[k] !== m[k]);
+      if (flags(live.mapFlags) !== flags(m.mapFlags)) diff.push('mapFlags' as never);
+      if (diff.length) throw new Error(`map ${m.name} pinned at ${path} differs from the object's (${diff.join(', ')}): remove the pin to start over`);
+      this.#o.reuseMapFd(m.name, fd);
+    } finally {
+      native().close(fd);
+    }
   }
 
   get #o(): NativeBpfObject {

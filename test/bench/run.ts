@@ -1,9 +1,10 @@
 // make bench: ns per packet of the XDP program through BPF_PROG_TEST_RUN, as ratios to an XDP_PASS
 // floor measured in the same run (this machine is shared and noisy: compare ratios, not times).
 import { ObjectSpec, type Program } from '../../src/bpf/index.js';
-import { Family, Vip, VipKey, type VipT } from '../../src/bpf/layout.js';
+import { Vip, VipKey } from '../../src/bpf/layout.js';
+import { NO_CID_VIP, vipKey } from '../../src/datapath/tables.js';
 import { BPF_OBJ, TEST_OBJ, isRoot } from '../helpers/paths.js';
-import { eth, ipv4, udp4Frame, MAC_A, MAC_B } from '../helpers/packets.js';
+import { eth, udp4Frame, MAC_A, MAC_B } from '../helpers/packets.js';
 
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 1_000_000);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 9);
@@ -23,8 +24,7 @@ if (!isRoot) {
 const qs = ObjectSpec.open(BPF_OBJ).load();
 const floor = ObjectSpec.open(TEST_OBJ).load();
 try {
-  const vip: VipT = { cid_format: 0, dcid_len: 8, sid_offset: 0, sid_len: 0, quic_lb: Array.from({ length: 7 }, () => ({ sid_len: 0, nonce_len: 0, enabled: 0, pad: 0 })) };
-  qs.map('qs_vips', VipKey, Vip).update({ addr: ipv4('192.0.2.10'), port: 443, family: Family.IPV4, pad: 0 }, vip);
+  qs.map('qs_vips', VipKey, Vip).update(vipKey('192.0.2.10', 443), NO_CID_VIP);
   const prog = qs.program('quicsteer_xdp');
   const cases: [string, Program, Buffer][] = [
     ['floor: XDP_PASS only', floor.program('test_pass'), udp4Frame('198.51.100.7', '192.0.2.10', 5555, 443)],

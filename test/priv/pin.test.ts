@@ -3,19 +3,20 @@ import { existsSync, readdirSync } from 'node:fs';
 import { ObjectSpec, Program, openPinnedMap, openPinnedPerCpuMap } from '../../src/bpf/index.js';
 import { Counter, Family, Vip, VipKey, type VipT } from '../../src/bpf/layout.js';
 import { u32, whole } from '../../src/bpf/codec.js';
-import { BPF_OBJ, privileged, privilegedSerial } from '../helpers/env.js';
+import { vipValue } from '../../src/datapath/tables.js';
+import { BPF_OBJ, TEST_OBJ, privileged, privilegedSerial } from '../helpers/env.js';
 import { TempBpffs } from '../helpers/bpffs.js';
 import { fdCount } from '../unit/fd-leak.test.js';
 
 const U32 = whole(u32);
-const vip: VipT = { cid_format: 1, dcid_len: 8, sid_offset: 0, sid_len: 0, quic_lb: Array.from({ length: 7 }, () => ({ sid_len: 2, nonce_len: 4, enabled: 1, pad: 0 })) };
+const vip: VipT = vipValue({ cid_format: 1, quic_lb: [{ sid_len: 2, nonce_len: 4, flags: 1 }] });
 const key = { addr: Buffer.from([203, 0, 113, 1]), port: 443, family: Family.IPV4, pad: 0 };
 
 privileged('a second load reuses the maps pinned by the first, with their contents', (t) => {
   const fs = new TempBpffs();
   try {
     const first = ObjectSpec.open(BPF_OBJ, { pinRootPath: fs.dir }).load();
-    t.deepEqual(readdirSync(fs.dir).filter((f) => !f.endsWith('.debug')).sort(), ['qs_config', 'qs_servers', 'qs_stats', 'qs_vips']);
+    t.deepEqual(readdirSync(fs.dir).filter((f) => !f.endsWith('.debug')).sort(), ['qs_config', 'qs_peers', 'qs_server_stats', 'qs_servers', 'qs_stats', 'qs_tx_ports', 'qs_vips']);
     first.map('qs_vips', VipKey, Vip).update(key, vip);
     const id = first.maps.get('qs_vips')!.info.id;
     first.close();
@@ -53,6 +54,21 @@ privileged('an explicit pin path and reuse of a live map work before load, and a
     const spec = ObjectSpec.open(BPF_OBJ);
     spec.load().close();
     t.true(spec.closed, 'load consumes the spec');
+  } finally {
+    fs.destroy();
+  }
+});
+
+privileged('a map pinned with another layout is refused with a clear error, and nothing is loaded', (t) => {
+  const fs = new TempBpffs();
+  try {
+    const other = ObjectSpec.open(TEST_OBJ).load();
+    other.maps.get('test_rx')!.pin(fs.path('qs_vips'));
+    other.close();
+    t.throws(() => ObjectSpec.open(BPF_OBJ, { pinRootPath: fs.dir }), {
+      message: /map qs_vips pinned at .*qs_vips differs from the object's \(type, keySize, valueSize, maxEntries\)/,
+    });
+    t.deepEqual(readdirSync(fs.dir).filter((f) => f.startsWith('qs_')), ['qs_vips']);
   } finally {
     fs.destroy();
   }

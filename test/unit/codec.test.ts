@@ -23,8 +23,9 @@ test('be16 is network order, u32 host (little-endian) order', (t) => {
   t.is(b.length, 20);
   t.deepEqual([...b.subarray(0, 4)], [10, 0, 0, 1]);
   t.deepEqual([...b.subarray(16, 18)], [0x11, 0x51]);
-  const s = Server.encode({ mac: Buffer.from('020000000001', 'hex'), state: 0, pad: 0, ifindex: 7 });
-  t.deepEqual([...s.subarray(8, 12)], [7, 0, 0, 0]);
+  const s = Server.encode({ mac: Buffer.from('020000000001', 'hex'), src_mac: Buffer.alloc(6), state: 0, pad: Buffer.alloc(3), ifindex: 7, slot: 9 });
+  t.is(s.length, 24);
+  t.deepEqual([...s.subarray(16, 24)], [7, 0, 0, 0, 9, 0, 0, 0]);
 });
 
 test('round trips keep every value', (t) => {
@@ -33,10 +34,10 @@ test('round trips keep every value', (t) => {
     dcid_len: 8,
     sid_offset: 0,
     sid_len: 0,
-    quic_lb: Array.from({ length: 7 }, (_, i) => ({ sid_len: i + 1, nonce_len: 4, enabled: i % 2, pad: 0 })),
+    quic_lb: Array.from({ length: 7 }, (_, i) => ({ sid_len: i + 1, nonce_len: 4, flags: i % 2, pad: 0 })),
   };
   t.deepEqual(Vip.decode(Vip.encode(vip)), vip);
-  const cfg = { local_id: { len: 2, id: Buffer.concat([Buffer.from([0xa, 0xb]), Buffer.alloc(13)]) }, flags: 3 };
+  const cfg = { local_id: { len: 2, id: Buffer.concat([Buffer.from([0xa, 0xb]), Buffer.alloc(13)]) } };
   t.deepEqual(Config.decode(Config.encode(cfg)), cfg);
   const c = { packets: 2n ** 63n + 5n, bytes: 123n };
   t.deepEqual(Counter.decode(Counter.encode(c)), c);

@@ -1,0 +1,133 @@
+/* Server-ID decoders, one per CID layout (enum qs_cid_format). Encrypted QUIC-LB plugs in beside quic_lb_sid(). */
+#ifndef QS_CID_H
+#define QS_CID_H
+
+#include <linux/types.h>
+#include "quicsteer.h"
+#include "quic.h"
+
+// QUIC-LB: the config-rotation bits are the first octet's top three.
+#define QUIC_LB_CR_SHIFT 5
+
+// mvfst: CID version in the first octet's top two bits; v0 carries no server ID.
+#define MVFST_VERSION_SHIFT 6
+#define MVFST_V1 1   /* 16-bit host id in bits 2..17 */
+#define MVFST_V2 2   /* 24-bit host id in bytes 1..3 */
+#define MVFST_V3 3   /* 32-bit host id in bytes 1..4 */
+
+/*
+ * Copies len (1..QS_MAX_SID_LEN) bytes at p into sid: QS_CONTINUE, or QS_R_MALFORMED if the packet
+ * ends first (callers have checked the length already; this keeps the verifier's view exact).
+ */
+static __always_inline int copy_sid(__u8 *p, __u32 len, const __u8 *data_end, struct qs_server_id *sid)
+{
+	__u32 i;
+
+	// a bounded loop (verified as such since 5.3): early exits keep clang from unrolling it
+	for (i = 0; i < QS_MAX_SID_LEN; i++) {
+		if (i >= len)
+			break;
+		if (p + i + 1 > data_end)
+			return QS_R_MALFORMED;
+		sid->id[i] = p[i];
+	}
+	sid->len = len;
+	return QS_CONTINUE;
+}
+
+/* QUIC-LB plaintext: octet 0 picks the config; the server ID follows it. */
+static __always_inline int quic_lb_sid(__u8 *cid, __s32 wire_len, __u32 room, const __u8 *data_end,
+				       const struct qs_vip *vip, struct qs_server_id *sid)
+{
+	const struct qs_quic_lb_conf *conf;
+	__u32 cr, need;
+
+	if (wire_len == QS_DCID_LEN_UNKNOWN ? room < 1 : wire_len < 1)
+		return wire_len == QS_DCID_LEN_UNKNOWN ? QS_R_MALFORMED : QS_R_UNROUTABLE_CID;
+	if (cid + 1 > data_end)
+		return QS_R_MALFORMED;
+	cr = cid[0] >> QUIC_LB_CR_SHIFT;
+	if (cr >= QS_QUIC_LB_CONFIGS)
+		return QS_R_UNROUTABLE_CID;
+	conf = &vip->quic_lb[cr];
+	if (!(conf->flags & QS_LB_F_ENABLED) || (conf->flags & QS_LB_F_ENCRYPTED))
+		return QS_R_UNROUTABLE_CID;
+	if (conf->sid_len < 1 || conf->sid_len > QS_MAX_SID_LEN)
+		return QS_R_UNROUTABLE_CID;
+	need = 1 + conf->sid_len + conf->nonce_len;
+	if (wire_len == QS_DCID_LEN_UNKNOWN) {
+		if (need > room)
+			return QS_R_MALFORMED;
+	} else if (need > (__u32)wire_len) {
+		return QS_R_UNROUTABLE_CID;
+	}
+	return copy_sid(cid + 1, conf->sid_len, data_end, sid);
+}
+
+/* A fixed offset and length inside the DCID (MsQuic SERVER_ID_FIXED / SERVER_ID_IP: offset 1, length 4). */
+static __always_inline int fixed_sid(__u8 *cid, __u32 cid_len, const __u8 *data_end, const struct qs_vip *vip,
+				     struct qs_server_id *sid)
+{
+	__u32 off = vip->sid_offset, len = vip->sid_len;
+
+	if (len < 1 || len > QS_MAX_SID_LEN || off + len > cid_len)
+		return QS_R_UNROUTABLE_CID;
+	return copy_sid(cid + off, len, data_end, sid);
+}
+
+/* mvfst (Katran's layouts): the version in the top two bits says where the host id is. */
+static __always_inline int mvfst_sid(__u8 *cid, __u32 cid_len, const __u8 *data_end, struct qs_server_id *sid)
+{
+	__u32 version, need, host;
+
+	if (cid_len < 1)
+		return QS_R_UNROUTABLE_CID;
+	if (cid + 1 > data_end)
+		return QS_R_MALFORMED;
+	version = cid[0] >> MVFST_VERSION_SHIFT;
+	if (version == 0)
+		return QS_R_UNROUTABLE_CID;
+	need = version + 2;   /* v1: 3 bytes, v2: 4, v3: 5 */
+	if (need > cid_len)
+		return QS_R_UNROUTABLE_CID;
+	if (version == MVFST_V1) {
+		if (cid + 3 > data_end)
+			return QS_R_MALFORMED;
+		host = (cid[0] & 0x3f) << 10 | cid[1] << 2 | cid[2] >> 6;
+		sid->len = 2;
+		sid->id[0] = host >> 8;
+		sid->id[1] = host & 0xff;
+		return QS_CONTINUE;
+	}
+	return copy_sid(cid + 1, need - 1, data_end, sid);
+}
+
+/*
+ * The server ID in the DCID, read by the VIP's layout: QS_CONTINUE with *sid set, QS_R_UNROUTABLE_CID,
+ * or QS_R_MALFORMED when a short-header packet is shorter than the CID the layout says it carries.
+ */
+static __always_inline int decode_sid(__u8 *payload, __u32 plen, const __u8 *data_end, const struct qs_dcid *dcid,
+				      const struct qs_vip *vip, struct qs_server_id *sid)
+{
+	__u8 *cid = payload + dcid->off;
+	__u32 room = plen - dcid->off;   /* bytes the payload has from the DCID on */
+	__u32 cid_len;
+
+	if (vip->cid_format == QS_CID_QUIC_LB)
+		return quic_lb_sid(cid, dcid->len, room, data_end, vip, sid);
+
+	if (dcid->len == QS_DCID_LEN_UNKNOWN) {
+		cid_len = vip->dcid_len;
+		if (cid_len > room)
+			return QS_R_MALFORMED;
+	} else {
+		cid_len = dcid->len;
+	}
+	if (vip->cid_format == QS_CID_FIXED)
+		return fixed_sid(cid, cid_len, data_end, vip, sid);
+	if (vip->cid_format == QS_CID_MVFST)
+		return mvfst_sid(cid, cid_len, data_end, sid);
+	return QS_R_UNROUTABLE_CID;
+}
+
+#endif /* QS_CID_H */
