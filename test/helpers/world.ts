@@ -1,0 +1,175 @@
+// One description of the tables -> the real maps of a loaded program and the reference's state,
+// plus a harness that runs frames through BPF_PROG_TEST_RUN inside a namespace the test created.
+import { ObjectSpec, type Collection, type Program, type PerCpuMap } from '../../src/bpf/index.js';
+import {
+  CidFormat, Config, Counter, LbFlags, MacKey, Reasons, Server, ServerId, ServerState, Vip, VipKey,
+  type CounterT, type ReasonName, type ServerT, type VipT,
+} from '../../src/bpf/layout.js';
+import { u32, whole } from '../../src/bpf/codec.js';
+import { native } from '../../src/bpf/native.js';
+import { decide, vipKeyString, type DatapathState, type Decision } from '../../src/datapath/reference.js';
+import { ipBytes, macKey, serverValue, sidKey, vipKey, vipValue } from '../../src/datapath/tables.js';
+import { Netns } from './netns.js';
+import { MAC_SELF } from './frames.js';
+import { BPF_OBJ } from './paths.js';
+
+export const VIP4 = '192.0.2.10';
+export const VIP6 = '2001:db8::10';
+export const CLIENT4 = '198.51.100.7';
+export const CLIENT6 = '2001:db8:c::7';
+export const PORT_QUIC_LB = 443;
+export const PORT_MSQUIC = 4433;
+export const PORT_MVFST = 8443;
+export const PORT_NO_CID = 9443;
+
+export const MAC_RS2 = Buffer.from('0200000000a2', 'hex');
+export const MAC_RS3 = Buffer.from('0200000000a3', 'hex');
+export const MAC_RS4 = Buffer.from('0200000000a4', 'hex');
+export const MAC_EGRESS = Buffer.from('0200000000e0', 'hex');
+export const MAC_PEER = Buffer.from('0200000000a9', 'hex');
+
+export const LOCAL_SID = '0a0b';
+
+export interface World {
+  vips: { ip: string; port: number; vip: VipT }[];
+  servers: { sid: string; server: ServerT }[];
+  localId: string | null;
+  peers: Buffer[];
+  /** interface names (in the harness namespace) that are redirect targets */
+  txPorts: string[];
+}
+
+/** The fixtures' world: every CID layout, every owner state, a redirect target and a peer. */
+export function fixtureWorld(ifindex: (name: string) => number): World {
+  const quicLb = vipValue({
+    cid_format: CidFormat.QUIC_LB,
+    quic_lb: [
+      { sid_len: 2, nonce_len: 6, flags: LbFlags.ENABLED },
+      { sid_len: 3, nonce_len: 4, flags: LbFlags.ENABLED },
+      { sid_len: 2, nonce_len: 6, flags: LbFlags.ENABLED | LbFlags.ENCRYPTED },
+      { sid_len: 2, nonce_len: 6, flags: 0 },
+    ],
+  });
+  return {
+    vips: [
+      { ip: VIP4, port: PORT_QUIC_LB, vip: quicLb },
+      { ip: VIP6, port: PORT_QUIC_LB, vip: quicLb },
+      { ip: VIP4, port: PORT_MSQUIC, vip: vipValue({ cid_format: CidFormat.FIXED, sid_offset: 1, sid_len: 4, dcid_len: 14 }) },
+      { ip: VIP4, port: PORT_MVFST, vip: vipValue({ cid_format: CidFormat.MVFST, dcid_len: 8 }) },
+      { ip: VIP4, port: PORT_NO_CID, vip: vipValue({ cid_format: CidFormat.NONE }) },
+    ],
+    servers: [
+      // the local server's own entry: "local" must be decided before the server lookup
+      { sid: LOCAL_SID, server: serverValue({ mac: MAC_SELF, slot: 0 }) },
+      { sid: '0c0d', server: serverValue({ mac: MAC_RS2, slot: 1 }) },
+      { sid: '0e0f', server: serverValue({ mac: MAC_RS3, state: ServerState.DOWN, slot: 2 }) },
+      { sid: '1011', server: serverValue({ mac: MAC_RS3, state: ServerState.DRAIN, slot: 3 }) },
+      { sid: '0a0b0c', server: serverValue({ mac: MAC_RS3, slot: 4 }) },
+      { sid: 'c0000202', server: serverValue({ mac: MAC_RS2, slot: 5 }) },
+      { sid: '1234', server: serverValue({ mac: MAC_RS3, slot: 6 }) },
+      { sid: '123456', server: serverValue({ mac: MAC_RS3, slot: 7 }) },
+      { sid: '12345678', server: serverValue({ mac: MAC_RS3, slot: 8 }) },
+      { sid: '2021', server: serverValue({ mac: MAC_RS4, src_mac: MAC_EGRESS, ifindex: ifindex('veth0'), slot: 9 }) },
+      { sid: '2223', server: serverValue({ mac: MAC_RS4, src_mac: MAC_EGRESS, ifindex: ifindex('veth1'), slot: 10 }) },
+    ],
+    localId: LOCAL_SID,
+    peers: [MAC_PEER],
+    txPorts: ['veth0'],
+  };
+}
+
+export interface RunResult {
+  action: number;
+  output: Buffer;
+}
+
+/** The loaded program with its maps, in a namespace of its own (veth0/veth1 for redirect targets). */
+export class Harness {
+  readonly ns: Netns;
+  readonly coll: Collection;
+  readonly prog: Program;
+  readonly stats: PerCpuMap<number, CounterT>;
+  readonly serverStats: PerCpuMap<number, CounterT>;
+  state!: DatapathState;
+
+  constructor() {
+    this.ns = new Netns('qs-dp');
+    try {
+      this.ns.veth('veth0', 'veth1');
+      this.coll = ObjectSpec.open(BPF_OBJ).load();
+    } catch (e) {
+      this.ns.destroy();
+      throw e;
+    }
+    this.prog = this.coll.program('quicsteer_xdp');
+    this.stats = this.coll.perCpuMap('qs_stats', whole(u32), Counter);
+    this.serverStats = this.coll.perCpuMap('qs_server_stats', whole(u32), Counter);
+  }
+
+  ifindex(name: string): number {
+    return this.ns.enter(() => native().ifNameToIndex(name));
+  }
+
+  /** Writes the world into the maps and returns the reference's view of the same tables. */
+  install(w: World): DatapathState {
+    const vips = this.coll.map('qs_vips', VipKey, Vip);
+    const servers = this.coll.map('qs_servers', ServerId, Server);
+    const peers = this.coll.map('qs_peers', MacKey, whole(u32));
+    const tx = this.coll.map('qs_tx_ports', whole(u32), whole(u32));
+    const config = this.coll.map('qs_config', whole(u32), Config);
+    for (const v of w.vips) vips.update(vipKey(v.ip, v.port), v.vip);
+    for (const s of w.servers) servers.update(sidKey(Buffer.from(s.sid, 'hex')), s.server);
+    for (const p of w.peers) peers.update(macKey(p), 1);
+    // devmap entries name devices of the caller's namespace
+    this.ns.enter(() => w.txPorts.forEach((n) => tx.update(native().ifNameToIndex(n), native().ifNameToIndex(n))));
+    config.update(0, { local_id: w.localId === null ? { len: 0, id: Buffer.alloc(0) } : sidKey(Buffer.from(w.localId, 'hex')) });
+    this.state = {
+      vips: new Map(w.vips.map((v) => { const { family, addr } = ipBytes(v.ip); return [vipKeyString(family, addr, v.port), v.vip]; })),
+      servers: new Map(w.servers.map((s) => [s.sid, s.server])),
+      localId: w.localId,
+      peers: new Set(w.peers.map((p) => p.toString('hex'))),
+      txPorts: new Set(w.txPorts.map((n) => this.ifindex(n))),
+      ingressIfindex: 1,
+    };
+    return this.state;
+  }
+
+  /** Runs one frame through the program, arriving on lo (ifindex 1) of the harness namespace. */
+  run(f: Buffer, repeat = 1): RunResult & { durationNs: number } {
+    const r = this.ns.enter(() => this.prog.testRun({ data: f, ingressIfindex: 1, repeat }));
+    return { action: r.retval, output: r.data, durationNs: r.durationNs };
+  }
+
+  reference(f: Buffer): Decision {
+    return decide(f, this.state);
+  }
+
+  /** Packets per reason, summed over CPUs. */
+  reasonPackets(): Record<ReasonName, number> {
+    const out = {} as Record<ReasonName, number>;
+    Reasons.forEach((name, i) => (out[name] = sumPackets(this.stats.lookup(i)!)));
+    return out;
+  }
+
+  reasonPacketsOf(name: ReasonName): number {
+    return sumPackets(this.stats.lookup(Reasons.indexOf(name))!);
+  }
+
+  serverCounter(slot: number): CounterT {
+    return sum(this.serverStats.lookup(slot)!);
+  }
+
+  destroy(): void {
+    this.coll.close();
+    this.ns.destroy();
+  }
+}
+
+export function sum(cs: CounterT[]): CounterT {
+  return cs.reduce((a, c) => ({ packets: a.packets + c.packets, bytes: a.bytes + c.bytes }), { packets: 0n, bytes: 0n });
+}
+
+function sumPackets(cs: CounterT[]): number {
+  return Number(sum(cs).packets);
+}
+
