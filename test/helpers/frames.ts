@@ -107,7 +107,7 @@ export function mvfstCid(version: 0 | 1 | 2 | 3, host: number, len = 8): Buffer 
     c[1] = (host >> 2) & 0xff;
     c[2] = ((host & 3) << 6) | 0x15;
   } else if (version === 2) {
-    c.writeUIntBE(host, 1, 3);
+    c.writeUIntBE(host & 0xffffff, 1, 3);
   } else if (version === 3) {
     c.writeUInt32BE(host >>> 0, 1);
   }
