@@ -6,6 +6,7 @@
 #include "quic.h"
 #include "cid.h"
 #include "stats.h"
+#include "table.h"
 
 // IPv6 next-header values that are extension headers (RFC 8200 4, IANA): passed, not parsed.
 static __always_inline int ipv6_is_ext(int nexthdr)
@@ -39,7 +40,7 @@ static __always_inline int parse_to_vip(struct xdp_md *ctx, struct qs_pkt *pkt)
 {
 	void *data_end = (void *)(long)ctx->data_end;
 	struct hdr_cursor nh = { .pos = (void *)(long)ctx->data };
-	struct qs_vip_key vk = {};
+	struct qs_vip_key vk __attribute__((aligned(4))) = {};
 	struct iphdr *ip;
 	struct ipv6hdr *ip6;
 	struct udphdr *udp;
@@ -79,7 +80,7 @@ static __always_inline int parse_to_vip(struct xdp_md *ctx, struct qs_pkt *pkt)
 	if (ulen == QS_PARSE_TRUNCATED)
 		return QS_R_MALFORMED;
 	vk.port = udp->dest;
-	pkt->vip = bpf_map_lookup_elem(&qs_vips, &vk);
+	pkt->vip = vip_lookup(&vk);
 	if (!pkt->vip)
 		return QS_R_NOT_VIP;
 	// The UDP length, not the frame, bounds the payload (frames may carry Ethernet padding).
@@ -112,7 +113,7 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 {
 	const __u8 *data_end = (const __u8 *)(long)ctx->data_end;
 	struct qs_server_id sid __attribute__((aligned(8))) = {};
-	struct qs_mac_key peer = {};
+	struct qs_mac_key peer __attribute__((aligned(4))) = {};
 	const struct qs_config *cfg;
 	const struct qs_server *srv;
 	struct qs_dcid dcid;
@@ -133,7 +134,7 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 	cfg = bpf_map_lookup_elem(&qs_config, &zero);
 	if (cfg && sid_equal(&sid, &cfg->local_id))
 		return QS_R_LOCAL;
-	srv = bpf_map_lookup_elem(&qs_servers, &sid);
+	srv = server_lookup(&sid);
 	if (!srv)
 		return QS_R_UNKNOWN_SERVER;
 	if (srv->state == QS_SERVER_DRAIN)
@@ -143,7 +144,7 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 
 	// Only frames about to be steered pay for the loop-guard lookup.
 	__builtin_memcpy(peer.mac, pkt.eth->h_source, ETH_ALEN);
-	if (bpf_map_lookup_elem(&qs_peers, &peer))
+	if (peer_lookup(&peer))
 		return QS_R_LOOP_GUARD;
 
 	if (srv->ifindex == 0 || srv->ifindex == ctx->ingress_ifindex) {
@@ -167,7 +168,10 @@ int quicsteer_xdp(struct xdp_md *ctx)
 {
 	struct qs_verdict v = { .action = XDP_PASS };
 	__u64 bytes = ctx->data_end - ctx->data;
-	enum qs_reason reason = decide(ctx, &v);
+	enum qs_reason reason;
+
+	btf_anchor();
+	reason = decide(ctx, &v);
 
 	count_reason(reason, bytes);
 	if (reason == QS_R_STEERED)

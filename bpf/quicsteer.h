@@ -15,13 +15,25 @@
 // QUIC-LB: the first octet's 3 config-rotation bits name one of 7 configs (0b111 = unroutable).
 #define QS_QUIC_LB_CONFIGS 7
 
-// Capacity of the VIP, server and peer tables; overridable at build time.
-#ifndef QS_MAX_VIPS
-#define QS_MAX_VIPS 256
+// Open-addressed tables (VIPs, servers, peers): a key's home slot is qs_hash(key) & (slots - 1), and
+// a lookup probes at most QS_PROBES slots from there. User space builds each table whole, placing
+// every key within that bound, and swaps it in atomically (see maps.h); slots are 4x the capacity.
+#define QS_PROBES 8
+#ifndef QS_VIP_SLOTS
+#define QS_VIP_SLOTS 1024
 #endif
-#ifndef QS_MAX_SERVERS
-#define QS_MAX_SERVERS 4096
+#ifndef QS_SERVER_SLOTS
+#define QS_SERVER_SLOTS 16384
 #endif
+#ifndef QS_PEER_SLOTS
+#define QS_PEER_SLOTS 1024
+#endif
+// Per-owner counter slots (one per server the table can hold).
+#define QS_MAX_SERVERS (QS_SERVER_SLOTS / 4)
+
+// qs_hash(): multiply-xorshift over the key's 32-bit words (golden-ratio multiplier).
+#define QS_HASH_SEED 0x51c7e3a5
+#define QS_HASH_MUL 0x9e3779b1
 
 // Address family tags stored in qs_vip_key.family (not AF_* so the layout is OS independent).
 enum qs_family {
@@ -117,6 +129,24 @@ struct qs_server {
 struct qs_mac_key {
 	__u8 mac[6];
 	__u8 pad[2];
+};
+
+// Table slots: a key and its value; used = 0 marks an empty slot (and ends a probe).
+struct qs_vip_entry {
+	struct qs_vip_key key;
+	__u32 used;
+	struct qs_vip vip;
+};
+
+struct qs_server_entry {
+	struct qs_server_id key;
+	__u32 used;
+	struct qs_server server;
+};
+
+struct qs_peer_entry {
+	struct qs_mac_key key;
+	__u32 used;
 };
 
 // Run-time settings of this real server (single entry of the config map).

@@ -14,7 +14,9 @@ static __always_inline void count(struct qs_counter *c, __u64 bytes)
 
 static __always_inline void count_reason(enum qs_reason reason, __u64 bytes)
 {
-	count(bpf_map_lookup_elem(&qs_stats, &reason), bytes);
+	__u32 key = reason;
+
+	count(bpf_map_lookup_elem(&qs_stats, &key), bytes);
 }
 
 static __always_inline void count_server(__u32 slot, __u64 bytes)

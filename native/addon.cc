@@ -32,9 +32,16 @@ bool g_debug = false;
 
 int LibbpfPrint(enum libbpf_print_level level, const char *fmt, va_list args) {
   if (level == LIBBPF_DEBUG && !g_debug) return 0;
-  char buf[1024];
-  int n = vsnprintf(buf, sizeof(buf), fmt, args);
-  if (n > 0) g_log.append(buf, std::min<size_t>(n, sizeof(buf) - 1));
+  // one call can carry a whole verifier log: size the buffer to the message
+  va_list copy;
+  va_copy(copy, args);
+  int n = vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
+  if (n <= 0) return 0;
+  std::string line(static_cast<size_t>(n) + 1, '\0');
+  vsnprintf(line.data(), line.size(), fmt, args);
+  line.pop_back();
+  g_log += line;
   if (g_log.size() > kMaxLog) g_log.erase(0, g_log.size() - kMaxLog);
   return 0;
 }
@@ -482,6 +489,23 @@ Napi::Value MapDeleteBatch(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, count);
 }
 
+// bpf_map_create(type, name, key_size, value_size, max_entries, {map_flags}) -> fd (e.g. a new inner map).
+Napi::Value MapCreate(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int type = static_cast<int>(ArgInt(info, 0, "map type", 1, INT32_MAX));
+  std::string name = ArgString(info, 1, "name");
+  uint32_t key_size = static_cast<uint32_t>(ArgInt(info, 2, "key size", 0, UINT32_MAX));
+  uint32_t value_size = static_cast<uint32_t>(ArgInt(info, 3, "value size", 0, UINT32_MAX));
+  uint32_t max_entries = static_cast<uint32_t>(ArgInt(info, 4, "max entries", 0, UINT32_MAX));
+  uint32_t flags = static_cast<uint32_t>(ArgInt(info, 5, "flags", 0, UINT32_MAX));
+  if (name.size() >= BPF_OBJ_NAME_LEN) ThrowRange(env, "map name must be shorter than " + std::to_string(BPF_OBJ_NAME_LEN));
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = flags);
+  BeginCall();
+  int fd = bpf_map_create(static_cast<enum bpf_map_type>(type), name.c_str(), key_size, value_size, max_entries, &opts);
+  if (fd < 0) ThrowErrno(env, errno, "bpf_map_create");
+  return Napi::Number::New(env, fd);
+}
+
 // bpf_link_create(prog, target, attach_type, {flags}) — XDP takes an ifindex as the target.
 Napi::Value LinkCreate(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -877,6 +901,7 @@ Napi::Object Constants(Napi::Env env) {
   CONST(BPF_MAP_TYPE_DEVMAP_HASH);
   CONST(BPF_MAP_TYPE_LRU_HASH);
   CONST(BPF_MAP_TYPE_LRU_PERCPU_HASH);
+  CONST(BPF_MAP_TYPE_ARRAY_OF_MAPS);
 #undef CONST
   return c;
 }
@@ -921,6 +946,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<MapLookupAndDeleteBatch>(env, exports, "mapLookupAndDeleteBatch");
   Export<MapUpdateBatch>(env, exports, "mapUpdateBatch");
   Export<MapDeleteBatch>(env, exports, "mapDeleteBatch");
+  Export<MapCreate>(env, exports, "mapCreate");
   Export<LinkCreate>(env, exports, "linkCreate");
   Export<LinkUpdate>(env, exports, "linkUpdate");
   Export<LinkDetach>(env, exports, "linkDetach");

@@ -5,8 +5,16 @@ import { array, be16, bytes, struct, u32, u64, u8, type ValueOf } from './codec.
 export const MAX_SID_LEN = 15;
 /** Longest connection ID QUIC v1/v2 allow (QS_MAX_CID_LEN). */
 export const MAX_CID_LEN = 20;
-/** Capacity of the server table and of the per-server counter array (QS_MAX_SERVERS). */
-export const MAX_SERVERS = 4096;
+/** Slots of the open-addressed tables and the probe bound (QS_*_SLOTS, QS_PROBES); capacity is a quarter. */
+export const VIP_SLOTS = 1024;
+export const SERVER_SLOTS = 16384;
+export const PEER_SLOTS = 1024;
+export const PROBES = 8;
+/** Per-owner counter slots (QS_MAX_SERVERS). */
+export const MAX_SERVERS = SERVER_SLOTS / 4;
+/** qs_hash() constants (QS_HASH_SEED, QS_HASH_MUL). */
+export const HASH_SEED = 0x51c7e3a5;
+export const HASH_MUL = 0x9e3779b1;
 /** QUIC-LB config flags (QS_LB_F_*). */
 export const LbFlags = { ENABLED: 0x1, ENCRYPTED: 0x2 } as const;
 /** QUIC-LB configs selectable by the first octet's rotation bits (QS_QUIC_LB_CONFIGS). */
@@ -65,6 +73,9 @@ export const Server = struct('qs_server', {
 });
 export const MacKey = struct('qs_mac_key', { mac: bytes(6), pad: bytes(2) });
 export const Config = struct('qs_config', { local_id: ServerId });
+export const VipEntry = struct('qs_vip_entry', { key: VipKey, used: u32, vip: Vip });
+export const ServerEntry = struct('qs_server_entry', { key: ServerId, used: u32, server: Server });
+export const PeerEntry = struct('qs_peer_entry', { key: MacKey, used: u32 });
 export const Counter = struct('qs_counter', { packets: u64, bytes: u64 });
 
 /** The kernel's struct xdp_md: the ctx of an XDP test run (ingress_ifindex for live frames). */
@@ -87,4 +98,4 @@ export type QuicLbConfT = ValueOf<typeof QuicLbConf>;
 export type CounterT = ValueOf<typeof Counter>;
 
 /** Every struct shared with the BPF object, for the BTF layout check. */
-export const SHARED_STRUCTS = [VipKey, QuicLbConf, Vip, ServerId, Server, MacKey, Config, Counter, XdpMd] as const;
+export const SHARED_STRUCTS = [VipKey, QuicLbConf, Vip, ServerId, Server, MacKey, VipEntry, ServerEntry, PeerEntry, Config, Counter, XdpMd] as const;

@@ -123,6 +123,7 @@ export interface NativeConstants {
   BPF_MAP_TYPE_DEVMAP_HASH: number;
   BPF_MAP_TYPE_LRU_HASH: number;
   BPF_MAP_TYPE_LRU_PERCPU_HASH: number;
+  BPF_MAP_TYPE_ARRAY_OF_MAPS: number;
 }
 
 export interface NativeAddon {
@@ -144,6 +145,7 @@ export interface NativeAddon {
   mapLookupAndDeleteBatch(fd: number, cursor: Buffer | null, count: number): NativeBatch;
   mapUpdateBatch(fd: number, keys: Buffer, values: Buffer, flags: number): number;
   mapDeleteBatch(fd: number, keys: Buffer): number;
+  mapCreate(type: number, name: string, keySize: number, valueSize: number, maxEntries: number, flags: number): number;
   linkCreate(progFd: number, target: number, attachType: number, flags: number): number;
   linkUpdate(linkFd: number, progFd: number, options?: { oldProgFd?: number; flags?: number }): void;
   linkDetach(fd: number): void;

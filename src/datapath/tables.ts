@@ -1,28 +1,23 @@
 // Builds the keys and values of the XDP program's tables from plain inputs (addresses, hex IDs, MACs).
 import net from 'node:net';
 import {
-  CidFormat, Family, MAX_SID_LEN, QUIC_LB_CONFIGS, ServerState,
+  CidFormat, Family, HASH_MUL, HASH_SEED, MAX_SID_LEN, PROBES, QUIC_LB_CONFIGS, ServerState,
   type MacKeyT, type QuicLbConfT, type ServerIdT, type ServerT, type VipKeyT, type VipT,
 } from '../bpf/layout.js';
 
 /** An IPv4 or IPv6 address as the program keys it: family + 16 bytes (IPv4 in the first 4). */
 export function ipBytes(ip: string): { family: number; addr: Buffer } {
   if (net.isIPv4(ip)) return { family: Family.IPV4, addr: Buffer.concat([Buffer.from(ip.split('.').map(Number)), Buffer.alloc(12)]) };
-  if (net.isIPv6(ip)) {
-    const sl = new net.SocketAddress({ address: ip, family: 'ipv6' });
-    return { family: Family.IPV6, addr: ipv6ToBytes(sl.address) };
-  }
+  if (net.isIPv6(ip)) return { family: Family.IPV6, addr: ipv6ToBytes(ip) };
   throw new RangeError(`not an IP address: ${ip}`);
 }
 
 function ipv6ToBytes(ip: string): Buffer {
-  const [head, tail] = ip.split('::') as [string, string | undefined];
-  const parse = (s: string) => (s ? s.split(':') : []);
-  let groups = parse(head);
-  if (tail !== undefined) {
-    const t = parse(tail);
-    groups = [...groups, ...Array(8 - groups.length - t.length).fill('0'), ...t];
-  }
+  // the URL parser normalises IPv6 (embedded IPv4 tails included) to hex groups around one "::"
+  const norm = new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  const [head, tail] = norm.split('::') as [string, string | undefined];
+  const parse = (g: string) => (g ? g.split(':') : []);
+  const groups = tail === undefined ? parse(head) : [...parse(head), ...Array(8 - parse(head).length - parse(tail).length).fill('0'), ...parse(tail)];
   const out = Buffer.alloc(16);
   groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
   return out;
@@ -60,4 +55,49 @@ export function macKey(mac: Buffer): MacKeyT {
 
 export function serverValue(s: { mac: Buffer; src_mac?: Buffer; state?: number; ifindex?: number; slot: number }): ServerT {
   return { mac: s.mac, src_mac: s.src_mac ?? Buffer.alloc(6), state: s.state ?? ServerState.UP, pad: Buffer.alloc(3), ifindex: s.ifindex ?? 0, slot: s.slot };
+}
+
+/** qs_hash() of bpf/table.h: multiply-xorshift over the key's 32-bit little-endian words. */
+export function qsHash(key: Buffer): number {
+  if (key.length % 4 !== 0) throw new RangeError(`keys are hashed by 32-bit words, got ${key.length} bytes`);
+  let h = HASH_SEED;
+  for (let i = 0; i < key.length; i += 4) {
+    h = Math.imul((h ^ key.readUInt32LE(i)) >>> 0, HASH_MUL) >>> 0;
+    h = (h ^ (h >>> 15)) >>> 0;
+  }
+  return h;
+}
+
+/** A table that cannot hold what it was given (over capacity, or a key too far from its home slot). */
+export class TableFullError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TableFullError';
+  }
+}
+
+/**
+ * Slot of each encoded key in an open-addressed table of `slots` (a power of two), by linear probing
+ * in order: every key lands within PROBES of its home slot with no empty slot in between, which is
+ * what the program's lookup relies on. Duplicate keys and overfull tables throw.
+ */
+export function placeKeys(keys: Buffer[], slots: number, what: string): number[] {
+  const capacity = slots / 4;
+  if (keys.length > capacity) throw new TableFullError(`${what}: ${keys.length} entries, the table holds ${capacity}`);
+  const taken = new Map<number, string>();
+  const seen = new Set<string>();
+  return keys.map((k) => {
+    const hex = k.toString('hex');
+    if (seen.has(hex)) throw new RangeError(`${what}: duplicate key ${hex}`);
+    seen.add(hex);
+    const home = qsHash(k);
+    for (let i = 0; i < PROBES; i++) {
+      const slot = (home + i) & (slots - 1);
+      if (!taken.has(slot)) {
+        taken.set(slot, hex);
+        return slot;
+      }
+    }
+    throw new TableFullError(`${what}: key ${hex} collides with ${PROBES} others; no slot within the probe bound`);
+  });
 }

@@ -1,8 +1,9 @@
 // One description of the tables -> the real maps of a loaded program and the reference's state,
 // plus a harness that runs frames through BPF_PROG_TEST_RUN inside a namespace the test created.
-import { ObjectSpec, type Collection, type Program, type PerCpuMap } from '../../src/bpf/index.js';
+import { ObjectSpec, type BpfMap, type Collection, type Program, type PerCpuMap } from '../../src/bpf/index.js';
+import { PEER_TABLE, SERVER_TABLE, VIP_TABLE, writeTable } from '../../src/datapath/install.js';
 import {
-  CidFormat, Config, Counter, LbFlags, MacKey, Reasons, Server, ServerId, ServerState, Vip, VipKey,
+  CidFormat, Config, Counter, LbFlags, Reasons, ServerState,
   type CounterT, type ReasonName, type ServerT, type VipT,
 } from '../../src/bpf/layout.js';
 import { u32, whole } from '../../src/bpf/codec.js';
@@ -112,14 +113,12 @@ export class Harness {
 
   /** Writes the world into the maps and returns the reference's view of the same tables. */
   install(w: World): DatapathState {
-    const vips = this.coll.map('qs_vips', VipKey, Vip);
-    const servers = this.coll.map('qs_servers', ServerId, Server);
-    const peers = this.coll.map('qs_peers', MacKey, whole(u32));
+    const outer = (name: string) => this.coll.maps.get(name) as BpfMap;
+    writeTable(outer('qs_vips'), VIP_TABLE, w.vips.map((v) => [vipKey(v.ip, v.port), v.vip]));
+    writeTable(outer('qs_servers'), SERVER_TABLE, w.servers.map((s) => [sidKey(Buffer.from(s.sid, 'hex')), s.server]));
+    writeTable(outer('qs_peers'), PEER_TABLE, w.peers.map((p) => [macKey(p), true]));
     const tx = this.coll.map('qs_tx_ports', whole(u32), whole(u32));
     const config = this.coll.map('qs_config', whole(u32), Config);
-    for (const v of w.vips) vips.update(vipKey(v.ip, v.port), v.vip);
-    for (const s of w.servers) servers.update(sidKey(Buffer.from(s.sid, 'hex')), s.server);
-    for (const p of w.peers) peers.update(macKey(p), 1);
     // devmap entries name devices of the caller's namespace
     this.ns.enter(() => w.txPorts.forEach((n) => tx.update(native().ifNameToIndex(n), native().ifNameToIndex(n))));
     config.update(0, { local_id: w.localId === null ? { len: 0, id: Buffer.alloc(0) } : sidKey(Buffer.from(w.localId, 'hex')) });

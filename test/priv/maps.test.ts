@@ -1,14 +1,25 @@
 // Loads the real object and drives its maps and program through the typed layer (needs root).
 import { ObjectSpec, BpfMap, PerCpuMap, ClosedError, XdpAction, isNativeError, type Collection } from '../../src/bpf/index.js';
-import { Counter, Family, Reason, REASON_MAX, Vip, VipKey, ServerId, Server, Config, type VipT, type CounterT, type ServerIdT, type ServerT } from '../../src/bpf/layout.js';
+import { Counter, Family, Reason, REASON_MAX, Vip, VipKey, ServerId, Server, Config, type VipT, type CounterT } from '../../src/bpf/layout.js';
 import { whole } from '../../src/bpf/codec.js';
-import { NO_CID_VIP, serverValue, sidKey } from '../../src/datapath/tables.js';
+import { NO_CID_VIP } from '../../src/datapath/tables.js';
 import { u32 } from '../../src/bpf/codec.js';
 import { native } from '../../src/bpf/native.js';
-import { BPF_OBJ, privileged } from '../helpers/env.js';
+import { BPF_OBJ, TEST_OBJ, privileged } from '../helpers/env.js';
+import { VIP_TABLE, writeTable } from '../../src/datapath/install.js';
+import { be16, bytes, struct, u16, u64, u8 } from '../../src/bpf/codec.js';
 import { eth, ipv4, ipv4Packet, udp, udp4Frame, MAC_A, MAC_B } from '../helpers/packets.js';
 
 const U32 = whole(u32);
+// test_hash in test/bpf/test_xdp.bpf.c
+const TestKey = struct('test_key', { id: u32, port: be16, family: u8, pad: u8 });
+const TestValue = struct('test_value', { count: u64, mac: bytes(6), flags: u16 });
+const tkey = (id: number, port = 443) => ({ id, port, family: 4, pad: 0 });
+const tval = (count: number, flags = 0) => ({ count: BigInt(count), mac: Buffer.from([2, 0, 0, 0, 0, count & 0xff]), flags });
+
+function loadTest(): Collection {
+  return ObjectSpec.open(TEST_OBJ).load();
+}
 const noVip: VipT = NO_CID_VIP;
 const vip4 = (addr: string, port: number) => ({ addr: ipv4(addr), port, family: Family.IPV4, pad: 0 });
 
@@ -31,44 +42,40 @@ function reasons(stats: PerCpuMap<number, CounterT>): Record<string, number> {
 }
 
 privileged('typed hash map: update, lookup, iterate, delete, update modes', (t) => {
-  const c = load();
+  const c = loadTest();
   try {
-    const vips = c.map('qs_vips', VipKey, Vip);
-    t.is(vips.lookup(vip4('10.0.0.1', 443)), undefined);
-    vips.update(vip4('10.0.0.1', 443), { ...noVip, cid_format: 2, sid_offset: 1, sid_len: 4 });
-    vips.update(vip4('10.0.0.2', 4433), noVip);
-    t.like(vips.lookup(vip4('10.0.0.1', 443)), { cid_format: 2, sid_offset: 1, sid_len: 4 });
-    t.deepEqual([...vips.keys()].map((k) => `${[...k.addr.subarray(0, 4)].join('.')}:${k.port}`).sort(), ['10.0.0.1:443', '10.0.0.2:4433']);
-    t.is([...vips.entries()].length, 2);
+    const m = c.map('test_hash', TestKey, TestValue);
+    t.is(m.lookup(tkey(1)), undefined);
+    m.update(tkey(1), tval(10, 3));
+    m.update(tkey(2, 4433), tval(20));
+    t.deepEqual(m.lookup(tkey(1)), tval(10, 3));
+    t.deepEqual([...m.keys()].map((k) => `${k.id}:${k.port}`).sort(), ['1:443', '2:4433']);
+    t.is([...m.entries()].length, 2);
 
-    const exists = t.throws(() => vips.update(vip4('10.0.0.1', 443), noVip, 'noexist'));
+    const exists = t.throws(() => m.update(tkey(1), tval(0), 'noexist'));
     t.true(isNativeError(exists));
     t.like(exists as object, { code: 'EEXIST', syscall: 'bpf_map_update_elem' });
-    t.throws(() => vips.update(vip4('10.9.9.9', 1), noVip, 'exist'), { code: 'ENOENT' } as object);
+    t.throws(() => m.update(tkey(9), tval(0), 'exist'), { code: 'ENOENT' } as object);
 
-    t.true(vips.delete(vip4('10.0.0.1', 443)));
-    t.false(vips.delete(vip4('10.0.0.1', 443)));
-    t.is([...vips.keys()].length, 1);
+    t.true(m.delete(tkey(1)));
+    t.false(m.delete(tkey(1)));
+    t.is([...m.keys()].length, 1);
   } finally {
     c.close();
   }
 });
 
 privileged('batch update, lookup and delete', (t) => {
-  const c = load();
+  const c = loadTest();
   try {
-    const servers = c.map('qs_servers', ServerId, Server);
-    const entries = Array.from({ length: 300 }, (_, i) => [
-      sidKey(Buffer.from([i >> 8, i & 0xff])),
-      serverValue({ mac: Buffer.from([2, 0, 0, 0, i >> 8, i & 0xff]), state: i % 3, ifindex: i + 1, slot: i }),
-    ] as [ServerIdT, ServerT]);
-    t.is(servers.updateBatch(entries), 300);
-    const got = servers.lookupBatch(64);
+    const m = c.map('test_hash', TestKey, TestValue);
+    const entries = Array.from({ length: 300 }, (_, i) => [tkey(i), tval(i)] as [ReturnType<typeof TestKey.decode>, ReturnType<typeof TestValue.decode>]);
+    t.is(m.updateBatch(entries), 300);
+    const got = m.lookupBatch(64);
     t.is(got.length, 300);
-    const byIfindex = new Map(got.map(([k, v]) => [v.ifindex, k]));
-    t.deepEqual([...byIfindex.get(258)!.id.subarray(0, 2)], [1, 1]);
-    t.is(servers.deleteBatch(entries.slice(0, 100).map(([k]) => k)), 100);
-    t.is([...servers.keys()].length, 200);
+    t.deepEqual(new Map(got.map(([k, v]) => [k.id, v])).get(258), tval(258));
+    t.is(m.deleteBatch(entries.slice(0, 100).map(([k]) => k)), 100);
+    t.is([...m.keys()].length, 200);
   } finally {
     c.close();
   }
@@ -101,12 +108,12 @@ privileged('array and per-CPU maps: one value per possible CPU', (t) => {
 privileged('sizes are checked: wrong codecs and wrong key lengths never reach the kernel', (t) => {
   const c = load();
   try {
-    t.throws(() => c.map('qs_vips', ServerId, Vip), { instanceOf: RangeError, message: /key codec qs_server_id is 16 bytes, the map's key is 20/ });
-    t.throws(() => c.map('qs_vips', VipKey, Server), { instanceOf: RangeError });
-    const fd = c.maps.get('qs_vips')!.fd;
-    t.throws(() => native().mapLookup(fd, Buffer.alloc(3), 0), { instanceOf: RangeError, message: /key is 3 bytes, the map's key is 20/ });
-    t.throws(() => native().mapUpdate(fd, Buffer.alloc(20), Buffer.alloc(31), 0), { instanceOf: RangeError });
-    t.throws(() => native().mapUpdateBatch(fd, Buffer.alloc(30), Buffer.alloc(32), 0), { instanceOf: RangeError });
+    t.throws(() => c.map('qs_config', ServerId, Config), { instanceOf: RangeError, message: /key codec qs_server_id is 16 bytes, the map's key is 4/ });
+    t.throws(() => c.map('qs_config', U32, Server), { instanceOf: RangeError });
+    const fd = c.maps.get('qs_config')!.fd;
+    t.throws(() => native().mapLookup(fd, Buffer.alloc(3), 0), { instanceOf: RangeError, message: /key is 3 bytes, the map's key is 4/ });
+    t.throws(() => native().mapUpdate(fd, Buffer.alloc(4), Buffer.alloc(15), 0), { instanceOf: RangeError });
+    t.throws(() => native().mapUpdateBatch(fd, Buffer.alloc(6), Buffer.alloc(32), 0), { instanceOf: RangeError });
     // a program fd answers bpf_obj_get_info_by_fd too, with a different struct: refused as a map
     const progFd = c.program('quicsteer_xdp').fd;
     for (const call of [() => native().mapLookup(progFd, Buffer.alloc(20), 0), () => native().mapGetNextKey(progFd, null), () => native().mapInfo(progFd)])
@@ -120,13 +127,13 @@ privileged('sizes are checked: wrong codecs and wrong key lengths never reach th
 
 privileged('use after close throws ClosedError; close is idempotent', (t) => {
   const c = load();
-  const vips = c.map('qs_vips', VipKey, Vip);
+  const config = c.map('qs_config', U32, Config);
   const prog = c.program('quicsteer_xdp');
   c.close();
   c.close();
-  t.true(vips.closed);
-  t.throws(() => vips.lookup(vip4('10.0.0.1', 1)), { instanceOf: ClosedError });
-  t.throws(() => [...vips.keys()], { instanceOf: ClosedError });
+  t.true(config.closed);
+  t.throws(() => config.lookup(0), { instanceOf: ClosedError });
+  t.throws(() => [...config.keys()], { instanceOf: ClosedError });
   t.throws(() => prog.testRun({ data: udp4Frame('1.1.1.1', '2.2.2.2', 1, 2) }), { instanceOf: ClosedError });
   t.throws(() => prog.info(), { instanceOf: ClosedError, message: 'program quicsteer_xdp is closed' });
 });
@@ -135,9 +142,8 @@ privileged('BPF_PROG_TEST_RUN: verdict, output packet, one reason counter per pa
   const c = load();
   try {
     const prog = c.program('quicsteer_xdp');
-    const vips = c.map('qs_vips', VipKey, Vip);
     const stats = c.perCpuMap('qs_stats', U32, Counter);
-    vips.update(vip4('192.0.2.10', 4433), noVip);
+    writeTable(c.maps.get('qs_vips') as BpfMap, VIP_TABLE, [[vip4('192.0.2.10', 4433), noVip]]);
 
     const toVip = udp4Frame('198.51.100.7', '192.0.2.10', 5555, 4433);
     const r = prog.testRun({ data: toVip, repeat: 100 });
@@ -159,11 +165,11 @@ privileged('BPF_PROG_TEST_RUN: verdict, output packet, one reason counter per pa
 });
 
 privileged('maps with a BpfMap view share the fd: closing one view closes the map', (t) => {
-  const c = load();
+  const c = loadTest();
   try {
-    const rawMap = c.maps.get('qs_vips') as BpfMap;
-    const typed = rawMap.as(VipKey, Vip);
-    typed.update(vip4('10.1.1.1', 1), noVip);
+    const rawMap = c.maps.get('test_hash') as BpfMap;
+    const typed = rawMap.as(TestKey, TestValue);
+    typed.update(tkey(1), tval(1));
     t.is([...rawMap.keys()].length, 1);
     typed.close();
     t.true(rawMap.closed);

@@ -1,40 +1,43 @@
 // Maps pinned by name under a pin root are reused by the next load; pinned objects reopen by path (needs root).
 import { existsSync, readdirSync } from 'node:fs';
-import { ObjectSpec, Program, openPinnedMap, openPinnedPerCpuMap } from '../../src/bpf/index.js';
-import { Counter, Family, Vip, VipKey, type VipT } from '../../src/bpf/layout.js';
+import { ObjectSpec, Program, openPinnedMap, openPinnedPerCpuMap, type BpfMap } from '../../src/bpf/index.js';
+import { Config, Counter, type VipT } from '../../src/bpf/layout.js';
+import { VIP_TABLE, readTable, writeTable } from '../../src/datapath/install.js';
 import { u32, whole } from '../../src/bpf/codec.js';
-import { vipValue } from '../../src/datapath/tables.js';
+import { vipKey, vipValue } from '../../src/datapath/tables.js';
 import { BPF_OBJ, TEST_OBJ, privileged, privilegedSerial } from '../helpers/env.js';
 import { TempBpffs } from '../helpers/bpffs.js';
 import { fdCount } from '../unit/fd-leak.test.js';
 
 const U32 = whole(u32);
 const vip: VipT = vipValue({ cid_format: 1, quic_lb: [{ sid_len: 2, nonce_len: 4, flags: 1 }] });
-const key = { addr: Buffer.from([203, 0, 113, 1]), port: 443, family: Family.IPV4, pad: 0 };
+const key = vipKey('203.0.113.1', 443);
 
 privileged('a second load reuses the maps pinned by the first, with their contents', (t) => {
   const fs = new TempBpffs();
   try {
     const first = ObjectSpec.open(BPF_OBJ, { pinRootPath: fs.dir }).load();
     t.deepEqual(readdirSync(fs.dir).filter((f) => !f.endsWith('.debug')).sort(), ['qs_config', 'qs_peers', 'qs_server_stats', 'qs_servers', 'qs_stats', 'qs_tx_ports', 'qs_vips']);
-    first.map('qs_vips', VipKey, Vip).update(key, vip);
+    writeTable(first.maps.get('qs_vips') as BpfMap, VIP_TABLE, [[key, vip]]);
     const id = first.maps.get('qs_vips')!.info.id;
     first.close();
 
+    // the table installed through the first load is what the second one sees
     const second = ObjectSpec.open(BPF_OBJ, { pinRootPath: fs.dir }).load();
     t.is(second.maps.get('qs_vips')!.info.id, id);
-    t.deepEqual(second.map('qs_vips', VipKey, Vip).lookup(key), vip);
+    t.deepEqual(readTable(second.maps.get('qs_vips') as BpfMap, VIP_TABLE), [[key, vip]]);
     second.close();
 
-    const byPath = openPinnedMap(fs.path('qs_vips'), VipKey, Vip);
+    const byPath = openPinnedMap(fs.path('qs_vips'), U32, U32);
     t.is(byPath.info.id, id);
+    t.deepEqual(readTable(byPath, VIP_TABLE), [[key, vip]]);
     byPath.close();
     const stats = openPinnedPerCpuMap(fs.path('qs_stats'), U32, Counter);
     t.is(stats.lookup(0)!.length, stats.cpus);
     stats.close();
     t.throws(() => openPinnedMap(fs.path('qs_stats'), U32, Counter), { instanceOf: TypeError, message: /per-CPU/ });
-    t.throws(() => openPinnedPerCpuMap(fs.path('qs_vips'), VipKey, Vip), { instanceOf: TypeError });
-    t.throws(() => openPinnedMap(fs.path('nope'), VipKey, Vip), { code: 'ENOENT' } as object);
+    t.throws(() => openPinnedPerCpuMap(fs.path('qs_config'), U32, Config), { instanceOf: TypeError });
+    t.throws(() => openPinnedMap(fs.path('nope'), U32, Config), { code: 'ENOENT' } as object);
   } finally {
     fs.destroy();
   }
@@ -43,11 +46,11 @@ privileged('a second load reuses the maps pinned by the first, with their conten
 privileged('an explicit pin path and reuse of a live map work before load, and are refused after', (t) => {
   const fs = new TempBpffs();
   try {
-    const a = ObjectSpec.open(BPF_OBJ).setMapPinPath('qs_vips', fs.path('vips')).load();
-    t.true(existsSync(fs.path('vips')));
-    const vipsA = a.map('qs_vips', VipKey, Vip);
-    const b = ObjectSpec.open(BPF_OBJ).reuseMap('qs_vips', vipsA).load();
-    t.is(b.maps.get('qs_vips')!.info.id, vipsA.info.id);
+    const a = ObjectSpec.open(BPF_OBJ).setMapPinPath('qs_config', fs.path('config')).load();
+    t.true(existsSync(fs.path('config')));
+    const configA = a.map('qs_config', U32, Config);
+    const b = ObjectSpec.open(BPF_OBJ).reuseMap('qs_config', configA).load();
+    t.is(b.maps.get('qs_config')!.info.id, configA.info.id);
     a.close();
     b.close();
 
@@ -66,7 +69,7 @@ privileged('a map pinned with another layout is refused with a clear error, and 
     other.maps.get('test_rx')!.pin(fs.path('qs_vips'));
     other.close();
     t.throws(() => ObjectSpec.open(BPF_OBJ, { pinRootPath: fs.dir }), {
-      message: /map qs_vips pinned at .*qs_vips differs from the object's \(type, keySize, valueSize, maxEntries\)/,
+      message: /map qs_vips pinned at .*qs_vips differs from the object's \(type, valueSize\): remove the pin to start over/,
     });
     t.deepEqual(readdirSync(fs.dir).filter((f) => f.startsWith('qs_')), ['qs_vips']);
   } finally {
@@ -99,9 +102,9 @@ privilegedSerial('10,000 pinned-map opens and closes, and 300 loads, leak no fd'
   try {
     ObjectSpec.open(BPF_OBJ, { pinRootPath: fs.dir }).load().close();
     const before = fdCount();
-    for (let i = 0; i < 10_000; i++) openPinnedMap(fs.path('qs_vips'), VipKey, Vip).close();
+    for (let i = 0; i < 10_000; i++) openPinnedMap(fs.path('qs_config'), U32, Config).close();
     for (let i = 0; i < 300; i++) ObjectSpec.open(BPF_OBJ, { pinRootPath: fs.dir }).load().close();
-    for (let i = 0; i < 1000; i++) t.throws(() => openPinnedPerCpuMap(fs.path('qs_vips'), VipKey, Vip));
+    for (let i = 0; i < 1000; i++) t.throws(() => openPinnedPerCpuMap(fs.path('qs_config'), U32, Config));
     t.is(fdCount(), before);
   } finally {
     fs.destroy();

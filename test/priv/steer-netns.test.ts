@@ -3,8 +3,9 @@
 // Control: the same datagrams with steering detached land on RS1.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { ObjectSpec, Link, type Collection } from '../../src/bpf/index.js';
-import { CidFormat, Config, Counter, LbFlags, MacKey, Reason, Server, ServerId, Vip, VipKey } from '../../src/bpf/layout.js';
+import { ObjectSpec, Link, type BpfMap, type Collection } from '../../src/bpf/index.js';
+import { PEER_TABLE, SERVER_TABLE, VIP_TABLE, writeTable } from '../../src/datapath/install.js';
+import { CidFormat, Config, Counter, LbFlags, Reason } from '../../src/bpf/layout.js';
 import { u32, whole } from '../../src/bpf/codec.js';
 import { native } from '../../src/bpf/native.js';
 import { macKey, serverValue, sidKey, vipKey, vipValue } from '../../src/datapath/tables.js';
@@ -106,13 +107,11 @@ class Lab {
   /** One real server's tables: the VIP's QUIC-LB layout, both servers, both peers' MACs, its own ID. */
   configure(r: Rs): Collection {
     const c = ObjectSpec.open(BPF_OBJ).load();
-    c.map('qs_vips', VipKey, Vip).update(vipKey(VIP, PORT), vipValue({ cid_format: CidFormat.QUIC_LB, quic_lb: [{ sid_len: 2, nonce_len: 6, flags: LbFlags.ENABLED }] }));
-    const servers = c.map('qs_servers', ServerId, Server);
-    const peers = c.map('qs_peers', MacKey, whole(u32));
-    (['rs1', 'rs2'] as const).forEach((o, slot) => {
-      servers.update(sidKey(Buffer.from(SID[o], 'hex')), serverValue({ mac: this.mac[o], slot }));
-      peers.update(macKey(this.mac[o]), 1);
-    });
+    const outer = (name: string) => c.maps.get(name) as BpfMap;
+    writeTable(outer('qs_vips'), VIP_TABLE, [[vipKey(VIP, PORT), vipValue({ cid_format: CidFormat.QUIC_LB, quic_lb: [{ sid_len: 2, nonce_len: 6, flags: LbFlags.ENABLED }] })]]);
+    const both = ['rs1', 'rs2'] as const;
+    writeTable(outer('qs_servers'), SERVER_TABLE, both.map((o, slot) => [sidKey(Buffer.from(SID[o], 'hex')), serverValue({ mac: this.mac[o], slot })]));
+    writeTable(outer('qs_peers'), PEER_TABLE, both.map((o) => [macKey(this.mac[o]), true]));
     c.map('qs_config', whole(u32), Config).update(0, { local_id: sidKey(Buffer.from(SID[r], 'hex')) });
     return c;
   }

@@ -1,0 +1,87 @@
+/* Lookups in the open-addressed tables: hash the key's 32-bit words, probe at most QS_PROBES slots. */
+#ifndef QS_TABLE_H
+#define QS_TABLE_H
+
+#include <bpf/bpf_core_read.h>
+#include "maps.h"
+
+/*
+ * clang puts the entry structs into BTF only as forward declarations (they sit behind two pointers in
+ * the map definitions), and libbpf then cannot size the inner maps; enum qs_reason is used by no map
+ * type at all. A local type-id relocation emits the full types (for libbpf and the TS layout check);
+ * it costs one load-immediate per type, kept by an empty asm.
+ */
+static __always_inline void btf_anchor(void)
+{
+	asm volatile("" ::"r"(bpf_core_type_id_local(enum qs_reason)));
+	asm volatile("" ::"r"(bpf_core_type_id_local(struct qs_vip_entry)));
+	asm volatile("" ::"r"(bpf_core_type_id_local(struct qs_server_entry)));
+	asm volatile("" ::"r"(bpf_core_type_id_local(struct qs_peer_entry)));
+}
+
+// Keys are hashed as whole 32-bit words: every key struct is a multiple of 4 bytes.
+_Static_assert(sizeof(struct qs_vip_key) % 4 == 0, "qs_vip_key is hashed by words");
+_Static_assert(sizeof(struct qs_server_id) % 4 == 0, "qs_server_id is hashed by words");
+_Static_assert(sizeof(struct qs_mac_key) % 4 == 0, "qs_mac_key is hashed by words");
+
+// Keys are built field by field (__u8, __be16) and read back as words: without may_alias, clang's
+// strict aliasing lets it move the field stores past the word loads (seen: every lookup missed).
+typedef __u32 __attribute__((__may_alias__)) qs_word;
+
+/* qs_hash(): the same function user space places keys with (src/datapath/tables.ts). */
+static __always_inline __u32 qs_hash(const qs_word *w, int words)
+{
+	__u32 h = QS_HASH_SEED;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < words; i++) {
+		h = (h ^ w[i]) * QS_HASH_MUL;
+		h ^= h >> 15;
+	}
+	return h;
+}
+
+static __always_inline int words_equal(const qs_word *a, const qs_word *b, int words)
+{
+	__u32 diff = 0;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < words; i++)
+		diff |= a[i] ^ b[i];
+	return diff == 0;
+}
+
+/*
+ * Defines NAME(key): the value in the table held by OUTER for key, or NULL. The first empty slot
+ * ends the probe: user space never leaves a gap inside a key's probe run.
+ */
+#define QS_TABLE_LOOKUP(NAME, OUTER, KEY_T, ENTRY_T, VALUE_FIELD, VALUE_T, SLOTS)                \
+	static __always_inline const VALUE_T *NAME(const KEY_T *key)                            \
+	{                                                                                       \
+		const int words = sizeof(KEY_T) / 4;                                            \
+		__u32 zero = 0, home, i;                                                        \
+		void *table = bpf_map_lookup_elem(&OUTER, &zero);                               \
+                                                                                                \
+		if (!table)                                                                     \
+			return NULL;                                                            \
+		home = qs_hash((const qs_word *)key, words);                                      \
+		for (i = 0; i < QS_PROBES; i++) {                                               \
+			__u32 slot = (home + i) & ((SLOTS) - 1);                                \
+			const ENTRY_T *e = bpf_map_lookup_elem(table, &slot);                   \
+                                                                                                \
+			if (!e || !e->used)                                                     \
+				return NULL;                                                    \
+			if (words_equal((const qs_word *)&e->key, (const qs_word *)key, words)) \
+				return &e->VALUE_FIELD;                                         \
+		}                                                                               \
+		return NULL;                                                                    \
+	}
+
+QS_TABLE_LOOKUP(vip_lookup, qs_vips, struct qs_vip_key, struct qs_vip_entry, vip, struct qs_vip, QS_VIP_SLOTS)
+QS_TABLE_LOOKUP(server_lookup, qs_servers, struct qs_server_id, struct qs_server_entry, server, struct qs_server,
+		QS_SERVER_SLOTS)
+QS_TABLE_LOOKUP(peer_lookup, qs_peers, struct qs_mac_key, struct qs_peer_entry, key, struct qs_mac_key, QS_PEER_SLOTS)
+
+#endif /* QS_TABLE_H */
