@@ -645,8 +645,6 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
                            InstanceMethod("load", &BpfObject::Load),
                            InstanceMethod("programFd", &BpfObject::ProgramFd),
                            InstanceMethod("mapFd", &BpfObject::MapFd),
-                           InstanceMethod("pinMaps", &BpfObject::PinMaps),
-                           InstanceMethod("unpinMaps", &BpfObject::UnpinMaps),
                            InstanceMethod("close", &BpfObject::Close),
                            InstanceAccessor("closed", &BpfObject::Closed, nullptr),
                            InstanceAccessor("loaded", &BpfObject::Loaded, nullptr),
@@ -843,28 +841,6 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     int fd = bpf_map__fd(m);
     if (fd < 0) ThrowErrno(env, fd, "bpf_map__fd (not created)");
     return Napi::Number::New(env, fd);
-  }
-
-  Napi::Value PinMaps(const Napi::CallbackInfo &info) {
-    Napi::Env env = info.Env();
-    std::string path;
-    if (HasArg(info, 0)) path = ArgString(info, 0, "path");
-    bpf_object *o = Obj(env);
-    BeginCall();
-    int err = bpf_object__pin_maps(o, HasArg(info, 0) ? path.c_str() : nullptr);
-    if (err) ThrowErrno(env, err, "bpf_object__pin_maps");
-    return env.Undefined();
-  }
-
-  Napi::Value UnpinMaps(const Napi::CallbackInfo &info) {
-    Napi::Env env = info.Env();
-    std::string path;
-    if (HasArg(info, 0)) path = ArgString(info, 0, "path");
-    bpf_object *o = Obj(env);
-    BeginCall();
-    int err = bpf_object__unpin_maps(o, HasArg(info, 0) ? path.c_str() : nullptr);
-    if (err) ThrowErrno(env, err, "bpf_object__unpin_maps");
-    return env.Undefined();
   }
 
   Napi::Value Close(const Napi::CallbackInfo &info) {

@@ -94,8 +94,6 @@ export interface NativeBpfObject {
   load(): void;
   programFd(program: string): number;
   mapFd(map: string): number;
-  pinMaps(path?: string): void;
-  unpinMaps(path?: string): void;
   close(): void;
   readonly closed: boolean;
   readonly loaded: boolean;
