@@ -7,12 +7,19 @@ export function sh(cmd: string, ...args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+// Namespaces still there when the process exits (a test that died midway) are removed then.
+const live = new Set<Netns>();
+process.on('exit', () => {
+  for (const ns of live) ns.destroy();
+});
+
 export class Netns {
   readonly name: string;
 
   constructor(prefix = 'qs') {
     this.name = `${prefix}-${process.pid}-${randomBytes(3).toString('hex')}`;
     sh('ip', 'netns', 'add', this.name);
+    live.add(this);
     this.ip('link', 'set', 'lo', 'up');
   }
 
@@ -57,6 +64,7 @@ export class Netns {
   }
 
   destroy(): void {
+    if (!live.delete(this)) return;
     sh('ip', 'netns', 'delete', this.name);
   }
 }

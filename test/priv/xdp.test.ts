@@ -75,8 +75,8 @@ privileged('attaching to a missing ifindex fails with the kernel\'s EINVAL', (t)
 
 privileged('a pinned link keeps the program attached after its fd closes; unpinned it goes', (t) => {
   withNs((ns) => {
-    const fs = new TempBpffs();
     const { qs, tx } = both();
+    const fs = new TempBpffs();
     try {
       const prog = qs.program('quicsteer_xdp');
       const progId = prog.info().id;
