@@ -585,6 +585,23 @@ Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
   return r;
 }
 
+// bpf_xdp_query(ifindex): which XDP programs an interface runs, and in which mode (netlink).
+Napi::Value XdpQuery(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int ifindex = static_cast<int>(ArgInt(info, 0, "ifindex", 1, INT32_MAX));
+  LIBBPF_OPTS(bpf_xdp_query_opts, opts);
+  BeginCall();
+  int err = bpf_xdp_query(ifindex, 0, &opts);
+  if (err) ThrowErrno(env, err, "bpf_xdp_query");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("progId", opts.prog_id);
+  o.Set("drvProgId", opts.drv_prog_id);
+  o.Set("skbProgId", opts.skb_prog_id);
+  o.Set("hwProgId", opts.hw_prog_id);
+  o.Set("attachMode", opts.attach_mode);
+  return o;
+}
+
 Napi::Value NumPossibleCpus(const Napi::CallbackInfo &info) {
   int n = libbpf_num_possible_cpus();
   if (n < 0) ThrowErrno(info.Env(), n, "libbpf_num_possible_cpus");
@@ -863,6 +880,11 @@ Napi::Object Constants(Napi::Env env) {
   CONST(XDP_FLAGS_SKB_MODE);
   CONST(XDP_FLAGS_DRV_MODE);
   CONST(XDP_FLAGS_HW_MODE);
+  CONST(XDP_ATTACHED_NONE);
+  CONST(XDP_ATTACHED_DRV);
+  CONST(XDP_ATTACHED_SKB);
+  CONST(XDP_ATTACHED_HW);
+  CONST(XDP_ATTACHED_MULTI);
   CONST(BPF_ANY);
   CONST(BPF_NOEXIST);
   CONST(BPF_EXIST);
@@ -927,6 +949,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<LinkUpdate>(env, exports, "linkUpdate");
   Export<LinkDetach>(env, exports, "linkDetach");
   Export<ProgTestRun>(env, exports, "progTestRun");
+  Export<XdpQuery>(env, exports, "xdpQuery");
   Export<NumPossibleCpus>(env, exports, "numPossibleCpus");
   Export<IfNameToIndex>(env, exports, "ifNameToIndex");
   Export<IfIndexToName>(env, exports, "ifIndexToName");

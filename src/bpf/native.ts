@@ -57,6 +57,15 @@ export interface LinkInfo {
   ifindex?: number;
 }
 
+/** bpf_xdp_query() of an interface. */
+export interface XdpQueryResult {
+  progId: number;
+  drvProgId: number;
+  skbProgId: number;
+  hwProgId: number;
+  attachMode: number;
+}
+
 export interface NativeBatch {
   count: number;
   keys: Buffer;
@@ -107,6 +116,11 @@ export interface NativeConstants {
   XDP_FLAGS_SKB_MODE: number;
   XDP_FLAGS_DRV_MODE: number;
   XDP_FLAGS_HW_MODE: number;
+  XDP_ATTACHED_NONE: number;
+  XDP_ATTACHED_DRV: number;
+  XDP_ATTACHED_SKB: number;
+  XDP_ATTACHED_HW: number;
+  XDP_ATTACHED_MULTI: number;
   BPF_ANY: number;
   BPF_NOEXIST: number;
   BPF_EXIST: number;
@@ -148,6 +162,7 @@ export interface NativeAddon {
   linkUpdate(linkFd: number, progFd: number, options?: { oldProgFd?: number; flags?: number }): void;
   linkDetach(fd: number): void;
   progTestRun(fd: number, options: NativeTestRunOptions): NativeTestRunResult;
+  xdpQuery(ifindex: number): XdpQueryResult;
   numPossibleCpus(): number;
   ifNameToIndex(name: string): number;
   ifIndexToName(ifindex: number): string;

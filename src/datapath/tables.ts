@@ -101,3 +101,33 @@ export function placeKeys(keys: Buffer[], slots: number, what: string): number[]
     throw new TableFullError(`${what}: key ${hex} collides with ${PROBES} others; no slot within the probe bound`);
   });
 }
+
+/** The text form of a table address (family + 16 bytes). */
+export function ipString(family: number, addr: Buffer): string {
+  if (family === Family.IPV4) return [...addr.subarray(0, 4)].join('.');
+  const groups = Array.from({ length: 8 }, (_, i) => addr.readUInt16BE(i * 2).toString(16));
+  // compress the longest run of zero groups (RFC 5952)
+  let best = -1, bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+/** `ip:port`, with IPv6 in brackets. */
+export function endpointString(family: number, addr: Buffer, port: number): string {
+  const ip = ipString(family, addr);
+  return family === Family.IPV6 ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
+export function macString(mac: Buffer): string {
+  return [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+export function macBytes(mac: string): Buffer {
+  return Buffer.from(mac.replace(/[:-]/g, ''), 'hex');
+}

@@ -1,0 +1,37 @@
+// quicsteer status [--json]: attachments, local ID, VIPs, servers, and what looks inconsistent.
+import { Command } from 'commander';
+import { globals } from './common.js';
+import { json, out, table } from '../output.js';
+
+export function statusCommand(): Command {
+  return new Command('status')
+    .description('attached interfaces, local server ID, VIPs, servers, and consistency warnings')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const { requireRoot } = await import('../../control/errors.js');
+      requireRoot('status');
+      const { pinPath } = globals(cmd);
+      const { readOnly, consistency } = await import('../../control/config.js');
+      const { formatSpec } = await import('../../control/spec.js');
+      const snap = readOnly(pinPath, (st) => st.snapshot(), { localId: null, vips: [], servers: [], links: [] });
+      const report = {
+        pinPath,
+        attached: snap.links.map((l) => ({ interface: l.ifname, ifindex: l.ifindex, mode: l.mode, progId: l.progId, linkId: l.linkId })),
+        localId: snap.localId,
+        vips: snap.vips.map((v) => ({ address: v.address, cid: v.specs.map(formatSpec) })),
+        servers: snap.servers.map((s) => ({ id: s.id, mac: s.mac, state: s.state, dev: s.dev, slot: s.slot })),
+        warnings: consistency(snap),
+      };
+      if (opts.json) return out(json(report));
+      let s = `pin path: ${pinPath}\nlocal id: ${report.localId ?? '(none)'}\n`;
+      s += report.attached.length
+        ? `\n${table(['INTERFACE', 'IFINDEX', 'MODE', 'PROG', 'LINK'], report.attached.map((a) => [a.interface ?? '(gone)', a.ifindex, a.mode, a.progId, a.linkId]))}`
+        : 'attached: (none)\n';
+      s += report.vips.length ? `\n${table(['VIP', 'CID'], report.vips.map((v) => [v.address, v.cid.join(' ') || '(none)']))}` : 'vips: (none)\n';
+      s += report.servers.length
+        ? `\n${table(['SERVER', 'MAC', 'STATE', 'DEV'], report.servers.map((x) => [x.id, x.mac, x.state, x.dev ?? '-']))}`
+        : 'servers: (none)\n';
+      s += report.warnings.length ? `\nwarnings:\n${report.warnings.map((w) => `  - ${w}\n`).join('')}` : '\nconsistent: yes\n';
+      out(s);
+    });
+}

@@ -1,0 +1,51 @@
+// quicsteer vips add <ip>:<port> --cid <spec>... | remove <ip>:<port> | list [--json]
+import { Command } from 'commander';
+import { globals } from './common.js';
+import { json, out, table } from '../output.js';
+
+export function vipsCommand(): Command {
+  const vips = new Command('vips').description('the VIP:port addresses whose QUIC packets are steered, and their CID layouts');
+  vips
+    .command('add')
+    .description('add a VIP (or change its CID layout); IPv6 as [addr]:port')
+    .argument('<address>', 'ip:port or [ipv6]:port')
+    .requiredOption('--cid <spec...>', 'quic-lb:sid=<1-15>[,nonce=<n>][,cr=<0-6>] (several allowed), fixed:offset=<n>,len=<n>, msquic, mvfst')
+    .option('--json', 'machine-readable output')
+    .action(async (address: string, opts: { cid: string[]; json?: boolean }, cmd: Command) => {
+      const { parse, Endpoint, Spec } = await import('../../control/schemas.js');
+      const ep = parse(Endpoint, address, 'VIP address');
+      const specs = opts.cid.map((c) => parse(Spec, c, 'CID spec'));
+      const { requireRoot } = await import('../../control/errors.js');
+      requireRoot('vips add');
+      const { vipsAdd } = await import('../../control/config.js');
+      const r = vipsAdd(globals(cmd).pinPath, ep, specs);
+      out(opts.json ? json({ address, result: r }) : `vip ${address}: ${r}\n`);
+    });
+  vips
+    .command('remove')
+    .description('remove a VIP')
+    .argument('<address>', 'ip:port or [ipv6]:port')
+    .option('--json', 'machine-readable output')
+    .action(async (address: string, opts: { json?: boolean }, cmd: Command) => {
+      const { parse, Endpoint } = await import('../../control/schemas.js');
+      const ep = parse(Endpoint, address, 'VIP address');
+      const { requireRoot } = await import('../../control/errors.js');
+      requireRoot('vips remove');
+      const { vipsRemove } = await import('../../control/config.js');
+      const r = vipsRemove(globals(cmd).pinPath, ep);
+      out(opts.json ? json({ address, result: r }) : `vip ${address}: ${r}\n`);
+    });
+  vips
+    .command('list')
+    .description('list VIPs')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const { requireRoot } = await import('../../control/errors.js');
+      requireRoot('vips list');
+      const { vipsList } = await import('../../control/config.js');
+      const { formatSpec } = await import('../../control/spec.js');
+      const list = vipsList(globals(cmd).pinPath).map((v) => ({ address: v.address, cid: v.specs.map(formatSpec) }));
+      out(opts.json ? json(list) : list.length ? table(['VIP', 'CID'], list.map((v) => [v.address, v.cid.join(' ') || '(none)'])) : '(no VIPs)\n');
+    });
+  return vips;
+}

@@ -1,0 +1,80 @@
+// Bad input gets one clear line and exit 2 before anything is touched; cid decode/encode need no privileges.
+import test from 'ava';
+import { cli } from '../helpers/cli.js';
+import { isRoot } from '../helpers/env.js';
+import { formatSpec, parseSpec, specsToVip, vipToSpecs } from '../../src/control/spec.js';
+
+// a pin path nothing can be created in: a command that got past its input checks would fail with 1, not 2
+const PIN = ['--pin-path', '/dev/null/quicsteer'];
+
+const bad: [string, string[], RegExp][] = [
+  ['bad VIP address', ['vips', 'add', '192.0.2:443', '--cid', 'msquic'], /^quicsteer: bad VIP address '192\.0\.2:443': expected <ipv4>:<port> or \[<ipv6>\]:<port>$/],
+  ['bad VIP port', ['vips', 'add', '192.0.2.1:0', '--cid', 'msquic'], /port must be 1\.\.65535/],
+  ['IPv6 without brackets', ['vips', 'add', '2001:db8::1:443', '--cid', 'msquic'], /bad VIP address/],
+  ['bad server IP', ['servers', 'add', '0a0b', '--ip', '300.1.1.1'], /^quicsteer: bad --ip '300\.1\.1\.1': not an IPv4 or IPv6 address$/],
+  ['bad MAC', ['servers', 'add', '0a0b', '--mac', '02:00:00'], /^quicsteer: bad --mac '02:00:00': MAC must be six hex bytes/],
+  ['both --mac and --ip', ['servers', 'add', '0a0b', '--mac', '02:00:00:00:00:01', '--ip', '192.0.2.1'], /give exactly one of --mac and --ip/],
+  ['neither --mac nor --ip', ['servers', 'add', '0a0b'], /give exactly one of --mac and --ip/],
+  ['odd-length server ID', ['servers', 'add', 'abc', '--mac', '02:00:00:00:00:01'], /^quicsteer: bad server ID 'abc': server ID must be 1\.\.15 bytes of hex/],
+  ['16-byte server ID', ['attach', 'lo', '--id', '00'.repeat(16)], /server ID must be 1\.\.15 bytes/],
+  ['bad state', ['servers', 'set', '0a0b', '--state', 'sleeping'], /^quicsteer: bad --state 'sleeping'/],
+  ['bad mode', ['attach', 'lo', '--id', '0a0b', '--mode', 'offload'], /^quicsteer: bad --mode 'offload'/],
+  ['quic-lb sid too long', ['vips', 'add', '192.0.2.1:443', '--cid', 'quic-lb:sid=16'], /sid must be 1\.\.15, got 16/],
+  ['quic-lb nonce too short', ['vips', 'add', '192.0.2.1:443', '--cid', 'quic-lb:sid=2,nonce=3'], /nonce must be 4\.\.17, got 3/],
+  ['quic-lb cr 7 is unroutable', ['vips', 'add', '192.0.2.1:443', '--cid', 'quic-lb:sid=2,cr=7'], /cr must be 0\.\.6, got 7/],
+  ['fixed without len', ['vips', 'add', '192.0.2.1:443', '--cid', 'fixed:offset=1'], /fixed needs offset=<n>,len=<n>/],
+  ['unknown layout', ['vips', 'add', '192.0.2.1:443', '--cid', 'random'], /bad CID spec 'random': expected quic-lb/],
+  ['unknown spec parameter', ['vips', 'add', '192.0.2.1:443', '--cid', 'quic-lb:sid=2,key=1'], /unknown parameter 'key'/],
+  ['two layouts mixed', ['vips', 'add', '192.0.2.1:443', '--cid', 'msquic', '--cid', 'mvfst'], /only quic-lb takes several configs|cannot be mixed/],
+  ['missing --cid', ['vips', 'add', '192.0.2.1:443'], /required option '--cid <spec\.\.\.>' not specified/],
+  ['missing --id', ['attach', 'lo'], /required option '--id <server-id>' not specified/],
+  ['unknown command', ['frobnicate'], /unknown command 'frobnicate'/],
+  ['bad --watch', ['stats', '--watch', '0'], /bad --watch '0'/],
+  ['id longer than the layout carries', ['cid', 'encode', '--cid', 'quic-lb:sid=2', '--id', '0a0b0c'], /server ID 0a0b0c is 3 bytes, but quic-lb:sid=2,nonce=4 carries 2-byte IDs/],
+  ['bad hex CID', ['cid', 'decode', 'xyz', '--cid', 'mvfst'], /bad connection ID 'xyz'/],
+];
+
+for (const [name, args, message] of bad) {
+  test(`${name}: exit 2, one line`, (t) => {
+    const r = cli([...PIN, ...args]);
+    t.is(r.code, 2, r.stderr);
+    t.is(r.stdout, '');
+    t.regex(r.stderr.split('\n')[0]!, message);
+    // one line of error (commander adds a usage hint after it)
+    t.true(r.stderr.trim().split('\n').length <= 2, r.stderr);
+  });
+}
+
+test('not root: one line saying so, exit 1', (t) => {
+  const r = cli(['status'], isRoot ? { asUser: 65534 } : {});
+  t.is(r.code, 1);
+  t.is(r.stderr, 'quicsteer: status needs root (CAP_BPF and CAP_NET_ADMIN): run it with sudo\n');
+});
+
+test('cid encode and decode round-trip for every layout, unprivileged', (t) => {
+  const cases: [string[], string][] = [
+    [['quic-lb:sid=2,nonce=6'], '0a0b'],
+    [['quic-lb:sid=2', 'quic-lb:sid=3,cr=1'], '0a0b0c'],
+    [['msquic'], 'c0000202'],
+    [['fixed:offset=3,len=2'], 'beef'],
+    [['mvfst'], '1234'],
+    [['mvfst'], '123456'],
+    [['mvfst'], '12345678'],
+  ];
+  for (const [specs, id] of cases) {
+    const cid = specs.flatMap((s) => ['--cid', s]);
+    const enc = cli(['cid', 'encode', ...cid, '--id', id], isRoot ? { asUser: 65534 } : {});
+    t.is(enc.code, 0, enc.stderr);
+    const dec = cli(['cid', 'decode', enc.stdout.trim(), ...cid, '--json'], isRoot ? { asUser: 65534 } : {});
+    t.deepEqual(JSON.parse(dec.stdout), { cid: enc.stdout.trim(), serverId: id, reason: null }, specs.join(' '));
+  }
+  const un = cli(['cid', 'decode', 'e80a0b010203', '--cid', 'quic-lb:sid=2']);
+  t.is(un.stdout, 'unroutable (unroutable_cid)\n');
+});
+
+test('spec text round-trips through the table value', (t) => {
+  for (const s of ['quic-lb:sid=2,nonce=4', 'quic-lb:sid=15,nonce=4,cr=6', 'msquic', 'fixed:offset=0,len=8', 'mvfst'])
+    t.deepEqual(vipToSpecs(specsToVip([parseSpec(s)], 't')).map(formatSpec), [s]);
+  t.is(formatSpec(parseSpec('quic-lb:sid=2')), 'quic-lb:sid=2,nonce=4');
+  t.is(formatSpec(parseSpec('fixed:offset=1,len=4')), 'msquic');
+});
