@@ -4,7 +4,8 @@ import { vipKey } from '../datapath/tables.js';
 import { RuntimeError } from './errors.js';
 import { ensurePinDir } from './bpffs.js';
 import { PinnedState, type ServerInput, type ServerView, type StateName, type VipView } from './state.js';
-import { formatSpec, sidLengths, specsToVip, type CidSpec } from './spec.js';
+import { readOnly } from './status.js';
+import { formatSpec, specsToVip, type CidSpec } from './spec.js';
 import { checkIdFits, ifindexOf } from './attach.js';
 import { resolveMac } from './neigh.js';
 
@@ -14,16 +15,6 @@ function withState<T>(pin: string, create: boolean, fn: (st: PinnedState) => T):
   if (create) ensurePinDir(pin);
   const st = create ? PinnedState.openOrCreate(pin) : PinnedState.open(pin);
   if (!st) throw new RuntimeError(`no quicsteer state under ${pin}: nothing is configured (quicsteer attach or apply first)`);
-  try {
-    return fn(st);
-  } finally {
-    st.close();
-  }
-}
-
-export function readOnly<T>(pin: string, fn: (st: PinnedState) => T, empty: T): T {
-  const st = PinnedState.open(pin);
-  if (!st) return empty;
   try {
     return fn(st);
   } finally {
@@ -107,23 +98,5 @@ export function serversRemove(pin: string, id: string): Change {
 
 export function serversList(pin: string): ServerView[] {
   return readOnly(pin, (st) => st.readServers(), []);
-}
-
-/** What looks wrong in a configuration (for status): one line each. */
-export function consistency(s: { localId: string | null; vips: VipView[]; servers: ServerView[]; links: { ifname: string | null; ifindex: number }[] }): string[] {
-  const out: string[] = [];
-  const lens = new Set(s.vips.flatMap((v) => sidLengths(v.specs)));
-  if (s.links.length > 0 && s.localId === null) out.push('no local server ID: nothing is delivered as local');
-  if (s.localId !== null && !s.servers.some((x) => x.id === s.localId)) out.push(`local ID ${s.localId} is not in the server table (add it so every server's table is the same)`);
-  if (s.localId !== null && lens.size > 0 && !lens.has(s.localId.length / 2)) out.push(`local ID ${s.localId} has a length no VIP layout carries`);
-  for (const v of s.vips) if (v.specs.length === 0) out.push(`VIP ${v.address} has no CID layout: its packets are never steered`);
-  for (const x of s.servers) {
-    if (lens.size > 0 && !lens.has(x.id.length / 2)) out.push(`server ${x.id} has a length no VIP layout carries`);
-    if (x.ifindex !== 0 && x.dev === null) out.push(`server ${x.id}: egress interface ${x.ifindex} is gone`);
-  }
-  for (const l of s.links) if (l.ifname === null) out.push(`link on interface ${l.ifindex} is defunct (interface gone): detach it`);
-  if (s.links.length > 0 && s.vips.length === 0) out.push('attached, but no VIPs: nothing is steered');
-  if (s.links.length === 0 && (s.vips.length > 0 || s.servers.length > 0)) out.push('configured but not attached to any interface');
-  return out;
 }
 

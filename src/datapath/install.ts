@@ -81,10 +81,14 @@ export function readTable<K, V>(outer: BpfMap<unknown, unknown>, spec: TableSpec
     const out: [K, V][] = [];
     let cursor: Buffer | null = null;
     for (;;) {
-      const r = n.mapLookupBatch(fd, cursor, 1024);
+      const r = n.mapLookupBatch(fd, cursor, 4096);
+      // most slots are empty: look at `used` before decoding a whole entry
+      const usedAt = spec.entry.fields.find((f) => f.name === 'used')!.offset;
       for (let i = 0; i < r.count; i++) {
-        const e = spec.entry.decode(r.values, i * spec.entry.size);
-        if (e.used) out.push([e.key, spec.fromEntry(e)]);
+        const off = i * spec.entry.size;
+        if (r.values.readUInt32LE(off + usedAt) === 0) continue;
+        const e = spec.entry.decode(r.values, off);
+        out.push([e.key, spec.fromEntry(e)]);
       }
       if (r.nextBatch === null) return out;
       cursor = r.nextBatch;

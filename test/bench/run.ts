@@ -4,8 +4,12 @@
 //   floor "steer": parses Ethernet/IPv4/UDP, rewrites both MACs, XDP_TX (what any steering must do)
 // Frames are left as the program leaves them; MAC-only rewrites are idempotent, so every repeat
 // measures the same path.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { ObjectSpec, type Program } from '../../src/bpf/index.js';
-import { TEST_OBJ, isRoot } from '../helpers/paths.js';
+import { ROOT, TEST_OBJ, isRoot } from '../helpers/paths.js';
 import { Harness, fixtureWorld } from '../helpers/world.js';
 import { fixtures, type Fixture } from '../helpers/fixtures.js';
 
@@ -65,4 +69,45 @@ try {
 } finally {
   floors.close();
   h.destroy();
+}
+
+// Cold start of `quicsteer status` against a pinned state, as ratios to a bare `node -e 0` in the same run.
+{
+  const RUNS = Number(process.env.BENCH_CLI_RUNS ?? 15);
+  const pin = mkdtempSync(path.join(os.tmpdir(), 'qs-bench-pin-'));
+  const sh = (...a: string[]) => spawnSync(a[0]!, a.slice(1), { encoding: 'utf8' });
+  const shim = path.join(ROOT, 'scripts/quicsteer.mjs');
+  const env = { ...process.env, QUICSTEER_PIN_PATH: pin };
+  sh('mount', '-t', 'bpf', 'bpf', pin);
+  try {
+    // a realistic state: 4 VIPs and 64 servers
+    for (let i = 0; i < 4; i++) spawnSync(process.execPath, [shim, 'vips', 'add', `192.0.2.${10 + i}:443`, '--cid', 'quic-lb:sid=2'], { env });
+    const cfg = path.join(pin, '..', `qs-bench-${process.pid}.json`);
+    const servers = Array.from({ length: 64 }, (_, i) => ({ id: (0x100 + i).toString(16).padStart(4, '0'), mac: `02:00:00:00:01:${i.toString(16).padStart(2, '0')}` }));
+    spawnSync('sh', ['-c', `cat > ${cfg}`], { input: JSON.stringify({ localId: '0100', vips: [{ address: '192.0.2.10:443', cid: 'quic-lb:sid=2' }], servers }) });
+    const ap = spawnSync(process.execPath, [shim, 'apply', '-f', cfg], { env, encoding: 'utf8' });
+    rmSync(cfg, { force: true });
+    if (ap.status !== 0) throw new Error(`bench setup: ${ap.stderr}`);
+    const time = (args: string[]) => {
+      const xs: number[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        const t0 = process.hrtime.bigint();
+        const r = spawnSync(process.execPath, args, { env, stdio: 'ignore' });
+        xs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        if (r.status !== 0) throw new Error(`${args.join(' ')} exited ${r.status}`);
+      }
+      xs.sort((a, b) => a - b);
+      return { min: xs[0]!, median: xs[Math.floor(xs.length / 2)]! };
+    };
+    const node = time(['-e', '0']);
+    const status = time([shim, 'status']);
+    const json = time([shim, 'status', '--json']);
+    const help = time([shim, '--help']);
+    process.stdout.write(`\ncold start, ${RUNS} runs each (ms; ratio of medians to node -e 0)\n`);
+    for (const [name, r] of [['node -e 0 (floor)', node], ['quicsteer --help', help], ['quicsteer status (64 servers)', status], ['quicsteer status --json', json]] as const)
+      process.stdout.write(`${name.padEnd(32)} min ${r.min.toFixed(0).padStart(4)}  median ${r.median.toFixed(0).padStart(4)}  ×node ${(r.median / node.median).toFixed(2)}\n`);
+  } finally {
+    sh('umount', pin);
+    rmSync(pin, { recursive: true, force: true });
+  }
 }

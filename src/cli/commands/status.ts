@@ -11,7 +11,7 @@ export function statusCommand(): Command {
       const { requireRoot } = await import('../../control/errors.js');
       requireRoot('status');
       const { pinPath } = globals(cmd);
-      const { readOnly, consistency } = await import('../../control/config.js');
+      const { readOnly, consistency } = await import('../../control/status.js');
       const { formatSpec } = await import('../../control/spec.js');
       const snap = readOnly(pinPath, (st) => st.snapshot(), { localId: null, vips: [], servers: [], links: [] });
       const report = {
