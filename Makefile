@@ -72,8 +72,10 @@ node_modules/.package-lock.json: package-lock.json
 	$(msg) NPM ci
 	$(Q)npm ci --no-audit --no-fund
 
+# Host tiers by default; test/vm runs inside the VM (make vm-test).
+HOST_TESTS := test/unit test/priv
 test: all
-	$(Q)$(NODE) scripts/run-tests.mjs $(TESTS)
+	$(Q)$(NODE) scripts/run-tests.mjs $(or $(TESTS),$(HOST_TESTS))
 
 bench: all
 	$(Q)$(NODE) build/dist/test/bench/run.js

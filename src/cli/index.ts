@@ -7,6 +7,8 @@ import { serversCommand } from './commands/servers.js';
 import { statsCommand } from './commands/stats.js';
 import { cidCommand } from './commands/cid.js';
 import { applyCommand } from './commands/apply.js';
+import { directorCommand } from './commands/director.js';
+import { realserverCommand } from './commands/realserver.js';
 
 export const VERSION = '0.1.0';
 
@@ -22,7 +24,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(quicsteer --help for usage)')
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(s.replace(/^error: /, 'quicsteer: ')) });
-  for (const c of [attachCommand(), detachCommand(), statusCommand(), vipsCommand(), serversCommand(), statsCommand(), cidCommand(), applyCommand()])
+  for (const c of [attachCommand(), detachCommand(), statusCommand(), vipsCommand(), serversCommand(), statsCommand(), cidCommand(), applyCommand(), directorCommand(), realserverCommand()])
     program.addCommand(c);
   // subcommands report errors the same way and never exit by themselves
   const inherit = (c: Command) => {

@@ -1,0 +1,85 @@
+// The director file: listeners (VIP + UDP port), scheduler, real servers (address, port, weight), health checks.
+import net from 'node:net';
+import { z } from 'zod';
+import { Endpoint, ServerIdHex } from '../control/schemas.js';
+import { normIp, type Service } from './ipvs.js';
+
+/** Health-check ranges and defaults (as cloud QUIC listeners offer them). */
+export const HEALTH = {
+  timeout: { min: 2, max: 60, default: 2 },
+  interval: { min: 5, max: 300, default: 5 },
+  unhealthyThreshold: { min: 2, max: 10, default: 3 },
+  healthyThreshold: { min: 2, max: 10, default: 3 },
+} as const;
+
+const ranged = (k: keyof typeof HEALTH) => z.number().int().min(HEALTH[k].min).max(HEALTH[k].max).default(HEALTH[k].default);
+
+export const Health = z
+  .object({
+    timeout: ranged('timeout'),
+    interval: ranged('interval'),
+    unhealthyThreshold: ranged('unhealthyThreshold'),
+    healthyThreshold: ranged('healthyThreshold'),
+  })
+  .strict()
+  .refine((h) => h.timeout <= h.interval, { message: 'timeout must not exceed interval' });
+
+const RealServerCfg = z
+  .object({
+    address: z.string().refine((a) => net.isIP(a) !== 0, { message: 'not an IPv4 or IPv6 address' }),
+    port: z.number().int().min(1).max(65535),
+    weight: z.number().int().min(0).max(65535).default(1),
+    /** the server ID its connection IDs carry: passed to --notify so real servers can mark it down too */
+    serverId: ServerIdHex.optional(),
+  })
+  .strict();
+
+export const Listener = z
+  .object({
+    vip: Endpoint,
+    scheduler: z.enum(['wrr', 'wlc', 'sh', 'mh']).default('wrr'),
+    realServers: z.array(RealServerCfg).min(1),
+    health: Health.default({}),
+  })
+  .strict()
+  .superRefine((l, ctx) => {
+    const v6 = net.isIPv6(l.vip.ip);
+    l.realServers.forEach((r, i) => {
+      // direct routing rewrites only the MAC: it cannot change the port or the address family
+      if (r.port !== l.vip.port) ctx.addIssue({ code: 'custom', path: ['realServers', i, 'port'], message: `DR cannot change ports: real server port ${r.port} differs from the listener port ${l.vip.port}` });
+      if (net.isIPv6(r.address) !== v6) ctx.addIssue({ code: 'custom', path: ['realServers', i, 'address'], message: `${r.address} is not of the VIP's address family` });
+    });
+    const seen = new Set<string>();
+    l.realServers.forEach((r, i) => {
+      const k = normIp(r.address);
+      if (seen.has(k)) ctx.addIssue({ code: 'custom', path: ['realServers', i, 'address'], message: `${r.address} listed twice` });
+      seen.add(k);
+    });
+  });
+
+export const DirectorFile = z
+  .object({ listeners: z.array(Listener) })
+  .strict()
+  .superRefine((f, ctx) => {
+    const seen = new Set<string>();
+    f.listeners.forEach((l, i) => {
+      const k = `${normIp(l.vip.ip)} ${l.vip.port}`;
+      if (seen.has(k)) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'vip'], message: `listener ${l.vip.ip}:${l.vip.port} appears twice (one UDP port per VIP)` });
+      seen.add(k);
+    });
+  });
+
+export type DirectorFileT = z.output<typeof DirectorFile>;
+export type ListenerT = DirectorFileT['listeners'][number];
+
+/** The IPVS services (UDP, DR) a file describes. */
+export function servicesOf(f: DirectorFileT): Service[] {
+  return f.listeners.map((l) => ({
+    proto: 'udp' as const,
+    address: normIp(l.vip.ip),
+    port: l.vip.port,
+    scheduler: l.scheduler,
+    extra: [],
+    reals: l.realServers.map((r) => ({ address: normIp(r.address), port: r.port, method: 'g' as const, weight: r.weight })),
+  }));
+}

@@ -1,0 +1,127 @@
+// Health checks of real servers with a real QUIC exchange: a datagram of a reserved version, which a
+// live QUIC server answers with Version Negotiation (RFC 9000 6.1); unhealthy -> IPVS weight 0.
+import dgram from 'node:dgram';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { endpoint, ipvsadm, normIp } from './ipvs.js';
+import type { DirectorFileT } from './config.js';
+
+// A reserved version (0x?a?a?a?a, RFC 9000 15): never negotiated, so a server must answer VN.
+export const PROBE_VERSION = 0x1a2a3a4a;
+// Servers answer VN only to datagrams that could start a connection (RFC 9000 14.1).
+const PROBE_SIZE = 1200;
+
+export interface Probe {
+  packet: Buffer;
+  dcid: Buffer;
+  scid: Buffer;
+}
+
+export function makeProbe(): Probe {
+  const dcid = randomBytes(8);
+  const scid = randomBytes(8);
+  const head = Buffer.concat([Buffer.from([0xc0 | (randomBytes(1)[0]! & 0x0f)]), Buffer.alloc(4), Buffer.from([dcid.length]), dcid, Buffer.from([scid.length]), scid]);
+  head.writeUInt32BE(PROBE_VERSION, 1);
+  return { packet: Buffer.concat([head, Buffer.alloc(PROBE_SIZE - head.length)]), dcid, scid };
+}
+
+/** A Version Negotiation answering this probe: version 0, our SCID as its DCID and our DCID as its SCID. */
+export function answersProbe(reply: Buffer, p: Probe): boolean {
+  if (reply.length < 7 || !(reply[0]! & 0x80) || reply.readUInt32BE(1) !== 0) return false;
+  const dl = reply[5]!;
+  const dcid = reply.subarray(6, 6 + dl);
+  const sl = reply[6 + dl];
+  if (sl === undefined) return false;
+  const scid = reply.subarray(7 + dl, 7 + dl + sl);
+  return dcid.equals(p.scid) && scid.equals(p.dcid) && reply.length >= 7 + dl + sl + 4;
+}
+
+/** One probe: true when a matching Version Negotiation arrives within timeoutMs. */
+export function probe(address: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const p = makeProbe();
+    const s = dgram.createSocket(net.isIPv6(address) ? 'udp6' : 'udp4');
+    let done = false;
+    const finish = (ok: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      s.close();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    s.on('message', (msg) => answersProbe(msg, p) && finish(true));
+    s.on('error', () => finish(false)); // e.g. ICMP port unreachable: not alive
+    s.send(p.packet, port, address, (err) => err && finish(false));
+  });
+}
+
+export interface Transition {
+  listener: string;
+  realServer: string;
+  serverId?: string;
+  from: 'up' | 'down';
+  to: 'up' | 'down';
+  at: string;
+}
+
+export interface HealthOptions {
+  /** called for each transition, after IPVS has the new weight */
+  onTransition(t: Transition): void | Promise<void>;
+  /** program run on each transition with: up|down <vip:port> <rs:port> [server-id] */
+  notify?: string;
+  signal: AbortSignal;
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+/**
+ * Probes every real server of every listener each interval; after `unhealthyThreshold` failed probes
+ * in a row its IPVS weight becomes 0 (existing flows finish, new ones go elsewhere), after
+ * `healthyThreshold` answered ones its configured weight comes back. Runs until the signal aborts.
+ */
+export async function runHealth(file: DirectorFileT, o: HealthOptions): Promise<void> {
+  const loops = file.listeners.flatMap((l) =>
+    l.realServers.map(async (r) => {
+      const vip = endpoint(normIp(l.vip.ip), l.vip.port);
+      const rs = endpoint(normIp(r.address), r.port);
+      const h = l.health;
+      let state: 'up' | 'down' = 'up';
+      let fails = 0;
+      let oks = 0;
+      while (!o.signal.aborted) {
+        const started = Date.now();
+        const alive = await probe(normIp(r.address), r.port, h.timeout * 1000);
+        if (o.signal.aborted) break;
+        if (alive) [oks, fails] = [oks + 1, 0];
+        else [fails, oks] = [fails + 1, 0];
+        const next: 'up' | 'down' = state === 'up' && fails >= h.unhealthyThreshold ? 'down' : state === 'down' && oks >= h.healthyThreshold ? 'up' : state;
+        if (next !== state) {
+          await ipvsadm(['-e', '-u', vip, '-r', rs, '-g', '-w', String(next === 'down' ? 0 : r.weight)]);
+          const t: Transition = { listener: vip, realServer: rs, serverId: r.serverId, from: state, to: next, at: new Date().toISOString() };
+          state = next;
+          await o.onTransition(t);
+          if (o.notify) await notify(o.notify, t);
+        }
+        await sleep(Math.max(0, h.interval * 1000 - (Date.now() - started)), o.signal);
+      }
+    }),
+  );
+  await Promise.all(loops);
+}
+
+function notify(program: string, t: Transition): Promise<void> {
+  const args = [t.to, t.listener, t.realServer, ...(t.serverId ? [t.serverId] : [])];
+  return new Promise((resolve) => {
+    execFile(program, args, (err, _out, stderr) => {
+      if (err) process.stderr.write(`quicsteer: notify ${program} ${args.join(' ')} failed: ${stderr.trim() || err.message}\n`);
+      resolve();
+    });
+  });
+}
