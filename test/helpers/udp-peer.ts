@@ -1,26 +1,42 @@
-// A UDP peer run inside a test namespace (ip netns exec): `listen ADDR PORT` prints one JSON line per
-// datagram ({from, port, data}) after a "ready" line; `send ADDR PORT HEX COUNT` sends COUNT datagrams.
+// A UDP peer run inside a test namespace (ip netns exec):
+//   listen ADDR PORT [echo]   prints "ready", then one JSON line per datagram ({from, port, data}); echo sends each back
+//   send ADDR PORT HEX COUNT  sends COUNT datagrams
+//   ask ADDR PORT HEX MS      sends one datagram, prints the first reply as JSON (exit 1 without one within MS)
 import dgram from 'node:dgram';
 
-const [mode, addr, portArg, hex, countArg] = process.argv.slice(2);
+const [mode, addr, portArg, arg3, arg4] = process.argv.slice(2);
 const port = Number(portArg);
 const family = addr!.includes(':') ? 'udp6' : 'udp4';
+const s = dgram.createSocket(family);
+const line = (msg: Buffer, r: dgram.RemoteInfo) => JSON.stringify({ from: r.address, port: r.port, data: msg.toString('hex') }) + '\n';
 
 if (mode === 'listen') {
-  const s = dgram.createSocket(family);
-  s.on('message', (msg, rinfo) => process.stdout.write(JSON.stringify({ from: rinfo.address, port: rinfo.port, data: msg.toString('hex') }) + '\n'));
+  s.on('message', (msg, rinfo) => {
+    process.stdout.write(line(msg, rinfo));
+    if (arg3 === 'echo') s.send(msg, rinfo.port, rinfo.address);
+  });
   s.bind(port, addr, () => process.stdout.write('ready\n'));
   // bounded: a listener never outlives its test
   setTimeout(() => process.exit(0), 60_000).unref();
   process.stdin.on('end', () => process.exit(0));
   process.stdin.resume();
 } else if (mode === 'send') {
-  const s = dgram.createSocket(family);
-  const data = Buffer.from(hex!, 'hex');
-  let left = Number(countArg ?? 1);
+  const data = Buffer.from(arg3!, 'hex');
+  let left = Number(arg4 ?? 1);
   const next = () => (left-- > 0 ? s.send(data, port, addr, next) : s.close());
   next();
+} else if (mode === 'ask') {
+  const timer = setTimeout(() => {
+    process.stderr.write('no reply\n');
+    process.exit(1);
+  }, Number(arg4 ?? 3000));
+  s.on('message', (msg, rinfo) => {
+    clearTimeout(timer);
+    process.stdout.write(line(msg, rinfo));
+    s.close();
+  });
+  s.send(Buffer.from(arg3!, 'hex'), port, addr);
 } else {
-  process.stderr.write('usage: udp-peer listen ADDR PORT | send ADDR PORT HEX COUNT\n');
+  process.stderr.write('usage: udp-peer listen ADDR PORT [echo] | send ADDR PORT HEX COUNT | ask ADDR PORT HEX MS\n');
   process.exit(2);
 }
