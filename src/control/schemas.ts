@@ -1,8 +1,9 @@
 // zod schemas for every input: command-line values and the apply file. Errors become one clear line.
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { z } from 'zod';
 import { MAX_SID_LEN } from '../bpf/layout.js';
-import { UsageError } from './errors.js';
+import { RuntimeError, UsageError } from './errors.js';
 import { parseSpec, type CidSpec } from './spec.js';
 
 export const ServerIdHex = z
@@ -78,4 +79,17 @@ export function formatFileError(file: string, e: z.ZodError): string {
   const i = e.issues[0]!;
   const at = i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '') : '(top level)';
   return `${file}: ${at}: ${i.message}`;
+}
+
+/** Reads a JSON configuration file through a schema: unreadable -> exit 1, not JSON or invalid -> exit 2. */
+export function readConfigFile<T extends z.ZodTypeAny>(file: string, schema: T): z.output<T> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw (e as NodeJS.ErrnoException).code ? new RuntimeError(`cannot read ${file}: ${(e as Error).message}`) : new UsageError(`${file}: not JSON (${(e as Error).message})`);
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success) throw new UsageError(formatFileError(file, r.error));
+  return r.data;
 }

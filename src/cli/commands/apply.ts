@@ -1,6 +1,5 @@
 // quicsteer apply -f <config.json> [--dry-run]: the whole configuration, as a printed diff applied all or nothing.
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import { globals } from './common.js';
 import { json, out } from '../output.js';
 
@@ -11,20 +10,13 @@ export function applyCommand(): Command {
     .option('--dry-run', 'print the diff, change nothing')
     .option('--json', 'machine-readable output')
     .action(async (opts: { file: string; dryRun?: boolean; json?: boolean }, cmd: Command) => {
-      const { ConfigFile, formatFileError } = await import('../../control/schemas.js');
-      const { UsageError, RuntimeError, requireRoot } = await import('../../control/errors.js');
-      let raw: unknown;
-      try {
-        raw = JSON.parse(readFileSync(opts.file, 'utf8'));
-      } catch (e) {
-        throw (e as NodeJS.ErrnoException).code ? new RuntimeError(`cannot read ${opts.file}: ${(e as Error).message}`) : new UsageError(`${opts.file}: not JSON (${(e as Error).message})`);
-      }
-      const parsed = ConfigFile.safeParse(raw);
-      if (!parsed.success) throw new UsageError(formatFileError(opts.file, parsed.error));
+      const { ConfigFile, readConfigFile } = await import('../../control/schemas.js');
+      const { requireRoot } = await import('../../control/errors.js');
+      const cfg = readConfigFile(opts.file, ConfigFile);
       requireRoot('apply');
       const { pinPath } = globals(cmd);
       const { desiredFrom, planAgainst, currentSnapshot, applyPlan } = await import('../../control/apply.js');
-      const plan = planAgainst(currentSnapshot(pinPath), await desiredFrom(parsed.data));
+      const plan = planAgainst(currentSnapshot(pinPath), await desiredFrom(cfg));
       if (!opts.dryRun && plan.changes.length) applyPlan(pinPath, plan);
       if (opts.json) out(json({ dryRun: !!opts.dryRun, applied: !opts.dryRun && plan.changes.length > 0, changes: plan.changes }));
       else out(plan.changes.length ? `${plan.changes.join('\n')}\n${opts.dryRun ? '(dry run: nothing changed)\n' : 'applied\n'}` : 'no changes\n');

@@ -1,6 +1,5 @@
 // quicsteer director apply -f <file> [--dry-run] [--health] | status | remove | health: IPVS-DR through ipvsadm.
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
 import { json, out, table } from '../output.js';
 
 const stateOption = () =>
@@ -8,17 +7,8 @@ const stateOption = () =>
 
 async function loadFile(file: string) {
   const { DirectorFile } = await import('../../director/config.js');
-  const { formatFileError } = await import('../../control/schemas.js');
-  const { UsageError, RuntimeError } = await import('../../control/errors.js');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw (e as NodeJS.ErrnoException).code ? new RuntimeError(`cannot read ${file}: ${(e as Error).message}`) : new UsageError(`${file}: not JSON (${(e as Error).message})`);
-  }
-  const r = DirectorFile.safeParse(raw);
-  if (!r.success) throw new UsageError(formatFileError(file, r.error));
-  return r.data;
+  const { readConfigFile } = await import('../../control/schemas.js');
+  return readConfigFile(file, DirectorFile);
 }
 
 async function health(file: Awaited<ReturnType<typeof loadFile>>, notify: string | undefined, asJson: boolean): Promise<void> {
