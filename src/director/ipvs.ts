@@ -118,16 +118,21 @@ export function plan(current: Service[], desired: Service[], managed: Set<string
   return calls;
 }
 
+/** The one line a failed ipvsadm call becomes (ENOENT: not installed; the kernel's IPVS missing; else its stderr). */
+export function ipvsadmFailure(args: string[], code: string | number | undefined, stderr: string): RuntimeError {
+  if (code === 'ENOENT') return new RuntimeError('ipvsadm not found: install it (apt-get install ipvsadm)');
+  if (/Can't initialize ipvs/.test(stderr))
+    return new RuntimeError("IPVS is not available in this kernel (ipvsadm: Can't initialize ipvs: Protocol not available): the director needs CONFIG_IP_VS or the ip_vs module");
+  const line = stderr.trim().split('\n').find((l) => !l.startsWith('modprobe:')) ?? '';
+  return new RuntimeError(`ipvsadm ${args.join(' ')}: ${line || `exit ${String(code)}`}`);
+}
+
 /** Runs ipvsadm; a missing ipvsadm or a kernel without IPVS become one clear line. */
 export function ipvsadm(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile('ipvsadm', args, { encoding: 'utf8' }, (err, stdout, stderr) => {
       if (!err) return resolve(stdout);
-      const e = err as NodeJS.ErrnoException & { code?: string | number };
-      if (e.code === 'ENOENT') return reject(new RuntimeError('ipvsadm not found: install it (apt-get install ipvsadm)'));
-      if (/Can't initialize ipvs|Protocol not available/.test(stderr))
-        return reject(new RuntimeError('IPVS is not available in this kernel (ipvsadm: Can\'t initialize ipvs: Protocol not available): the director needs CONFIG_IP_VS or the ip_vs module'));
-      reject(new RuntimeError(`ipvsadm ${args.join(' ')}: ${stderr.trim().split('\n')[0] || `exit ${String(e.code)}`}`));
+      reject(ipvsadmFailure(args, (err as NodeJS.ErrnoException).code, stderr));
     });
   });
 }
