@@ -7,13 +7,14 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 
 # Debian packages: build (clang/llvm, libbpf-dev, libelf/zlib for the static libbpf link), run
 # (iproute2, bpftool), director and tests (ipvsadm, nftables, conntrack, tcpdump), the VM harness
-# (qemu, busybox), and the real QUIC peers used end to end (ngtcp2 examples, GnuTLS).
+# (qemu, busybox, kmod for the guest's modprobe, xz and e2fsprogs for the image), and the real QUIC
+# peers (ngtcp2 examples, GnuTLS; openssl makes their test certificates).
 PACKAGES=(
   clang llvm libbpf-dev libelf-dev zlib1g-dev linux-libc-dev pkg-config make g++ python3
   bpftool iproute2 ethtool
   ipvsadm nftables conntrack tcpdump
-  qemu-system-x86 busybox-static cpio
-  ngtcp2-server ngtcp2-client gnutls-bin
+  qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs
+  ngtcp2-server ngtcp2-client gnutls-bin openssl
 )
 
 say() { printf 'setup: %s\n' "$*"; }

@@ -1,0 +1,185 @@
+// In a VM with a real IPVS: the director reconciles IPVS-DR services through ipvsadm, real servers
+// answer the client directly, and health checks with a real QUIC server drive weights to 0 and back.
+import test from 'ava';
+import { inVm, vmTest } from '../helpers/vm.js';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Netns, sh } from '../helpers/netns.js';
+import { cli, cliJson, SHIM } from '../helpers/cli.js';
+import { QuicServer } from '../helpers/quic-server.js';
+import { ROOT } from '../helpers/paths.js';
+
+const VIP = '198.51.100.10';
+const DR_PORT = 4433; // node UDP servers on the VIP: the DR round trip
+const QUIC_PORT = 5433; // gtlsserver on each real server's address: the health checks
+const DIRECTOR_IP = '192.0.2.254';
+const CLIENT_IP = '192.0.2.100';
+const RS = { rs1: '192.0.2.1', rs2: '192.0.2.2' } as const;
+const PEER = path.join(ROOT, 'build/dist/test/helpers/udp-peer.js');
+const dir = mkdtempSync(path.join(os.tmpdir(), 'qs-director-'));
+const STATE = path.join(dir, 'director.json');
+
+const ipvsSave = () => execFileSync('ipvsadm', ['-S', '-n'], { encoding: 'utf8' });
+const director = (...args: string[]) => cli(['director', ...args, '--state', STATE]);
+
+function writeFile(name: string, v: unknown): string {
+  const f = path.join(dir, name);
+  writeFileSync(f, JSON.stringify(v));
+  return f;
+}
+
+function listeners(weights: { rs1: number; rs2: number }) {
+  const reals = (port: number) => (['rs1', 'rs2'] as const).map((r) => ({ address: RS[r], port, weight: weights[r], serverId: r === 'rs1' ? '0001' : '0002' }));
+  return {
+    listeners: [
+      { vip: `${VIP}:${DR_PORT}`, scheduler: 'wrr', realServers: reals(DR_PORT) },
+      { vip: `${VIP}:${QUIC_PORT}`, scheduler: 'wlc', realServers: reals(QUIC_PORT), health: { timeout: 2, interval: 5, unhealthyThreshold: 2, healthyThreshold: 2 } },
+    ],
+  };
+}
+
+/** The director (this namespace), a client and two real servers on one bridge. */
+class Lab {
+  readonly client = new Netns('qs-cl');
+  readonly rs = { rs1: new Netns('qs-rs1'), rs2: new Netns('qs-rs2') };
+
+  constructor() {
+    for (const m of ['ip_vs', 'ip_vs_wrr', 'ip_vs_wlc', 'ip_vs_sh', 'ip_vs_mh', 'veth', 'bridge']) sh('modprobe', m);
+    sh('ip', 'link', 'add', 'qsbr0', 'type', 'bridge');
+    sh('ip', 'addr', 'add', `${DIRECTOR_IP}/24`, 'dev', 'qsbr0');
+    sh('ip', 'link', 'set', 'qsbr0', 'up');
+    sh('ip', 'addr', 'add', `${VIP}/32`, 'dev', 'lo');
+    const hosts: [Netns, string, string][] = [[this.client, 'qs-cl', CLIENT_IP], [this.rs.rs1, 'qs-rs1', RS.rs1], [this.rs.rs2, 'qs-rs2', RS.rs2]];
+    for (const [ns, port, addr] of hosts) {
+      sh('ip', 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name);
+      sh('ip', 'link', 'set', port, 'master', 'qsbr0', 'up');
+      ns.ip('addr', 'add', `${addr}/24`, 'dev', 'eth0');
+      ns.ip('link', 'set', 'eth0', 'up');
+    }
+    // the client reaches the VIP through the director
+    this.client.ip('route', 'add', `${VIP}/32`, 'via', DIRECTOR_IP);
+    for (const r of ['rs1', 'rs2'] as const) {
+      const res = cli(['realserver', 'setup', '--vip', VIP, '--state', path.join(dir, `${r}.json`)], { ns: this.rs[r].name });
+      if (res.code !== 0) throw new Error(res.stderr);
+    }
+  }
+
+  destroy(): void {
+    for (const ns of [this.client, this.rs.rs1, this.rs.rs2]) ns.destroy();
+    sh('ip', 'link', 'del', 'qsbr0');
+    sh('ip', 'addr', 'del', `${VIP}/32`, 'dev', 'lo');
+    execFileSync('ipvsadm', ['-C']);
+  }
+}
+
+let lab: Lab;
+if (inVm)
+  test.before(() => {
+    lab = new Lab();
+  });
+test.after.always(() => lab?.destroy());
+
+vmTest('apply creates exactly the services; re-apply changes nothing; a weight change touches only that real server; others are left alone', (t) => {
+  // a service quicsteer does not manage
+  execFileSync('ipvsadm', ['-A', '-t', '203.0.113.1:80', '-s', 'rr']);
+  const f = writeFile('a.json', listeners({ rs1: 1, rs2: 1 }));
+  const r = cliJson<{ calls: string[]; applied: boolean }>(director('apply', '-f', f, '--json'));
+  t.true(r.applied);
+  t.is(r.calls.length, 6);
+  t.deepEqual(ipvsSave().trim().split('\n').sort(), [
+    '-A -t 203.0.113.1:80 -s rr',
+    `-A -u ${VIP}:${DR_PORT} -s wrr`,
+    `-A -u ${VIP}:${QUIC_PORT} -s wlc`,
+    `-a -u ${VIP}:${DR_PORT} -r ${RS.rs1}:${DR_PORT} -g -w 1`,
+    `-a -u ${VIP}:${DR_PORT} -r ${RS.rs2}:${DR_PORT} -g -w 1`,
+    `-a -u ${VIP}:${QUIC_PORT} -r ${RS.rs1}:${QUIC_PORT} -g -w 1`,
+    `-a -u ${VIP}:${QUIC_PORT} -r ${RS.rs2}:${QUIC_PORT} -g -w 1`,
+  ].sort());
+  t.is(director('apply', '-f', f).stdout, 'no changes\n');
+  const before = ipvsSave();
+  const w = cliJson<{ calls: string[] }>(director('apply', '-f', writeFile('b.json', listeners({ rs1: 1, rs2: 5 })), '--json'));
+  t.deepEqual(w.calls, [`ipvsadm -e -u ${VIP}:${DR_PORT} -r ${RS.rs2}:${DR_PORT} -g -w 5`, `ipvsadm -e -u ${VIP}:${QUIC_PORT} -r ${RS.rs2}:${QUIC_PORT} -g -w 5`]);
+  const diff = ipvsSave().split('\n').filter((l) => !before.includes(l));
+  t.deepEqual(diff, [`-a -u ${VIP}:${DR_PORT} -r ${RS.rs2}:${DR_PORT} -g -w 5`, `-a -u ${VIP}:${QUIC_PORT} -r ${RS.rs2}:${QUIC_PORT} -g -w 5`]);
+  const st = cliJson<{ services: { listener: string }[]; others: string[] }>(director('status', '--json'));
+  t.deepEqual(st.services.map((s) => s.listener).sort(), [`${VIP}:${DR_PORT}`, `${VIP}:${QUIC_PORT}`]);
+  t.deepEqual(st.others, ['tcp 203.0.113.1:80']);
+});
+
+vmTest('UDP from the client reaches a real server through IPVS-DR, which sees the client address; the reply comes straight back from the VIP', async (t) => {
+  const servers = (['rs1', 'rs2'] as const).map((r) => {
+    const p = spawn('ip', ['netns', 'exec', lab.rs[r].name, process.execPath, PEER, 'listen', VIP, String(DR_PORT), 'echo'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    return { r, p, lines: [] as string[] };
+  });
+  try {
+    for (const s of servers) {
+      await new Promise<void>((resolve) => {
+        s.p.stdout!.on('data', (d: Buffer) => {
+          s.lines.push(...d.toString().split('\n').filter(Boolean));
+          if (s.lines.includes('ready')) resolve();
+        });
+      });
+    }
+    // the client sends one datagram and waits for the real server's echo
+    const out = execFileSync('ip', ['netns', 'exec', lab.client.name, process.execPath, PEER, 'ask', VIP, String(DR_PORT), '717569632d6472', '3000'], { encoding: 'utf8' });
+    const reply = JSON.parse(out) as { from: string; port: number; data: string };
+    t.deepEqual([reply.from, reply.port], [VIP, DR_PORT], 'the reply comes from the VIP itself');
+    const got = () => servers.flatMap((s) => s.lines.filter((l) => l !== 'ready').map((l) => ({ r: s.r, ...(JSON.parse(l) as { from: string }) })));
+    // the server's line travels through a pipe: give it a moment
+    for (let i = 0; i < 200 && got().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 500));
+    const seen = got();
+    t.is(seen.length, 1, 'one real server got it');
+    t.is(seen[0]!.from, CLIENT_IP, "the real server sees the client's own address");
+    t.is(reply.data, '717569632d6472');
+  } finally {
+    for (const s of servers) s.p.kill();
+  }
+});
+
+vmTest('health: a real QUIC server that stops answering gets weight 0 within interval x threshold; back, its weight returns', async (t) => {
+  // every listener is health-checked: a real QUIC server behind each real server of both of them
+  const quic = (['rs1', 'rs2'] as const).flatMap((r) => [QUIC_PORT, DR_PORT].map((port) => new QuicServer(lab.rs[r].name, RS[r], port)));
+  quic.forEach((q) => q.start());
+  const rs2Quic = quic[2]!; // rs2 on QUIC_PORT
+  const log: string[] = [];
+  const daemon: ChildProcess = spawn(process.execPath, [SHIM, 'director', 'health', '--state', STATE, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  daemon.stdout!.on('data', (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean)));
+  const weight = () => Number(/-r 192\.0\.2\.2:5433 -g -w (\d+)/.exec(ipvsSave())![1]);
+  const waitFor = async (want: (w: number) => boolean, limitS: number) => {
+    const t0 = Date.now();
+    while (!want(weight())) {
+      if (Date.now() - t0 > limitS * 1000) return NaN;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return (Date.now() - t0) / 1000;
+  };
+  try {
+    await new Promise((r) => setTimeout(r, 6000)); // a healthy round first
+    t.is(weight(), 5);
+    rs2Quic.stop();
+    // interval 5 s x unhealthy threshold 2, plus one probe timeout (2 s), plus slack for a TCG VM
+    const down = await waitFor((w) => w === 0, 5 * 2 + 2 + 8);
+    t.false(Number.isNaN(down), `weight 0 within the bound; log: ${log.join(' | ')}`);
+    t.log(`dead server detected after ${down.toFixed(1)} s (interval 5 s, unhealthy threshold 2, timeout 2 s)`);
+    t.is(Number(/-r 192\.0\.2\.1:5433 -g -w (\d+)/.exec(ipvsSave())![1]), 1, 'the other real server keeps its weight');
+    rs2Quic.start();
+    const up = await waitFor((w) => w === 5, 5 * 2 + 8);
+    t.false(Number.isNaN(up), `weight restored; log: ${log.join(' | ')}`);
+    t.log(`recovered server restored after ${up.toFixed(1)} s (healthy threshold 2)`);
+    const transitions = log.map((l) => JSON.parse(l) as { realServer: string; serverId: string; to: string });
+    t.deepEqual(transitions.map((x) => [x.realServer, x.serverId, x.to]), [[`${RS.rs2}:${QUIC_PORT}`, '0002', 'down'], [`${RS.rs2}:${QUIC_PORT}`, '0002', 'up']]);
+  } finally {
+    daemon.kill('SIGTERM');
+    quic.forEach((q) => q.destroy());
+  }
+});
+
+vmTest('remove takes away what quicsteer manages, and nothing else', (t) => {
+  const r = cliJson<{ applied: boolean }>(director('remove', '--json'));
+  t.true(r.applied);
+  t.is(ipvsSave().trim(), '-A -t 203.0.113.1:80 -s rr');
+  t.is(director('status').stdout, '(no managed services)\nnot managed by quicsteer (left alone): tcp 203.0.113.1:80\n');
+});
