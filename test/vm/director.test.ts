@@ -169,6 +169,8 @@ vmTest('health: a real QUIC server that stops answering gets weight 0 within int
     const up = await waitFor((w) => w === 5, 5 * 2 + 8);
     t.false(Number.isNaN(up), `weight restored; log: ${log.join(' | ')}`);
     t.log(`recovered server restored after ${up.toFixed(1)} s (healthy threshold 2)`);
+    // the daemon logs a transition right after its ipvsadm call: let the line arrive
+    for (let i = 0; i < 100 && log.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
     const transitions = log.map((l) => JSON.parse(l) as { realServer: string; serverId: string; to: string });
     t.deepEqual(transitions.map((x) => [x.realServer, x.serverId, x.to]), [[`${RS.rs2}:${QUIC_PORT}`, '0002', 'down'], [`${RS.rs2}:${QUIC_PORT}`, '0002', 'up']]);
   } finally {
