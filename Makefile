@@ -30,8 +30,8 @@ LIBBPF_A   ?= $(firstword $(wildcard /usr/lib/$(shell $(CC) -dumpmachine 2>/dev/
 TS_SRC     := $(shell find src test -name '*.ts' 2>/dev/null) tsconfig.json
 TS_STAMP   := $(BUILD)/dist/.stamp
 
-.PHONY: all bpf addon ts test bench clean setup check-deps
-all: bpf addon ts
+.PHONY: all bpf addon ts shim test bench clean setup check-deps
+all: bpf addon ts shim
 
 bpf: $(BPF_OBJ)
 addon: $(ADDON)
@@ -45,6 +45,14 @@ $(BUILD)/bpf/%.bpf.o: %.bpf.c $(BPF_HDR) | $(BUILD)/bpf
 
 $(BUILD)/bpf:
 	$(Q)mkdir -p $@
+
+# Test-only: makes ngtcp2's example servers issue routable (QUIC-LB) connection IDs.
+SHIM := $(BUILD)/test/libcidshim.so
+shim: $(SHIM)
+$(SHIM): test/quic/cidshim.c
+	$(msg) CC $@
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $< -ldl
 
 # Debian's libbpf.a is PIE, not PIC: its one use of glibc's stderr can't be linked into a shared
 # object, so a copy renames it to a hidden pointer the addon defines (see native/addon.cc).

@@ -8,12 +8,14 @@ export class QuicServer {
   readonly dir = mkdtempSync(path.join(os.tmpdir(), 'qs-quic-'));
   #p: ChildProcess | undefined;
 
-  constructor(readonly ns: string, readonly addr: string, readonly port: number) {
+  /** env: extra variables for the server (e.g. LD_PRELOAD of the CID shim). */
+  constructor(readonly ns: string, readonly addr: string, readonly port: number, readonly env: Record<string, string> = {}) {
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(this.dir, 'key.pem'), '-out', path.join(this.dir, 'cert.pem'), '-days', '2', '-subj', '/CN=quicsteer-test'], { stdio: 'ignore' });
   }
 
   start(): void {
-    this.#p = spawn('ip', ['netns', 'exec', this.ns, 'gtlsserver', '--quiet', '-d', this.dir, this.addr, String(this.port), path.join(this.dir, 'key.pem'), path.join(this.dir, 'cert.pem')], { stdio: 'ignore' });
+    const env = Object.entries(this.env).map(([k, v]) => `${k}=${v}`);
+    this.#p = spawn('ip', ['netns', 'exec', this.ns, 'env', ...env, 'gtlsserver', '--quiet', '-d', this.dir, this.addr, String(this.port), path.join(this.dir, 'key.pem'), path.join(this.dir, 'cert.pem')], { stdio: 'ignore' });
   }
 
   stop(): void {

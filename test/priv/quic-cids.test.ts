@@ -1,0 +1,73 @@
+// A real QUIC server (ngtcp2 gtlsserver) with test/quic/cidshim.c issues routable QUIC-LB CIDs: on
+// the wire, the server's long-header SCIDs and every client short-header DCID carry its server ID.
+// Control: the same exchange without the shim carries no such ID.
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { privilegedSerial } from '../helpers/env.js';
+import { Netns } from '../helpers/netns.js';
+import { QuicServer } from '../helpers/quic-server.js';
+import { udpDatagrams } from '../helpers/pcap.js';
+import { ROOT } from '../helpers/paths.js';
+import { decodeCid } from '../../src/quic/cid.js';
+import { specsToVip, parseSpec } from '../../src/control/spec.js';
+
+const SHIM = path.join(ROOT, 'build/test/libcidshim.so');
+const PORT = 4433;
+const SERVER_ID = '0a0b';
+// gtlsserver's CIDs are 18 bytes: first octet + 2-byte server ID + 15-byte nonce; 0x11 = cr 0, length 18
+const SPEC = specsToVip([parseSpec('quic-lb:sid=2,nonce=15')], 'test');
+
+/** One HTTP/3 GET against the server, captured on lo: the CIDs the server issued and the client used. */
+async function exchange(ns: Netns, shim: boolean): Promise<{ serverScids: Buffer[]; clientDcids: Buffer[] }> {
+  const srv = new QuicServer(ns.name, '127.0.0.1', PORT, shim ? { LD_PRELOAD: SHIM, QS_CID_FIRST_OCTET: '11', QS_CID_SERVER_ID: SERVER_ID } : {});
+  const pcap = path.join(srv.dir, 'cap.pcap');
+  writeFileSync(path.join(srv.dir, 'index.html'), 'x'.repeat(20000));
+  const dump = spawn('ip', ['netns', 'exec', ns.name, 'tcpdump', '-Z', 'root', '--immediate-mode', '-i', 'lo', '-U', '-w', pcap, 'udp', 'port', String(PORT)], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    srv.start();
+    await new Promise((r) => setTimeout(r, 500));
+    const c = spawnSync('timeout', ['15', 'ip', 'netns', 'exec', ns.name, 'gtlsclient', '--quiet', '--exit-on-all-streams-close', '127.0.0.1', String(PORT), `https://127.0.0.1:${PORT}/index.html`], { encoding: 'utf8' });
+    if (c.status !== 0) throw new Error(`gtlsclient exited ${c.status}: ${c.stderr}`);
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    dump.kill('SIGINT');
+    await new Promise((r) => dump.once('exit', r));
+    srv.stop();
+  }
+  const d = udpDatagrams(pcap);
+  srv.destroy();
+  // server -> client long headers: first octet, version, DCID len + DCID, SCID len + SCID
+  const serverScids = d
+    .filter((x) => x.srcPort === PORT && x.payload[0]! & 0x80)
+    .map((x) => {
+      const dl = x.payload[5]!;
+      return x.payload.subarray(7 + dl, 7 + dl + x.payload[6 + dl]!);
+    });
+  // client -> server short headers: the DCID (18 bytes) right after the first octet
+  const clientDcids = d.filter((x) => x.dstPort === PORT && !(x.payload[0]! & 0x80)).map((x) => x.payload.subarray(1, 19));
+  return { serverScids, clientDcids };
+}
+
+const sidOf = (cid: Buffer) => {
+  const r = decodeCid(cid, SPEC);
+  return 'sid' in r ? r.sid.toString('hex') : r.reason;
+};
+
+privilegedSerial('gtlsserver with the CID shim: every CID it issues and the client uses carries its server ID; without the shim none does', async (t) => {
+  const ns = new Netns('qs-cid');
+  try {
+    const on = await exchange(ns, true);
+    t.true(on.serverScids.length >= 1, 'long-header packets from the server');
+    t.true(on.clientDcids.length >= 3, `${on.clientDcids.length} short-header packets from the client`);
+    t.true(on.serverScids.every((c) => c.length === 18 && c[0] === 0x11), 'server SCIDs: 18 bytes, QUIC-LB first octet');
+    t.deepEqual([...new Set([...on.serverScids, ...on.clientDcids].map(sidOf))], [SERVER_ID]);
+
+    const off = await exchange(ns, false);
+    t.true(off.clientDcids.length >= 3);
+    t.false(off.clientDcids.some((c) => sidOf(c) === SERVER_ID), 'control: random CIDs do not carry the server ID');
+  } finally {
+    ns.destroy();
+  }
+});
