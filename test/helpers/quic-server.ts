@@ -1,11 +1,11 @@
 // A real QUIC server (Debian's ngtcp2 gtlsserver) with a throwaway self-signed certificate.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { tempDir } from './tmp.js';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 
 export class QuicServer {
-  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'qs-quic-'));
+  readonly dir = tempDir('qs-quic');
   #p: ChildProcess | undefined;
 
   /** env: extra variables for the server (e.g. LD_PRELOAD of the CID shim). */

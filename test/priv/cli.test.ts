@@ -1,8 +1,8 @@
 // Every quicsteer command, run as a separate process inside a namespace the test creates, with its
 // state pinned in a private bpffs: attach/detach, status, vips, servers, stats, apply, bad input.
 import test from 'ava';
-import { readdirSync, writeFileSync, mkdtempSync } from 'node:fs';
-import os from 'node:os';
+import { tempDir } from '../helpers/tmp.js';
+import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ObjectSpec, Link, type Collection } from '../../src/bpf/index.js';
@@ -211,7 +211,7 @@ serial('bad input and refusals leave the state exactly as it was', (t) => {
     t.deepEqual(l.status(), before, `state unchanged after: ${args.join(' ')}`);
   }
   // a pin path that is not a bpffs: refused, with where and why
-  const plain = mkdtempSync(path.join(os.tmpdir(), 'qs-plain-'));
+  const plain = tempDir('qs-plain');
   for (const f of ['qs_vips', 'qs_servers', 'qs_peers', 'qs_tx_ports', 'qs_config', 'qs_stats', 'qs_server_stats']) writeFileSync(path.join(plain, f), '');
   const notBpf = cli(['--pin-path', plain, 'status'], { ns: l.ns.name });
   t.is(notBpf.code, 1);
@@ -223,7 +223,7 @@ serial('bad input and refusals leave the state exactly as it was', (t) => {
 
 serial('apply: dry run changes nothing, apply reaches the file, a second apply is a no-op, a failing apply keeps the old state', (t) => {
   const l = lab!;
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'qs-apply-'));
+  const dir = tempDir('qs-apply');
   const write = (name: string, v: unknown) => {
     const f = path.join(dir, name);
     writeFileSync(f, JSON.stringify(v));

@@ -5,9 +5,9 @@
 // (Client migration and NAT rebinding events are issue 6's next step: ngtcp2 0.12's simulated
 // rebinding stalled here even without any director change.)
 import { spawn, execFileSync } from 'node:child_process';
+import { tempDir } from '../helpers/tmp.js';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ObjectSpec, Link, type Collection } from '../../src/bpf/index.js';
 import { native } from '../../src/bpf/native.js';
@@ -34,7 +34,7 @@ class Lab {
   readonly mac = {} as Record<Rs, string>;
   readonly napi: Collection;
   readonly links: Link[] = [];
-  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'qs-mig-'));
+  readonly dir = tempDir('qs-mig');
   readonly quic: QuicServer[] = [];
 
   constructor() {
@@ -114,7 +114,8 @@ class Lab {
   /** Downloads data.bin from RS1; at `switchAfterMs` the director moves the flow to RS2. */
   async download(switchAfterMs: number): Promise<{ ok: boolean; ms: number; identical: boolean }> {
     this.director('rs1');
-    const out = mkdtempSync(path.join(this.dir, 'dl-'));
+    const out = path.join(this.dir, `dl-${Date.now()}`);
+    mkdirSync(out);
     const t0 = Date.now();
     const c = spawn('ip', ['netns', 'exec', this.cl.name, 'timeout', '60', 'gtlsclient', '--quiet', '--exit-on-all-streams-close', '--timeout=5s', `--download=${out}`, VIP, String(PORT), `https://${VIP}:${PORT}/data.bin`], { stdio: 'ignore' });
     const done = new Promise<number>((r) => c.on('exit', (code) => r(code ?? -1)));

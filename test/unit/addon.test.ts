@@ -1,8 +1,8 @@
 // The addon's contract without privileges: TypeErrors for wrong types, Errors with code/errno for failures,
 // use after close throws, and nothing crashes the process.
 import test from 'ava';
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import os from 'node:os';
+import { tempDir } from '../helpers/tmp.js';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { native, isNativeError } from '../../src/bpf/native.js';
 import { ObjectSpec, ClosedError } from '../../src/bpf/index.js';
@@ -89,7 +89,7 @@ test('opening a missing file: ENOENT with the path and libbpf log', (t) => {
 });
 
 test('opening a file that is not ELF fails with a libbpf error code', (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'qs-'));
+  const dir = tempDir('qs-addon');
   const f = path.join(dir, 'junk.o');
   writeFileSync(f, 'not an elf file at all');
   const e = t.throws(() => new n.BpfObject(f));

@@ -1,10 +1,10 @@
 // In a VM with a real IPVS: the director reconciles IPVS-DR services through ipvsadm, real servers
 // answer the client directly, and health checks with a real QUIC server drive weights to 0 and back.
 import test from 'ava';
+import { tempDir } from '../helpers/tmp.js';
 import { inVm, vmTest } from '../helpers/vm.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Netns, sh } from '../helpers/netns.js';
 import { cli, cliJson, SHIM } from '../helpers/cli.js';
@@ -18,7 +18,7 @@ const DIRECTOR_IP = '192.0.2.254';
 const CLIENT_IP = '192.0.2.100';
 const RS = { rs1: '192.0.2.1', rs2: '192.0.2.2' } as const;
 const PEER = path.join(ROOT, 'build/dist/test/helpers/udp-peer.js');
-const dir = mkdtempSync(path.join(os.tmpdir(), 'qs-director-'));
+const dir = tempDir('qs-director');
 const STATE = path.join(dir, 'director.json');
 
 const ipvsSave = () => execFileSync('ipvsadm', ['-S', '-n'], { encoding: 'utf8' });
