@@ -5,7 +5,8 @@ import { vipKey } from '../datapath/tables.js';
 import { VIP_SLOTS, type VipKeyT, type VipT } from '../bpf/layout.js';
 import { RuntimeError, UsageError } from './errors.js';
 import { ensurePinDir } from './bpffs.js';
-import { PinnedState, linkPinPath, removeState, type ServerInput, type Snapshot } from './state.js';
+import { EMPTY_SNAPSHOT, PinnedState, linkPinPath, removeState, type ServerInput, type Snapshot } from './state.js';
+import { readOnly } from './status.js';
 import { formatSpec, sidLengths, specsToVip, vipToSpecs } from './spec.js';
 import { attach, detachLink, ifindexOf, type Mode } from './attach.js';
 import { resolveServer } from './config.js';
@@ -23,8 +24,6 @@ export interface Plan {
   /** one line per change: "+ …" added, "~ …" changed, "- …" removed */
   changes: string[];
 }
-
-const EMPTY: Snapshot = { localId: null, vips: [], servers: [], links: [] };
 
 /** Resolves names and addresses and checks everything before anything is touched. */
 export async function desiredFrom(cfg: ConfigFileT): Promise<Desired> {
@@ -85,14 +84,9 @@ export function planAgainst(cur: Snapshot, d: Desired): Plan {
   return { desired: d, changes };
 }
 
+/** What is pinned now (empty when nothing is). */
 export function currentSnapshot(pin: string): Snapshot {
-  const st = PinnedState.open(pin);
-  if (!st) return EMPTY;
-  try {
-    return st.snapshot();
-  } finally {
-    st.close();
-  }
+  return readOnly(pin, (st) => st.snapshot(), EMPTY_SNAPSHOT);
 }
 
 /**

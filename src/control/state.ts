@@ -56,6 +56,9 @@ export interface Snapshot {
   links: LinkView[];
 }
 
+/** The snapshot of a pin path with no state. */
+export const EMPTY_SNAPSHOT: Snapshot = { localId: null, vips: [], servers: [], links: [] };
+
 /** A server as written: slot and egress MAC are filled in by writeServers. */
 export interface ServerInput {
   id: string;
@@ -84,9 +87,10 @@ export function devMac(dev: string): string {
 /** Open handles on every pinned map of the state. */
 export class PinnedState {
   readonly pin: string;
-  readonly vips: BpfMap;
-  readonly servers: BpfMap;
-  readonly peers: BpfMap;
+  /** outer maps of the open-addressed tables (slot 0 -> the current inner array) */
+  readonly vips: BpfMap<number, number>;
+  readonly servers: BpfMap<number, number>;
+  readonly peers: BpfMap<number, number>;
   readonly txPorts: BpfMap<number, number>;
   readonly config: BpfMap<number, ReturnType<typeof Config.decode>>;
   readonly stats: PerCpuMap<number, CounterT>;
@@ -98,9 +102,9 @@ export class PinnedState {
     const opened: { close(): void }[] = [];
     const track = <T extends { close(): void }>(m: T): T => (opened.push(m), m);
     try {
-      this.vips = track(openPinnedMap(p('qs_vips'), U32, U32)) as unknown as BpfMap;
-      this.servers = track(openPinnedMap(p('qs_servers'), U32, U32)) as unknown as BpfMap;
-      this.peers = track(openPinnedMap(p('qs_peers'), U32, U32)) as unknown as BpfMap;
+      this.vips = track(openPinnedMap(p('qs_vips'), U32, U32));
+      this.servers = track(openPinnedMap(p('qs_servers'), U32, U32));
+      this.peers = track(openPinnedMap(p('qs_peers'), U32, U32));
       this.txPorts = track(openPinnedMap(p('qs_tx_ports'), U32, U32));
       this.config = track(openPinnedMap(p('qs_config'), U32, Config));
       this.stats = track(openPinnedPerCpuMap(p('qs_stats'), U32, Counter));

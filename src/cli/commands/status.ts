@@ -12,8 +12,9 @@ export function statusCommand(): Command {
       requireRoot('status');
       const { pinPath } = globals(cmd);
       const { readOnly, consistency } = await import('../../control/status.js');
+      const { EMPTY_SNAPSHOT } = await import('../../control/state.js');
       const { formatSpec } = await import('../../control/spec.js');
-      const snap = readOnly(pinPath, (st) => st.snapshot(), { localId: null, vips: [], servers: [], links: [] });
+      const snap = readOnly(pinPath, (st) => st.snapshot(), EMPTY_SNAPSHOT);
       const report = {
         pinPath,
         attached: snap.links.map((l) => ({ interface: l.ifname, ifindex: l.ifindex, mode: l.mode, progId: l.progId, linkId: l.linkId })),
