@@ -46,10 +46,11 @@ $(BUILD)/bpf/%.bpf.o: %.bpf.c $(BPF_HDR) | $(BUILD)/bpf
 $(BUILD)/bpf:
 	$(Q)mkdir -p $@
 
-# Test-only: makes ngtcp2's example servers issue routable (QUIC-LB) connection IDs.
-SHIM := $(BUILD)/test/libcidshim.so
+# LD_PRELOAD that makes ngtcp2's example server issue routable (QUIC-LB) connection IDs: the
+# end-to-end tests and `quicsteer demo` run a real QUIC server with it.
+SHIM := $(BUILD)/lib/libcidshim.so
 shim: $(SHIM)
-$(SHIM): test/quic/cidshim.c
+$(SHIM): native/cidshim.c
 	$(msg) CC $@
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $< -ldl

@@ -38,11 +38,17 @@ export const Listener = z
   .object({
     vip: Endpoint,
     scheduler: z.enum(['wrr', 'wlc', 'sh', 'mh']).default('wrr'),
+    /** IPVS scheduler flags: sh-port / mh-port hash the source port too, *-fallback skips unavailable servers */
+    flags: z.array(z.enum(['sh-port', 'sh-fallback', 'mh-port', 'mh-fallback'])).default([]),
     realServers: z.array(RealServerCfg).min(1),
     health: Health.default({}),
   })
   .strict()
   .superRefine((l, ctx) => {
+    l.flags.forEach((f, i) => {
+      if (!f.startsWith(`${l.scheduler}-`)) ctx.addIssue({ code: 'custom', path: ['flags', i], message: `${f} is a flag of the ${f.split('-')[0]} scheduler, not of ${l.scheduler}` });
+    });
+    if (new Set(l.flags).size !== l.flags.length) ctx.addIssue({ code: 'custom', path: ['flags'], message: 'a flag is listed twice' });
     const v6 = net.isIPv6(l.vip.ip);
     l.realServers.forEach((r, i) => {
       // direct routing rewrites only the MAC: it cannot change the port or the address family
@@ -79,6 +85,7 @@ export function servicesOf(f: DirectorFileT): Service[] {
     address: normIp(l.vip.ip),
     port: l.vip.port,
     scheduler: l.scheduler,
+    flags: [...l.flags].sort(),
     extra: [],
     reals: l.realServers.map((r) => ({ address: normIp(r.address), port: r.port, method: 'g' as const, weight: r.weight })),
   }));

@@ -18,7 +18,9 @@ export interface Service {
   address: string; // normalised IP (or the fwmark number)
   port: number;
   scheduler: string;
-  /** options quicsteer does not manage (persistence, flags), kept as ipvsadm printed them */
+  /** scheduler flags (-b), sorted: sh-port makes sh hash the source port too, so a rebinding moves */
+  flags: string[];
+  /** options quicsteer does not manage (persistence, ...), kept as ipvsadm printed them */
   extra: string[];
   reals: RealServer[];
 }
@@ -59,9 +61,10 @@ export function parseSave(text: string): Service[] {
     const key = serviceKey({ proto, ...where });
     const rest = tok.slice(3);
     if (cmd === '-A') {
-      const s: Service = { proto, ...where, scheduler: 'wlc', extra: [], reals: [] };
+      const s: Service = { proto, ...where, scheduler: 'wlc', flags: [], extra: [], reals: [] };
       for (let i = 0; i < rest.length; i++) {
         if (rest[i] === '-s') s.scheduler = rest[++i]!;
+        else if (rest[i] === '-b') s.flags = rest[++i]!.split(',').sort();
         else s.extra.push(rest[i]!);
       }
       services.set(key, s);
@@ -103,8 +106,9 @@ export function plan(current: Service[], desired: Service[], managed: Set<string
   const want = new Map(desired.map((s) => [serviceKey(s), s]));
   for (const [key, d] of want) {
     const c = cur.get(key);
-    if (!c) calls.push(['-A', ...svcArgs(d), '-s', d.scheduler]);
-    else if (c.scheduler !== d.scheduler) calls.push(['-E', ...svcArgs(d), '-s', d.scheduler, ...c.extra]);
+    const sched = ['-s', d.scheduler, ...(d.flags.length ? ['-b', d.flags.join(',')] : [])];
+    if (!c) calls.push(['-A', ...svcArgs(d), ...sched]);
+    else if (c.scheduler !== d.scheduler || c.flags.join() !== d.flags.join()) calls.push(['-E', ...svcArgs(d), ...sched, ...c.extra]);
     const creals = new Map((c?.reals ?? []).map((r) => [endpoint(r.address, r.port), r]));
     for (const r of d.reals) {
       const ep = endpoint(r.address, r.port);

@@ -1,4 +1,4 @@
-// A real QUIC server (ngtcp2 gtlsserver) with test/quic/cidshim.c issues routable QUIC-LB CIDs: on
+// A real QUIC server (ngtcp2 gtlsserver) with native/cidshim.c issues routable QUIC-LB CIDs: on
 // the wire, the server's long-header SCIDs and every client short-header DCID carry its server ID.
 // Control: the same exchange without the shim carries no such ID.
 import { spawn, spawnSync } from 'node:child_process';
@@ -12,7 +12,7 @@ import { ROOT } from '../helpers/paths.js';
 import { decodeCid } from '../../src/quic/cid.js';
 import { specsToVip, parseSpec } from '../../src/control/spec.js';
 
-const SHIM = path.join(ROOT, 'build/test/libcidshim.so');
+const SHIM = path.join(ROOT, 'build/lib/libcidshim.so');
 const PORT = 4433;
 const SERVER_ID = '0a0b';
 // gtlsserver's CIDs are 18 bytes: first octet + 2-byte server ID + 15-byte nonce; 0x11 = cr 0, length 18
@@ -20,7 +20,7 @@ const SPEC = specsToVip([parseSpec('quic-lb:sid=2,nonce=15')], 'test');
 
 /** One HTTP/3 GET against the server, captured on lo: the CIDs the server issued and the client used. */
 async function exchange(ns: Netns, shim: boolean): Promise<{ serverScids: Buffer[]; clientDcids: Buffer[] }> {
-  const srv = new QuicServer(ns.name, '127.0.0.1', PORT, shim ? { LD_PRELOAD: SHIM, QS_CID_FIRST_OCTET: '11', QS_CID_SERVER_ID: SERVER_ID } : {});
+  const srv = new QuicServer(ns.name, '127.0.0.1', PORT, shim ? { env: { LD_PRELOAD: SHIM, QS_CID_FIRST_OCTET: '11', QS_CID_SERVER_ID: SERVER_ID } } : {});
   const pcap = path.join(srv.dir, 'cap.pcap');
   writeFileSync(path.join(srv.dir, 'index.html'), 'x'.repeat(20000));
   const dump = spawn('ip', ['netns', 'exec', ns.name, 'tcpdump', '-Z', 'root', '--immediate-mode', '-i', 'lo', '-U', '-w', pcap, 'udp', 'port', String(PORT)], { stdio: 'ignore' });

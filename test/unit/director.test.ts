@@ -1,6 +1,7 @@
 // The director file's rules (listener model, health ranges, DR constraints) and the probe's reply check.
 import test from 'ava';
 import { DirectorFile, servicesOf } from '../../src/director/config.js';
+import { parseSave, plan } from '../../src/director/ipvs.js';
 import { answersProbe, makeProbe, PROBE_VERSION } from '../../src/director/health.js';
 
 const rs = (address: string, port = 4433, weight?: number) => ({ address, port, ...(weight === undefined ? {} : { weight }) });
@@ -9,13 +10,17 @@ const file = (listener: object) => ({ listeners: [{ vip: '198.51.100.10:4433', r
 test('defaults: wrr, weight 1, health 2 s / 5 s / 3 / 3', (t) => {
   const f = DirectorFile.parse(file({}));
   t.like(f.listeners[0], { scheduler: 'wrr', health: { timeout: 2, interval: 5, unhealthyThreshold: 3, healthyThreshold: 3 } });
-  t.deepEqual(servicesOf(f), [{ proto: 'udp', address: '198.51.100.10', port: 4433, scheduler: 'wrr', extra: [], reals: [{ address: '192.0.2.1', port: 4433, method: 'g', weight: 1 }] }]);
+  t.deepEqual(servicesOf(f), [{ proto: 'udp', address: '198.51.100.10', port: 4433, scheduler: 'wrr', flags: [], extra: [], reals: [{ address: '192.0.2.1', port: 4433, method: 'g', weight: 1 }] }]);
 });
 
 const invalid: [string, object, RegExp][] = [
   ['DR cannot change ports', file({ realServers: [rs('192.0.2.1', 443)] }), /DR cannot change ports: real server port 443 differs from the listener port 4433/],
   ['family mismatch', file({ realServers: [rs('2001:db8::1')] }), /not of the VIP's address family/],
   ['unknown scheduler', file({ scheduler: 'rr' }), /Invalid enum value/],
+  ['unknown scheduler flag', file({ scheduler: 'sh', flags: ['sh-ports'] }), /Invalid enum value/],
+  ["another scheduler's flag", file({ scheduler: 'sh', flags: ['mh-port'] }), /mh-port is a flag of the mh scheduler, not of sh/],
+  ['flag without its scheduler', file({ flags: ['sh-port'] }), /sh-port is a flag of the sh scheduler, not of wrr/],
+  ['flag twice', file({ scheduler: 'mh', flags: ['mh-port', 'mh-port'] }), /listed twice/],
   ['interval below 5', file({ health: { interval: 4 } }), /greater than or equal to 5/],
   ['interval above 300', file({ health: { interval: 301 } }), /less than or equal to 300/],
   ['timeout above 60', file({ health: { timeout: 61, interval: 300 } }), /less than or equal to 60/],
@@ -39,6 +44,19 @@ test('one UDP port per VIP: the same listener twice is refused; other ports and 
   const l = { vip: '198.51.100.10:4433', realServers: [rs('192.0.2.1')] };
   t.regex(DirectorFile.safeParse({ listeners: [l, l] }).error!.issues[0]!.message, /appears twice/);
   t.true(DirectorFile.safeParse({ listeners: [l, { vip: '198.51.100.10:443', realServers: [rs('192.0.2.1', 443)] }, { vip: '[2001:db8::10]:443', realServers: [rs('2001:db8::1', 443)] }] }).success);
+});
+
+test('scheduler flags reach the service sorted; ipvsadm gets them with -b and an -E when they change', (t) => {
+  const f = DirectorFile.parse(file({ scheduler: 'sh', flags: ['sh-port', 'sh-fallback'] }));
+  const [svc] = servicesOf(f);
+  t.deepEqual(svc!.flags, ['sh-fallback', 'sh-port']);
+  t.deepEqual(plan([], [svc!], new Set())[0], ['-A', '-u', '198.51.100.10:4433', '-s', 'sh', '-b', 'sh-fallback,sh-port']);
+  const saved = parseSave('-A -u 198.51.100.10:4433 -s sh -b sh-port,sh-fallback\n-a -u 198.51.100.10:4433 -r 192.0.2.1:4433 -g -w 1\n');
+  t.deepEqual(saved[0]!.flags, ['sh-fallback', 'sh-port']);
+  t.deepEqual(plan(saved, [svc!], new Set()), [], 'the same flags in another order change nothing');
+  t.deepEqual(plan(parseSave('-A -u 198.51.100.10:4433 -s sh\n-a -u 198.51.100.10:4433 -r 192.0.2.1:4433 -g -w 1\n'), [svc!], new Set()), [
+    ['-E', '-u', '198.51.100.10:4433', '-s', 'sh', '-b', 'sh-fallback,sh-port'],
+  ]);
 });
 
 test('the probe: reserved version, 1200 bytes; only a VN echoing our CIDs counts', (t) => {

@@ -1,0 +1,351 @@
+// The migration lab: a real QUIC client (ngtcp2 gtlsclient) behind a NAT, a director, and three real
+// servers running gtlsserver (CIDs carrying their server ID) and quicsteer on one L2 segment; all in
+// namespaces it creates and removes. `quicsteer demo`, the host end-to-end test and the VM test use it.
+//
+//   client 203.0.113.2 ── NAT (SNAT to 192.0.2.200) ──┬── rs1 192.0.2.1  (VIP on lo, quicsteer on eth0)
+//                                                    ├── rs2 192.0.2.2      "
+//                           director 192.0.2.254 ────┴── rs3 192.0.2.3      "        (bridge br0)
+//
+// The director is either real IPVS-DR (`ipvs`: scheduler sh with sh-port, set up by `quicsteer director
+// apply`) or, on kernels without IPVS, simulated (`neigh`): the NAT sends the VIP straight to the MAC
+// its static neighbour entry names, and the event switches that entry to another real server.
+// Every real server is configured only through quicsteer commands (realserver setup, attach, vips add,
+// servers add), run as separate processes inside its namespace with a private bpffs pin path.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ObjectSpec, Link, type Collection } from '../bpf/index.js';
+import { native } from '../bpf/native.js';
+import { TempBpffs } from './bpffs.js';
+import { Netns, sh } from './netns.js';
+import { QuicServer } from './quic.js';
+import { tempDir } from './tmp.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+const QUICSTEER = path.join(ROOT, 'scripts/quicsteer.mjs');
+const LAB_OBJ = path.join(ROOT, 'build/bpf/lab.bpf.o');
+const CID_SHIM = path.join(ROOT, 'build/lib/libcidshim.so');
+
+export const VIP = '198.51.100.10';
+export const PORT = 4433;
+export const CLIENT_IP = '203.0.113.2';
+export const NAT_PUBLIC = '192.0.2.200';
+const DIRECTOR_IP = '192.0.2.254';
+/** gtlsserver's CIDs are 18 bytes: first octet 0x11, a 2-byte server ID, a 15-byte nonce */
+const CID_SPEC = 'quic-lb:sid=2,nonce=15';
+
+export const SERVERS = [
+  { name: 'rs1', ip: '192.0.2.1', sid: '0001' },
+  { name: 'rs2', ip: '192.0.2.2', sid: '0002' },
+  { name: 'rs3', ip: '192.0.2.3', sid: '0003' },
+] as const;
+export type RsName = (typeof SERVERS)[number]['name'];
+
+export const EVENTS = {
+  'nat-rebinding': 'the NAT gives the client a new public port mid-upload (SNAT swapped, conntrack entry deleted)',
+  migration: 'the client moves to a new local port on purpose (gtlsclient --change-local-addr: active migration)',
+  'client-rebinding': 'the client changes port without telling its QUIC stack (gtlsclient --nat-rebinding)',
+} as const;
+export type LabEvent = keyof typeof EVENTS;
+
+export interface LabOptions {
+  director: 'neigh' | 'ipvs';
+  /** bytes the client uploads (POST) and downloads in the same request */
+  uploadBytes: number;
+  downloadBytes: number;
+  /** the NAT's links shape to this rate both ways (tbf), so the transfer outlasts the event */
+  rate: string;
+  /** when the event happens, after the client starts */
+  eventAfterMs: number;
+  /** the client gives up after this long (its idle timeout is 5 s) */
+  timeoutS: number;
+}
+
+export interface RunResult {
+  event: LabEvent;
+  steering: boolean;
+  uploadBytes: number;
+  downloadBytes: number;
+  /** the client exited 0 (gtlsclient exits 0 on its idle timeout too: check the bytes) */
+  ok: boolean;
+  ms: number;
+  downloadIdentical: boolean;
+  /** the owner's log shows the request stream ending (fin) past the upload's size */
+  uploadComplete: boolean;
+  owner: RsName;
+  /** where the director sent the client's public address before and after the event */
+  directorBefore: RsName | undefined;
+  directorAfter: RsName | undefined;
+  /** the client's public addresses before and after the event */
+  publicBefore: string;
+  publicAfter: string;
+  /** the client addresses the owner's server log shows, in order of first appearance */
+  ownerSaw: string[];
+  /** packets each real server steered to another during the run */
+  steered: Record<RsName, number>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class MigrationLab {
+  readonly sw = new Netns('qs-msw');
+  readonly cl = new Netns('qs-mcl');
+  readonly nat = new Netns('qs-mnat');
+  readonly dir: Netns | undefined;
+  readonly rs = {} as Record<RsName, Netns>;
+  readonly pins = {} as Record<RsName, TempBpffs>;
+  readonly quic = {} as Record<RsName, QuicServer>;
+  readonly mac = {} as Record<RsName, string>;
+  readonly tmp = tempDir('qs-lab');
+  #napi: Collection | undefined;
+  readonly #links: Link[] = [];
+  #run = 0;
+
+  constructor(readonly opts: LabOptions) {
+    try {
+      this.dir = opts.director === 'ipvs' ? new Netns('qs-mdir') : undefined;
+      for (const s of SERVERS) this.rs[s.name] = new Netns(`qs-m${s.name}`);
+      this.#build();
+    } catch (e) {
+      this.destroy();
+      throw e;
+    }
+  }
+
+  #build(): void {
+    const o = this.opts;
+    this.sw.ip('link', 'add', 'br0', 'type', 'bridge');
+    this.sw.ip('link', 'set', 'br0', 'up');
+    const onBridge = (ns: Netns, port: string, dev: string, addr: string) => {
+      this.sw.ip('link', 'add', port, 'type', 'veth', 'peer', 'name', dev, 'netns', ns.name);
+      this.sw.ip('link', 'set', port, 'master', 'br0', 'up');
+      ns.ip('addr', 'add', addr, 'dev', dev);
+      ns.ip('link', 'set', dev, 'up');
+    };
+    onBridge(this.nat, 'sw-nat', 'n1', `${NAT_PUBLIC}/24`);
+    for (const s of SERVERS) onBridge(this.rs[s.name], `sw-${s.name}`, 'eth0', `${s.ip}/24`);
+    // client <-> NAT
+    this.cl.ip('link', 'add', 'cl0', 'type', 'veth', 'peer', 'name', 'n0', 'netns', this.nat.name);
+    this.cl.ip('addr', 'add', `${CLIENT_IP}/24`, 'dev', 'cl0');
+    this.cl.ip('link', 'set', 'cl0', 'up');
+    this.cl.ip('route', 'add', 'default', 'via', '203.0.113.1');
+    this.nat.ip('addr', 'add', '203.0.113.1/24', 'dev', 'n0');
+    this.nat.ip('link', 'set', 'n0', 'up');
+    this.#sysctl(this.nat, 'net.ipv4.ip_forward=1');
+    this.#snat(`${NAT_PUBLIC}:20000-30000`);
+    // veth leaves UDP checksums to "offload" and XDP_TX drops that promise; real NICs fill them in
+    for (const [ns, dev] of [[this.cl, 'cl0'], [this.nat, 'n0'], [this.nat, 'n1']] as const) this.#in(ns, 'ethtool', '-K', dev, 'tx', 'off');
+    // the last mile: both directions shaped, so the transfer spans the event
+    for (const dev of ['n0', 'n1']) this.#in(this.nat, 'tc', 'qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate', o.rate, 'burst', '64kb', 'latency', '50ms');
+    for (const s of SERVERS) this.mac[s.name] = (JSON.parse(this.rs[s.name].ip('-j', 'link', 'show', 'eth0')) as { address: string }[])[0]!.address;
+
+    if (this.dir) {
+      for (const m of ['ip_vs', 'ip_vs_sh']) spawnSync('modprobe', [m], { stdio: 'ignore' });
+      onBridge(this.dir, 'sw-dir', 'd0', `${DIRECTOR_IP}/24`);
+      this.dir.ip('addr', 'add', `${VIP}/32`, 'dev', 'lo');
+      this.nat.ip('route', 'add', `${VIP}/32`, 'via', DIRECTOR_IP);
+      const file = path.join(this.tmp, 'director.json');
+      writeFileSync(file, JSON.stringify({ listeners: [{ vip: `${VIP}:${PORT}`, scheduler: 'sh', flags: ['sh-port'], realServers: SERVERS.map((s) => ({ address: s.ip, port: PORT, serverId: s.sid })) }] }));
+      this.#quicsteer(this.dir, ['director', 'apply', '-f', file, '--state', path.join(this.tmp, 'director-state.json')]);
+    } else {
+      this.nat.ip('route', 'add', `${VIP}/32`, 'dev', 'n1');
+    }
+
+    // XDP_TX into a veth needs NAPI on the peer: a pass program on each bridge port
+    this.#napi = ObjectSpec.open(LAB_OBJ).load();
+    const ports = ['sw-nat', ...SERVERS.map((s) => `sw-${s.name}`), ...(this.dir ? ['sw-dir'] : [])];
+    for (const port of ports) this.#links.push(this.sw.enter(() => Link.attachXdp(this.#napi!.program('lab_napi_pass'), { ifindex: native().ifNameToIndex(port), mode: 'native' })));
+
+    writeFileSync(path.join(this.tmp, 'up.bin'), randomBytes(o.uploadBytes));
+    const data = randomBytes(o.downloadBytes);
+    for (const s of SERVERS) {
+      this.pins[s.name] = new TempBpffs();
+      this.#quicsteer(this.rs[s.name], ['realserver', 'setup', '--vip', VIP, '--state', path.join(this.tmp, `${s.name}-setup.json`)]);
+      const q = new QuicServer(this.rs[s.name].name, VIP, PORT, { log: true, env: { LD_PRELOAD: CID_SHIM, QS_CID_FIRST_OCTET: '11', QS_CID_SERVER_ID: s.sid } });
+      writeFileSync(path.join(q.dir, 'data.bin'), data);
+      q.start();
+      this.quic[s.name] = q;
+    }
+    this.downloadSha = createHash('sha256').update(data).digest('hex');
+  }
+
+  downloadSha = '';
+
+  #in(ns: Netns, ...cmd: string[]): string {
+    return sh('ip', 'netns', 'exec', ns.name, ...cmd);
+  }
+
+  #sysctl(ns: Netns, kv: string): void {
+    this.#in(ns, 'sysctl', '-qw', kv);
+  }
+
+  /** The NAT's one rule: the client's UDP leaves as NAT_PUBLIC, with the port (range) given. */
+  #snat(to: string): void {
+    const rule = `table ip qsnat { chain post { type nat hook postrouting priority 100; oifname "n1" ip saddr 203.0.113.0/24 meta l4proto udp snat to ${to}; }; }\n`;
+    const flush = spawnSync('ip', ['netns', 'exec', this.nat.name, 'nft', 'list', 'table', 'ip', 'qsnat'], { stdio: 'ignore' }).status === 0 ? 'delete table ip qsnat\n' : '';
+    execFileSync('ip', ['netns', 'exec', this.nat.name, 'nft', '-f', '-'], { input: flush + rule });
+  }
+
+  /** Runs quicsteer in a namespace (a real server's with its own pin path); throws its error line. */
+  #quicsteer(ns: Netns, args: string[]): string {
+    const rs = SERVERS.find((s) => this.rs[s.name] === ns);
+    const full = [...(rs ? ['--pin-path', this.pins[rs.name].dir] : []), ...args];
+    const r = spawnSync('ip', ['netns', 'exec', ns.name, process.execPath, QUICSTEER, ...full], { encoding: 'utf8', cwd: '/' });
+    if (r.status !== 0) throw new Error(`quicsteer ${full.join(' ')}: ${r.stderr.trim()}`);
+    return r.stdout;
+  }
+
+  /** quicsteer on every real server: attached with its own ID, the VIP with its CID layout, all peers. */
+  steering(on: boolean): void {
+    for (const s of SERVERS) {
+      const ns = this.rs[s.name];
+      if (!on) {
+        this.#quicsteer(ns, ['detach', 'eth0']);
+        continue;
+      }
+      this.#quicsteer(ns, ['attach', 'eth0', '--id', s.sid]);
+      this.#quicsteer(ns, ['vips', 'add', `${VIP}:${PORT}`, '--cid', CID_SPEC]);
+      for (const p of SERVERS) this.#quicsteer(ns, ['servers', 'add', p.sid, '--mac', this.mac[p.name]]);
+    }
+  }
+
+  steeredPackets(): Record<RsName, number> {
+    const out = {} as Record<RsName, number>;
+    for (const s of SERVERS) {
+      const st = spawnSync('ip', ['netns', 'exec', this.rs[s.name].name, process.execPath, QUICSTEER, '--pin-path', this.pins[s.name].dir, 'stats', '--json'], { encoding: 'utf8', cwd: '/' });
+      out[s.name] = st.status === 0 ? (JSON.parse(st.stdout) as { reasons: Record<string, { packets: number }> }).reasons.steered!.packets : 0;
+    }
+    return out;
+  }
+
+  /** The simulated director: the NAT sends the VIP to this real server's MAC. */
+  #point(to: RsName): void {
+    this.nat.ip('neigh', 'replace', VIP, 'lladdr', this.mac[to], 'dev', 'n1', 'nud', 'permanent');
+  }
+
+  /** IPVS's choice per client public address (`ipvsadm -Lnc` in the director). */
+  ipvsChoices(): Map<string, RsName> {
+    const out = new Map<string, RsName>();
+    for (const line of this.#in(this.dir!, 'ipvsadm', '-Lnc').split('\n')) {
+      const m = /^UDP\s+\S+\s+\S+\s+(\S+)\s+\S+\s+([\d.]+):\d+/.exec(line.trim());
+      const rs = m && SERVERS.find((s) => s.ip === m[2]);
+      if (rs) out.set(m[1]!, rs.name);
+    }
+    return out;
+  }
+
+  /**
+   * Public source ports that IPVS sends to two different real servers, found by asking it: one UDP
+   * datagram from NAT_PUBLIC per candidate port, then its connection table. `adjacent`: p and p+1.
+   */
+  #portsToDifferentServers(adjacent: boolean): [number, number] {
+    const base = 31000 + 200 * (this.#run % 100);
+    const cands = Array.from({ length: 24 }, (_, i) => base + i);
+    const code = `const d=require('dgram');const ps=${JSON.stringify(cands)};const next=(i)=>{if(i===ps.length)return;const k=d.createSocket('udp4');k.bind(ps[i],'${NAT_PUBLIC}',()=>k.send('qs-probe',${PORT},'${VIP}',()=>{k.close();next(i+1);}));};next(0);`;
+    execFileSync('ip', ['netns', 'exec', this.nat.name, process.execPath, '-e', code]);
+    const got = this.ipvsChoices();
+    const at = (p: number) => got.get(`${NAT_PUBLIC}:${p}`);
+    for (const p of cands)
+      for (const q of adjacent ? [p + 1] : cands) if (at(p) && at(q) && at(p) !== at(q)) return [p, q];
+    throw new Error(`IPVS sent every probe port to one real server: ${[...got].join(' ')}`);
+  }
+
+  /** One POST (upload + download in the same request) with the event mid-transfer. */
+  async run(event: LabEvent, steering: boolean): Promise<RunResult> {
+    this.#run++;
+    const o = this.opts;
+    const before = this.steeredPackets();
+    for (const q of Object.values(this.quic)) {
+      q.stop();
+      rmSync(q.logFile, { force: true });
+      q.start();
+    }
+    // the client's public address before and after the event; with IPVS, ports it maps apart
+    let publicBefore: string;
+    let publicAfter: string;
+    let clientRange = '32768 60999';
+    if (event === 'nat-rebinding') {
+      const [p1, p2] = this.dir ? this.#portsToDifferentServers(false) : [20000 + this.#run * 2, 20001 + this.#run * 2];
+      this.#snat(`${NAT_PUBLIC}:${p1}`);
+      [publicBefore, publicAfter] = [`${NAT_PUBLIC}:${p1}`, `${NAT_PUBLIC}:${p2}`];
+    } else {
+      // the client's two sockets get the two ports of a two-port range; the NAT keeps ports
+      const [p1] = this.dir ? this.#portsToDifferentServers(true) : [40000 + this.#run * 2];
+      this.#snat(NAT_PUBLIC);
+      clientRange = `${p1} ${p1 + 1}`;
+      [publicBefore, publicAfter] = [`${NAT_PUBLIC}:${p1}`, `${NAT_PUBLIC}:${p1 + 1}`];
+    }
+    this.#sysctl(this.cl, `net.ipv4.ip_local_port_range=${clientRange}`);
+    this.#in(this.nat, 'conntrack', '-F');
+    if (!this.dir) this.#point('rs1');
+    await sleep(300); // the servers are listening again
+
+    const out = path.join(this.tmp, `dl-${this.#run}`);
+    mkdirSync(out);
+    const clientArgs = ['--quiet', '--exit-on-all-streams-close', '--timeout=5s', '-m', 'POST', '-d', path.join(this.tmp, 'up.bin'), `--download=${out}`];
+    if (event !== 'nat-rebinding') clientArgs.push(`--change-local-addr=${o.eventAfterMs}ms`);
+    if (event === 'client-rebinding') clientArgs.push('--nat-rebinding');
+    const t0 = Date.now();
+    const c = spawn('ip', ['netns', 'exec', this.cl.name, 'timeout', String(o.timeoutS), 'gtlsclient', ...clientArgs, VIP, String(PORT), `https://${VIP}:${PORT}/data.bin`], { stdio: 'ignore' });
+    const exited = new Promise<number>((r) => c.on('exit', (code) => r(code ?? -1)));
+    await sleep(o.eventAfterMs);
+    if (event === 'nat-rebinding') {
+      this.#snat(publicAfter);
+      this.#in(this.nat, 'conntrack', '-D', '-p', 'udp', '--orig-src', CLIENT_IP);
+    }
+    if (!this.dir) this.#point('rs2');
+    const code = await exited;
+    const ms = Date.now() - t0;
+
+    const file = path.join(out, 'data.bin');
+    const downloadIdentical = existsSync(file) && createHash('sha256').update(readFileSync(file)).digest('hex') === this.downloadSha;
+    rmSync(out, { recursive: true, force: true });
+    const logs = SERVERS.map((s) => ({ name: s.name, log: this.quic[s.name].log() }));
+    // the owner: the server that did the handshake (its log has the client's Initial)
+    const owner = (logs.find((l) => /rx \d+ Initial/.test(l.log)) ?? logs[0]!).name;
+    const ownerLog = logs.find((l) => l.name === owner)!.log;
+    const ownerSaw = [...new Set([...ownerLog.matchAll(/^Received packet: local=\S+ remote=\[([^\]]+)\]:(\d+)/gm)].map((m) => `${m[1]}:${m[2]}`))];
+    // which of the client's two ports came first is the kernel's pick: the owner's log tells
+    if (event !== 'nat-rebinding' && ownerSaw[0] === publicAfter) [publicBefore, publicAfter] = [publicAfter, publicBefore];
+    const fin = [...ownerLog.matchAll(/frm rx \d+ 1RTT STREAM\(0x0[9bdf]\) id=0x0 fin=1 offset=(\d+) len=(\d+)/g)];
+    // the request stream (id 0) ends past the body: HTTP/3 HEADERS and DATA framing come on top
+    const uploadComplete = fin.some((m) => Number(m[1]) + Number(m[2]) >= o.uploadBytes);
+    const after = this.steeredPackets();
+    const steered = {} as Record<RsName, number>;
+    for (const s of SERVERS) steered[s.name] = after[s.name] - before[s.name];
+    const choice = this.dir ? this.ipvsChoices() : undefined;
+    return {
+      event,
+      steering,
+      uploadBytes: o.uploadBytes,
+      downloadBytes: o.downloadBytes,
+      ok: code === 0,
+      ms,
+      downloadIdentical,
+      uploadComplete,
+      owner,
+      directorBefore: choice ? choice.get(publicBefore) : 'rs1',
+      directorAfter: choice ? choice.get(publicAfter) : 'rs2',
+      publicBefore,
+      publicAfter,
+      ownerSaw,
+      steered,
+    };
+  }
+
+  destroy(): void {
+    for (const q of Object.values(this.quic)) q.destroy();
+    for (const l of this.#links) l.close();
+    this.#napi?.close();
+    for (const s of SERVERS) {
+      if (!this.pins[s.name] || !this.rs[s.name]) continue;
+      spawnSync('ip', ['netns', 'exec', this.rs[s.name].name, process.execPath, QUICSTEER, 'realserver', 'teardown', '--state', path.join(this.tmp, `${s.name}-setup.json`)], { stdio: 'ignore', cwd: '/' });
+    }
+    if (this.dir) spawnSync('ip', ['netns', 'exec', this.dir.name, process.execPath, QUICSTEER, 'director', 'remove', '--state', path.join(this.tmp, 'director-state.json')], { stdio: 'ignore', cwd: '/' });
+    for (const ns of [this.cl, this.nat, this.dir, ...Object.values(this.rs), this.sw]) ns?.destroy();
+    for (const p of Object.values(this.pins)) p.destroy();
+    rmSync(this.tmp, { recursive: true, force: true });
+  }
+}

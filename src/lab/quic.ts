@@ -1,0 +1,49 @@
+// A real QUIC server (Debian's ngtcp2 gtlsserver) with a throwaway self-signed certificate.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { tempDir } from './tmp.js';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+
+export interface QuicServerOptions {
+  /** extra environment (e.g. LD_PRELOAD of the CID shim) */
+  env?: Record<string, string>;
+  /** keep the server's log (every packet's addresses and frames, no payload dumps) in `logFile` */
+  log?: boolean;
+}
+
+export class QuicServer {
+  readonly dir = tempDir('qs-quic');
+  readonly logFile = path.join(this.dir, 'server.log');
+  #p: ChildProcess | undefined;
+
+  constructor(readonly ns: string, readonly addr: string, readonly port: number, readonly opts: QuicServerOptions = {}) {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(this.dir, 'key.pem'), '-out', path.join(this.dir, 'cert.pem'), '-days', '2', '-subj', '/CN=quicsteer-test'], { stdio: 'ignore' });
+  }
+
+  start(): void {
+    const env = Object.entries(this.opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
+    const verbosity = this.opts.log ? ['--no-quic-dump', '--no-http-dump'] : ['--quiet'];
+    const out = this.opts.log ? openSync(this.logFile, 'a') : 'ignore';
+    this.#p = spawn('ip', ['netns', 'exec', this.ns, 'env', ...env, 'gtlsserver', ...verbosity, '-d', this.dir, this.addr, String(this.port), path.join(this.dir, 'key.pem'), path.join(this.dir, 'cert.pem')], { stdio: ['ignore', out, out] });
+    if (typeof out === 'number') closeSync(out);
+  }
+
+  /** The log so far ('' without `log`). */
+  log(): string {
+    try {
+      return readFileSync(this.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  stop(): void {
+    this.#p?.kill('SIGKILL');
+    this.#p = undefined;
+  }
+
+  destroy(): void {
+    this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,27 @@
+// What a migration run must show, with steering and in its control without (host and VM tiers alike).
+import type { ExecutionContext } from 'ava';
+import { NAT_PUBLIC, type RunResult } from '../../src/lab/migration.js';
+
+export function assertMigration(t: ExecutionContext, on: RunResult, off: RunResult): void {
+  const total = (r: RunResult) => Object.values(r.steered).reduce((a, b) => a + b, 0);
+  const mib = (r: RunResult) => `${r.event}: up ${on.uploadBytes >> 20} MiB + down ${on.downloadBytes >> 20} MiB`;
+  t.log(`${mib(on)} with steering in ${on.ms} ms, ${total(on)} packets steered (${on.directorAfter} -> ${on.owner}); owner saw ${on.ownerSaw.join(', ')}`);
+  t.log(`${on.event} control without steering: download ${off.downloadIdentical ? 'complete' : 'incomplete'}, upload ${off.uploadComplete ? 'complete' : 'incomplete'}, client gave up after ${off.ms} ms`);
+  // the event really moved the flow: the director sent the new address to another real server
+  t.truthy(on.directorBefore);
+  t.truthy(on.directorAfter);
+  t.true(on.directorAfter !== on.directorBefore, `the director picked another real server after the change (${on.directorBefore} -> ${on.directorAfter})`);
+  t.true(on.owner === on.directorBefore, 'the server the handshake went to owns the connection');
+  t.not(on.publicAfter, on.publicBefore);
+  t.true(on.downloadIdentical, 'the download arrived byte-identical');
+  t.true(on.uploadComplete, "the upload's last byte reached the owner");
+  t.true(on.steered[on.directorAfter!] > 0, 'the server the director picked after the change steered packets');
+  t.is(total(on), on.steered[on.directorAfter!], 'only that server steered');
+  // the owner sees the client's real (post-NAT) addresses, before and after
+  t.true(on.ownerSaw.includes(on.publicBefore) && on.ownerSaw.includes(on.publicAfter), `owner saw ${on.ownerSaw.join(', ')}`);
+  t.true(on.ownerSaw.every((a) => a.startsWith(`${NAT_PUBLIC}:`)));
+  // control: the same change without quicsteer breaks the transfer
+  t.true(off.directorAfter !== off.directorBefore, 'control: the director moved the flow too');
+  t.is(total(off), 0);
+  t.false(off.downloadIdentical && off.uploadComplete, 'control: without steering the transfer does not complete');
+}
