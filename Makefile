@@ -71,6 +71,7 @@ $(BUILD)/config.gypi: binding.gyp node_modules/.package-lock.json
 $(ADDON): native/addon.cc $(BUILD)/config.gypi $(BUILD)/libbpf/libbpf.a
 	$(msg) GYP $@
 	$(Q)$(NODE_GYP) build
+	$(Q)touch $@
 
 $(TS_STAMP): $(TS_SRC) node_modules/.package-lock.json
 	$(msg) TSC $(BUILD)/dist

@@ -21,16 +21,22 @@
  */
 static __always_inline int copy_sid(__u8 *p, __u32 len, const __u8 *data_end, struct qs_server_id *sid)
 {
+	int cut = 0;
 	__u32 i;
 
-	// a bounded loop (verified as such since 5.3): early exits keep clang from unrolling it
+	// unrolled, without early exits: as a loop, clang walks a pointer whose bound the 6.1
+	// verifier cannot follow
+#pragma clang loop unroll(full)
 	for (i = 0; i < QS_MAX_SID_LEN; i++) {
-		if (i >= len)
-			break;
-		if (p + i + 1 > data_end)
-			return QS_R_MALFORMED;
-		sid->id[i] = p[i];
+		if (i < len) {
+			if (p + i + 1 > data_end)
+				cut = 1;
+			else
+				sid->id[i] = p[i];
+		}
 	}
+	if (cut)
+		return QS_R_MALFORMED;
 	sid->len = len;
 	return QS_CONTINUE;
 }
@@ -47,6 +53,8 @@ static __always_inline int quic_lb_sid(__u8 *cid, __s32 wire_len, __u32 room, co
 	if (cid + 1 > data_end)
 		return QS_R_MALFORMED;
 	cr = cid[0] >> QUIC_LB_CR_SHIFT;
+	// one register for the check and the index: the 6.1 verifier does not carry the bound to a copy
+	barrier_var(cr);
 	if (cr >= QS_QUIC_LB_CONFIGS)
 		return QS_R_UNROUTABLE_CID;
 	conf = &vip->quic_lb[cr];

@@ -10,26 +10,29 @@
  * The VIP, server and peer tables are open-addressed arrays (see table.h), each held in slot 0 of a
  * one-slot ARRAY_OF_MAPS: user space fills a new array and swaps the pointer, so a packet sees the
  * old table or the new one, never a half-written entry, and the array lookups stay inlined.
+ * The inner templates carry sizes, not BTF types: user space creates the arrays without BTF, and
+ * kernels before 6.2 refuse an inner map whose BTF-derived fields (timer offset) differ from the
+ * template's. The entry types reach BTF through table.h's anchors.
  */
 struct qs_vip_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, QS_VIP_SLOTS);
-	__type(key, __u32);
-	__type(value, struct qs_vip_entry);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct qs_vip_entry));
 };
 
 struct qs_server_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, QS_SERVER_SLOTS);
-	__type(key, __u32);
-	__type(value, struct qs_server_entry);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct qs_server_entry));
 };
 
 struct qs_peer_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, QS_PEER_SLOTS);
-	__type(key, __u32);
-	__type(value, struct qs_peer_entry);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct qs_peer_entry));
 };
 
 // VIP address:port -> how to read the server ID from its connection IDs.

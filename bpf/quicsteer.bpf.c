@@ -44,7 +44,8 @@ static __always_inline int parse_to_vip(struct xdp_md *ctx, struct qs_pkt *pkt)
 	struct iphdr *ip;
 	struct ipv6hdr *ip6;
 	struct udphdr *udp;
-	int proto, ulen;
+	__u32 ulen;
+	int proto;
 
 	proto = parse_ethhdr(&nh, data_end, &pkt->eth);
 	if (proto == QS_PARSE_TRUNCATED)
@@ -76,15 +77,19 @@ static __always_inline int parse_to_vip(struct xdp_md *ctx, struct qs_pkt *pkt)
 		return QS_R_NOT_VIP;
 	}
 
-	ulen = parse_udphdr(&nh, data_end, &udp);
-	if (ulen == QS_PARSE_TRUNCATED)
+	if (parse_udphdr(&nh, data_end, &udp) == QS_PARSE_TRUNCATED)
 		return QS_R_MALFORMED;
 	vk.port = udp->dest;
 	pkt->vip = vip_lookup(&vk);
 	if (!pkt->vip)
 		return QS_R_NOT_VIP;
 	// The UDP length, not the frame, bounds the payload (frames may carry Ethernet padding).
-	if (ulen < (int)sizeof(*udp) || (void *)udp + ulen > data_end)
+	// The explicit upper bound is for older verifiers (6.1): the length is spilled across the VIP
+	// lookup as 32 bits, and they forget a 32-bit spill's bounds; barrier_var keeps clang from
+	// dropping a check it knows to be true.
+	ulen = bpf_ntohs(udp->len);
+	barrier_var(ulen);
+	if (ulen < sizeof(*udp) || ulen > 0xffff || (void *)udp + ulen > data_end)
 		return QS_R_MALFORMED;
 	pkt->payload = nh.pos;
 	pkt->plen = ulen - sizeof(*udp);

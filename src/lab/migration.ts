@@ -256,12 +256,6 @@ export class MigrationLab {
   async run(event: LabEvent, steering: boolean): Promise<RunResult> {
     this.#run++;
     const o = this.opts;
-    const before = this.steeredPackets();
-    for (const q of Object.values(this.quic)) {
-      q.stop();
-      rmSync(q.logFile, { force: true });
-      q.start();
-    }
     // the client's public address before and after the event; with IPVS, ports it maps apart
     let publicBefore: string;
     let publicAfter: string;
@@ -280,6 +274,13 @@ export class MigrationLab {
     this.#sysctl(this.cl, `net.ipv4.ip_local_port_range=${clientRange}`);
     this.#in(this.nat, 'conntrack', '-F');
     if (!this.dir) this.#point('rs1');
+    // fresh server logs (after the probes), counters read before the run
+    for (const q of Object.values(this.quic)) {
+      q.stop();
+      rmSync(q.logFile, { force: true });
+      q.start();
+    }
+    const before = this.steeredPackets();
     await sleep(300); // the servers are listening again
 
     const out = path.join(this.tmp, `dl-${this.#run}`);
