@@ -321,6 +321,9 @@ Napi::Value ProgInfo(const Napi::CallbackInfo &info) {
   o.Set("btfId", pi.btf_id);
   o.Set("runCount", Napi::Number::New(env, static_cast<double>(pi.run_cnt)));
   o.Set("runTimeNs", Napi::Number::New(env, static_cast<double>(pi.run_time_ns)));
+  o.Set("verifiedInsns", pi.verified_insns);
+  o.Set("xlatedProgLen", pi.xlated_prog_len);
+  o.Set("jitedProgLen", pi.jited_prog_len);
   return o;
 }
 

@@ -47,6 +47,11 @@ export interface ProgInfo {
   btfId: number;
   runCount: number;
   runTimeNs: number;
+  /** Instructions the verifier processed (its complexity measure; 0 before Linux 5.16). */
+  verifiedInsns: number;
+  /** Program size in bytes after the kernel's rewrites (BPF), and as JIT-compiled machine code. */
+  xlatedProgLen: number;
+  jitedProgLen: number;
 }
 
 /** bpf_link_info of a live link (ifindex for XDP links). */

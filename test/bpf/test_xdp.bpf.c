@@ -1,11 +1,8 @@
-/* Test-only XDP programs: a MAC-swapping reflector (XDP_TX), a receive counter for the peer, a pass-only floor. */
+/* Test-only XDP programs: a MAC-swapping reflector (XDP_TX), a receive counter for the peer, a pass-only program. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
-#include <linux/ip.h>
-#include <linux/in.h>
-#include <linux/udp.h>
 
 // Test frames carry the IEEE "local experimental" EtherType, so stray traffic (IPv6 ND) is not counted.
 #define TEST_ETH_P 0x88B5
@@ -70,27 +67,7 @@ int test_count(struct xdp_md *ctx)
 	return XDP_DROP;
 }
 
-// The floor for steering: parse Ethernet/IPv4/UDP, rewrite both MACs, XDP_TX; the least any steering costs.
-SEC("xdp")
-int test_floor_tx(struct xdp_md *ctx)
-{
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = (void *)(long)ctx->data;
-	struct iphdr *ip = (void *)(eth + 1);
-	struct udphdr *udp;
-	static const unsigned char owner[ETH_ALEN] = { 0x02, 0, 0, 0, 0, 0xa2 };
-
-	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) || ip->protocol != IPPROTO_UDP)
-		return XDP_PASS;
-	udp = (void *)ip + ip->ihl * 4;
-	if ((void *)(udp + 1) > data_end)
-		return XDP_PASS;
-	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
-	__builtin_memcpy(eth->h_dest, owner, ETH_ALEN);
-	return XDP_TX;
-}
-
-// The cheapest possible program: the floor benchmarks report ratios against.
+// Returns XDP_PASS only (e.g. on a veth peer, so NAPI runs there and XDP_TX frames get delivered).
 SEC("xdp")
 int test_pass(struct xdp_md *ctx)
 {

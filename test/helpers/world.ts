@@ -93,8 +93,9 @@ export class Harness {
   readonly serverStats: PerCpuMap<number, CounterT>;
   state!: DatapathState;
 
-  constructor() {
-    this.ns = new Netns('qs-dp');
+  /** nsPrefix names the namespace (make bench uses its own, so runs never meet the tests'). */
+  constructor(nsPrefix = 'qs-dp') {
+    this.ns = new Netns(nsPrefix);
     try {
       this.ns.veth('veth0', 'veth1');
       this.coll = ObjectSpec.open(BPF_OBJ).load();

@@ -137,3 +137,18 @@ privileged('live frames: XDP_TX out of veth0 arrives at veth1', (t) => {
     }
   });
 });
+
+privileged('program info carries the verifier\'s instruction count and both program sizes', (t) => {
+  const { qs, tx } = both();
+  try {
+    const big = qs.program('quicsteer_xdp').info();
+    const small = tx.program('test_pass').info();
+    for (const i of [big, small]) for (const k of ['verifiedInsns', 'xlatedProgLen', 'jitedProgLen'] as const) t.true(i[k] > 0, `${i.name} ${k}`);
+    // BPF instructions are 8 bytes; the steering program is far bigger than a bare return
+    t.is(big.xlatedProgLen % 8, 0);
+    t.true(big.verifiedInsns > 10 * small.verifiedInsns);
+  } finally {
+    qs.close();
+    tx.close();
+  }
+});

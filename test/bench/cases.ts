@@ -1,0 +1,350 @@
+// make bench's cases: every figure is measured next to a floor from the same run (this machine is
+// shared and noisy: absolute times move between runs, ratios measured together hold). The samples of
+// a group interleave its cases, so a noisy moment hits all of them alike. Used by run.ts and, with
+// tiny repeats, by test/priv/bench-smoke.test.ts.
+//   data path  ns/packet through BPF_PROG_TEST_RUN per packet class; floors from bpf/bench/floors.bpf.c
+//   scale      the same program built for 65,536 servers and 1,024 VIPs (SCALE_DEFS in the Makefile)
+//   veth rate  Mpps through a veth pair (BPF_F_TEST_XDP_LIVE_FRAMES), steered vs the MAC-rewrite floor
+//   verifier   instructions the verifier processed, program sizes
+//   control    wall time of quicsteer apply / status / attach / detach vs a bare node start
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Link, ObjectSpec, XdpAction, type BpfMap, type Collection, type Program } from '../../src/bpf/index.js';
+import { u32, u64, whole } from '../../src/bpf/codec.js';
+import { CidFormat, Config, LbFlags, type ServerIdT, type ServerT } from '../../src/bpf/layout.js';
+import { native } from '../../src/bpf/native.js';
+import { PEER_TABLE, SERVER_TABLE, VIP_TABLE, writeTable } from '../../src/datapath/install.js';
+import { macKey, placeKeys, qsHash, serverValue, sidKey, vipKey, vipValue } from '../../src/datapath/tables.js';
+import { fixtures } from '../helpers/fixtures.js';
+import { ROOT } from '../helpers/paths.js';
+import { Harness, LOCAL_SID, MAC_PEER, MAC_RS2, PORT_QUIC_LB, VIP4, fixtureWorld } from '../helpers/world.js';
+
+export interface BenchOptions {
+  /** BPF_PROG_TEST_RUN runs per sample (the kernel reports the mean). */
+  repeat: number;
+  /** Interleaved samples per BPF figure. */
+  samples: number;
+  /** Frames per live-frames sample. */
+  liveRepeat: number;
+  /** Runs per control-plane figure. */
+  cliRuns: number;
+}
+
+/** A target: the ratio to the floor (or the value itself) against a limit. */
+export interface Goal {
+  on: 'ratio' | 'value';
+  op: '<=' | '<' | '>=';
+  limit: number;
+}
+
+export interface Row {
+  section: string;
+  figure: string;
+  unit: 'ns' | 'Mpps' | 'ms' | 'insns' | 'bytes';
+  /** The best sample (least disturbed by neighbours): min of times, max of rates. */
+  value: number;
+  median: number;
+  samples: number[];
+  floor?: { figure: string; value: number };
+  ratio?: number;
+  goal?: Goal;
+  verdict: 'met' | 'missed' | '—';
+  /** What it takes to read the row right (printed under the table). */
+  note?: string;
+}
+
+/** A row before judging: its floor may still be named by another row's figure. */
+type Measured = Omit<Row, 'ratio' | 'verdict'> & { floorOf?: string };
+
+const OBJ = {
+  floors: path.join(ROOT, 'build/bpf/floors.bpf.o'),
+  scale: path.join(ROOT, 'build/bpf/quicsteer_scale.bpf.o'),
+};
+// The scale build's table slots: SCALE_DEFS in the Makefile (a mismatch fails at the first table swap).
+const SCALE_SERVER_SLOTS = 524288;
+const SCALE_VIP_SLOTS = 4096;
+
+const PASS_FLOOR = 'XDP_PASS floor';
+const MAC_FLOOR = 'MAC-rewrite floor';
+
+// Packet classes of the data path: figure, fixture row (test/helpers/fixtures.ts), goal as × MAC-rewrite floor.
+const CLASSES: [string, string, number][] = [
+  ['short header, steered (XDP_TX)', 'IPv4, short header to RS2', 1.25],
+  ['short header, own ID (local)', 'own server ID: delivered locally', 1.5],
+  ['Handshake, steered', 'v1 Handshake to RS2', 1.5],
+  ['Initial (passed)', 'v1 Initial: the director decides', 1.5],
+  ['UDP to a VIP, not QUIC (empty)', 'empty UDP payload', 1.5],
+  ['UDP to a VIP address, other port', 'UDP to another port of the VIP address', 1.5],
+  ['UDP to a non-VIP address', 'UDP to another address', 1.5],
+  ['IPv6 short header, steered', 'IPv6, short header to RS2', 1.5],
+  ['802.1Q-tagged short header, steered', '802.1Q tagged, short header to RS2', 1.5],
+  ['CID QUIC-LB, 3-byte ID, steered', 'QUIC-LB config 1 (3-byte server ID)', 1.5],
+  ['CID fixed offset (MsQuic), steered', 'MsQuic short header to 192.0.2.2', 1.5],
+  ['CID mvfst v1, steered', 'mvfst v1 (16-bit host id in bits 2..17)', 1.5],
+  ['CID mvfst v3, steered', 'mvfst v3 (32-bit host id)', 1.5],
+  ['devmap redirect, steered', 'owner behind another interface: devmap redirect with its MAC', 1.5],
+];
+
+// "Lookup cost must not grow": a bigger table may cost at most this much more than the smallest.
+const SCALE_GOAL = 1.1;
+// Goals of the issue: delivered rate vs the floor's; `quicsteer status` cold start; 10,000 servers applied.
+const RATE_GOAL = 0.9;
+const STATUS_GOAL_MS = 300;
+const APPLY_GOAL_MS_PER_10K = 1000;
+// What the shipped tables hold (QS_SERVER_SLOTS / 4 IDs, QS_PEER_SLOTS / 4 distinct MACs).
+const APPLY_SERVERS = 4096;
+const APPLY_MACS = 256;
+
+/** One figure being measured: how it is reported, and how to take one sample. */
+interface Case {
+  row: Omit<Measured, 'value' | 'median' | 'samples'>;
+  sample(): number;
+}
+
+/** Runs every case `samples` times, interleaved. */
+function measure(cases: Case[], samples: number): Measured[] {
+  const xs = cases.map(() => [] as number[]);
+  for (let s = 0; s < samples; s++) cases.forEach((c, i) => xs[i]!.push(c.sample()));
+  return cases.map((c, i) => {
+    const sorted = [...xs[i]!].sort((a, b) => a - b);
+    const value = c.row.unit === 'Mpps' ? sorted[sorted.length - 1]! : sorted[0]!;
+    return { ...c.row, value, median: sorted[Math.floor(sorted.length / 2)]!, samples: xs[i]! };
+  });
+}
+
+/** Resolves floors named by figure, then ratio and verdict. */
+function judge(rows: Measured[]): Row[] {
+  const byFigure = new Map(rows.map((r) => [r.figure, r]));
+  return rows.map(({ floorOf, ...r }) => {
+    const floor = floorOf === undefined ? r.floor : { figure: floorOf, value: byFigure.get(floorOf)!.value };
+    const ratio = floor ? r.value / floor.value : undefined;
+    if (!r.goal) return { ...r, floor, ratio, verdict: '—' };
+    const x = r.goal.on === 'ratio' ? ratio! : r.value;
+    const ok = r.goal.op === '<=' ? x <= r.goal.limit : r.goal.op === '<' ? x < r.goal.limit : x >= r.goal.limit;
+    return { ...r, floor, ratio, verdict: ok ? 'met' : 'missed' };
+  });
+}
+
+/** Every bench case, in table order; needs root. Its namespace, mounts and files are gone when it returns. */
+export function runBench(opts: BenchOptions): Row[] {
+  const h = new Harness('qs-bn');
+  const open: Collection[] = [];
+  try {
+    const floors = ObjectSpec.open(OBJ.floors).load();
+    open.push(floors);
+    h.install(fixtureWorld((n) => h.ifindex(n)));
+    const table = new Map(fixtures().map((f) => [f.name, f]));
+    const steer = table.get(CLASSES[0]![1])!.frame;
+    const run = (prog: Program, frame: Buffer, repeat: number) => h.ns.enter(() => prog.testRun({ data: frame, repeat, ingressIfindex: 1 }));
+    // a case checks its verdict first: a row never measures a path other than the one it names
+    const perPacket = (section: string, figure: string, prog: Program, frame: Buffer, expect: number, more: Partial<Measured> = {}): Case => {
+      const got = run(prog, frame, 1).retval;
+      if (got !== expect) throw new Error(`bench: ${figure}: the program returned ${got}, the row measures ${expect}`);
+      return { row: { section, figure, unit: 'ns', ...more }, sample: () => run(prog, frame, opts.repeat).durationNs };
+    };
+
+    // data path and scale: one interleaved group, so every ns figure shares its noisy moments
+    const dp = 'data path, ns/packet (BPF_PROG_TEST_RUN)';
+    const cases: Case[] = [
+      perPacket(dp, PASS_FLOOR, floors.program('floor_pass'), steer, XdpAction.PASS),
+      perPacket(dp, MAC_FLOOR, floors.program('floor_tx'), steer, XdpAction.TX, {
+        floorOf: PASS_FLOOR,
+        note: `${MAC_FLOOR}: bpf/bench/floors.bpf.c, the project's parsers (Ethernet/VLAN, IPv4, UDP), both MACs rewritten, XDP_TX`,
+      }),
+      ...CLASSES.map(([figure, name, limit]) => {
+        const f = table.get(name)!;
+        return perPacket(dp, figure, h.prog, f.frame, f.action, { floorOf: MAC_FLOOR, goal: { on: 'ratio', op: '<=', limit } });
+      }),
+    ];
+    const sc = 'scale: short header steered, ns/packet';
+    const probes: number[] = [];
+    let smallest = '';
+    for (const [servers, vips] of [[10, 1], [1000, 1], [65536, 1], [10, 1000]] as const) {
+      const { coll, probe } = scaleWorld(servers, vips);
+      open.push(coll);
+      probes.push(probe);
+      const figure = `${servers.toLocaleString('en')} servers, ${vips.toLocaleString('en')} VIP${vips > 1 ? 's' : ''}`;
+      const more: Partial<Measured> = smallest
+        ? { floorOf: smallest, goal: { on: 'ratio', op: '<=', limit: SCALE_GOAL } }
+        : { floorOf: MAC_FLOOR };
+      cases.push(perPacket(sc, figure, coll.program('quicsteer_xdp'), steer, XdpAction.TX, more));
+      smallest ||= figure;
+    }
+    cases.at(-1)!.row.note =
+      'scale rows: quicsteer.bpf.c built with -DQS_SERVER_SLOTS=524288 -DQS_VIP_SLOTS=4096; the owner is placed last ' +
+      `(probe distance ${probes.join(', ')}); one frame repeated, so its table entries stay in cache`;
+    const rows = measure(cases, opts.samples);
+    rows.push(...vethRate(h, floors, steer, opts));
+    rows.push(...verifier(h.prog, floors.program('floor_tx')));
+    rows.push(...controlPlane(h.ns.name, opts));
+    return judge(rows);
+  } finally {
+    for (const c of open) c.close();
+    h.destroy();
+  }
+}
+
+/** The scale build with `servers` 2-byte IDs and `vips` VIPs; the steered frame's owner and VIP are placed last. */
+function scaleWorld(servers: number, vips: number): { coll: Collection; probe: number } {
+  const coll = ObjectSpec.open(OBJ.scale).load();
+  try {
+    const owner = 0x0c0d; // the fixtures' RS2
+    const ids = [...Array.from({ length: servers }, (_, i) => i).filter((i) => i !== owner).slice(0, servers - 1), owner];
+    const entries = ids.map((id, slot): [ServerIdT, ServerT] => [
+      sidKey(Buffer.from([id >> 8, id & 0xff])),
+      serverValue({ mac: id === owner ? MAC_RS2 : Buffer.from([2, 0, 0, 1, id >> 8, id & 0xff]), slot }),
+    ]);
+    const quicLb = vipValue({ cid_format: CidFormat.QUIC_LB, quic_lb: [{ sid_len: 2, nonce_len: 6, flags: LbFlags.ENABLED }] });
+    const vipKeys = [...Array.from({ length: vips - 1 }, (_, i) => vipKey(`10.0.${i >> 8}.${i & 0xff}`, PORT_QUIC_LB)), vipKey(VIP4, PORT_QUIC_LB)];
+    const outer = (n: string) => coll.maps.get(n) as BpfMap;
+    writeTable(outer('qs_servers'), { ...SERVER_TABLE, slots: SCALE_SERVER_SLOTS }, entries);
+    writeTable(outer('qs_vips'), { ...VIP_TABLE, slots: SCALE_VIP_SLOTS }, vipKeys.map((k) => [k, quicLb]));
+    writeTable(outer('qs_peers'), PEER_TABLE, [[macKey(MAC_PEER), true]]);
+    coll.map('qs_config', whole(u32), Config).update(0, { local_id: sidKey(Buffer.from(LOCAL_SID, 'hex')) });
+    // placement is deterministic: placing the same keys again tells how far the owner sits from its home slot
+    const keys = entries.map(([k]) => SERVER_TABLE.keyCodec.encode(k));
+    const at = placeKeys(keys, SCALE_SERVER_SLOTS, 'servers').at(-1)!;
+    const home = qsHash(keys.at(-1)!) & (SCALE_SERVER_SLOTS - 1);
+    return { coll, probe: (at - home + SCALE_SERVER_SLOTS) % SCALE_SERVER_SLOTS };
+  } catch (e) {
+    coll.close();
+    throw e;
+  }
+}
+
+/**
+ * Frames per second delivered through a veth pair: live frames injected at veth0 go out by XDP_TX and
+ * are counted by a sink on veth1 (which must run XDP for NAPI to deliver). Rate = delivered / time.
+ */
+function vethRate(h: Harness, floors: Collection, frame: Buffer, opts: BenchOptions): Measured[] {
+  const [tx, rx] = h.ns.enter(() => [native().ifNameToIndex('veth0'), native().ifNameToIndex('veth1')]);
+  const received = floors.perCpuMap('floor_rx', whole(u32), whole(u64));
+  const delivered = () => received.lookup(0)!.reduce((a, b) => a + b, 0n);
+  const sink = h.ns.enter(() => Link.attachXdp(floors.program('floor_sink'), { ifindex: rx!, mode: 'native' }));
+  try {
+    const rate = (prog: Program) => () => {
+      received.update(0, 0n);
+      const r = h.ns.enter(() => prog.testRun({ data: frame, repeat: opts.liveRepeat, liveFrames: true, ingressIfindex: tx! }));
+      // the sink's NAPI may still be draining the ring: wait until the count stops moving
+      let n = delivered();
+      for (let i = 0, last = -1n; i < 20 && n !== last; i++) {
+        last = n;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        n = delivered();
+      }
+      return (Number(n) / opts.liveRepeat) * (1e3 / r.durationNs);
+    };
+    const section = 'veth rate, Mpps delivered (live frames, XDP_TX out of veth0, counted on veth1)';
+    const floorFig = `${MAC_FLOOR} (veth)`;
+    return measure(
+      [
+        { row: { section, figure: floorFig, unit: 'Mpps' }, sample: rate(floors.program('floor_tx')) },
+        { row: { section, figure: 'short header, steered (veth)', unit: 'Mpps', floorOf: floorFig, goal: { on: 'ratio', op: '>=', limit: RATE_GOAL } }, sample: rate(h.prog) },
+      ],
+      opts.samples,
+    );
+  } finally {
+    sink.close();
+  }
+}
+
+/** Instructions the verifier processed and program sizes, next to the MAC-rewrite floor's. */
+function verifier(prog: Program, floor: Program): Measured[] {
+  const [i, f] = [prog.info(), floor.info()];
+  const section = `verifier and size of ${i.name}`;
+  const one = (figure: string, unit: Row['unit'], value: number, floorValue: number): Measured => ({
+    section, figure, unit, value, median: value, samples: [value], floor: { figure: MAC_FLOOR, value: floorValue },
+  });
+  return [
+    one('instructions verified', 'insns', i.verifiedInsns, f.verifiedInsns),
+    one('size, BPF (xlated)', 'bytes', i.xlatedProgLen, f.xlatedProgLen),
+    one('size, JIT (x86-64)', 'bytes', i.jitedProgLen, f.jitedProgLen),
+  ];
+}
+
+/** Wall time of CLI commands, each next to starting node itself (in the same namespace setting). */
+function controlPlane(nsName: string, opts: BenchOptions): Measured[] {
+  const node = process.execPath;
+  const cli = path.join(ROOT, 'scripts/quicsteer.mjs');
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'qs-bn-'));
+  const mounts: string[] = [];
+  const bpffs = () => {
+    const d = mkdtempSync(path.join(tmp, 'pin-'));
+    sh('mount', '-t', 'bpf', 'bpf', d);
+    mounts.push(d);
+    return d;
+  };
+  const unmount = (d: string) => {
+    sh('umount', d);
+    mounts.splice(mounts.indexOf(d), 1);
+  };
+  const time = (args: string[], env: Record<string, string> = {}) => {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(args[0]!, args.slice(1), { env: { ...process.env, ...env }, encoding: 'utf8' });
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (r.status !== 0) throw new Error(`bench: ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+    return ms;
+  };
+  const inNs = (...args: string[]) => ['ip', 'netns', 'exec', nsName, ...args];
+  try {
+    // the shipped tables at capacity: 4,096 server IDs on 256 hosts (the peer set holds 256 MACs)
+    const cfg = path.join(tmp, 'config.json');
+    const hex = (n: number, w: number) => n.toString(16).padStart(w, '0');
+    const servers = Array.from({ length: APPLY_SERVERS }, (_, i) => ({ id: hex(0x1000 + i, 4), mac: `02:00:00:01:${hex(i % APPLY_MACS, 2)}:01` }));
+    writeFileSync(cfg, JSON.stringify({ localId: '0100', vips: [{ address: `${VIP4}:${PORT_QUIC_LB}`, cid: 'quic-lb:sid=2' }], servers }));
+    const state = bpffs();
+    time([node, cli, 'apply', '-f', cfg], { QUICSTEER_PIN_PATH: state });
+    const attachPin = bpffs();
+
+    const section = 'control plane, ms wall time (a new process each run)';
+    const nodeFloor = 'node -e 0 (floor)';
+    const nsFloor = 'ip netns exec … node -e 0 (floor)';
+    const applyGoal = (APPLY_GOAL_MS_PER_10K * APPLY_SERVERS) / 10000;
+    const rows = measure(
+      [
+        { row: { section, figure: nodeFloor, unit: 'ms' }, sample: () => time([node, '-e', '0']) },
+        {
+          row: {
+            section, figure: `apply -f: ${APPLY_SERVERS.toLocaleString('en')} servers into empty tables`, unit: 'ms', floorOf: nodeFloor,
+            goal: { on: 'value', op: '<', limit: applyGoal },
+            note: `apply goal: 1 s per 10,000 servers, pro rata (${applyGoal.toFixed(0)} ms); 10,000 are refused: the shipped tables hold ${APPLY_SERVERS.toLocaleString('en')} server IDs and ${APPLY_MACS} MACs`,
+          },
+          sample: () => {
+            const pin = bpffs();
+            try {
+              return time([node, cli, 'apply', '-f', cfg], { QUICSTEER_PIN_PATH: pin });
+            } finally {
+              unmount(pin);
+            }
+          },
+        },
+        {
+          row: { section, figure: `status, cold start (${APPLY_SERVERS.toLocaleString('en')} servers)`, unit: 'ms', floorOf: nodeFloor, goal: { on: 'value', op: '<', limit: STATUS_GOAL_MS } },
+          sample: () => time([node, cli, 'status'], { QUICSTEER_PIN_PATH: state }),
+        },
+        { row: { section, figure: nsFloor, unit: 'ms' }, sample: () => time(inNs(node, '-e', '0')) },
+        // attach then detach: detaching the last interface unpins everything, so each attach starts cold
+        {
+          row: { section, figure: 'attach (load, pin, attach to a veth)', unit: 'ms', floorOf: nsFloor },
+          sample: () => time(inNs(node, cli, '--pin-path', attachPin, 'attach', 'veth0', '--id', LOCAL_SID)),
+        },
+        {
+          row: { section, figure: 'detach (last interface: unpin all)', unit: 'ms', floorOf: nsFloor },
+          sample: () => time(inNs(node, cli, '--pin-path', attachPin, 'detach', 'veth0')),
+        },
+      ],
+      opts.cliRuns,
+    );
+    return rows;
+  } finally {
+    for (const d of [...mounts].reverse()) unmount(d);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function sh(cmd: string, ...args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+}
