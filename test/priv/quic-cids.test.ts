@@ -1,6 +1,7 @@
 // A real QUIC server (ngtcp2 gtlsserver) with native/cidshim.c issues routable QUIC-LB CIDs: on
-// the wire, the server's long-header SCIDs and every client short-header DCID carry its server ID.
-// Control: the same exchange without the shim carries no such ID.
+// the wire, the server's long-header SCIDs and every client short-header DCID carry its server ID,
+// and so does every CID in the server's NEW_CONNECTION_ID frames (encrypted: tshark reads them with
+// the client's SSLKEYLOGFILE). Control: the same exchange without the shim carries no such ID.
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -19,16 +20,17 @@ const SERVER_ID = '0a0b';
 const SPEC = specsToVip([parseSpec('quic-lb:sid=2,nonce=15')], 'test');
 
 /** One HTTP/3 GET against the server, captured on lo: the CIDs the server issued and the client used. */
-async function exchange(ns: Netns, shim: boolean): Promise<{ serverScids: Buffer[]; clientDcids: Buffer[] }> {
+async function exchange(ns: Netns, shim: boolean): Promise<{ serverScids: Buffer[]; clientDcids: Buffer[]; serverNewCids: Buffer[] }> {
   const srv = new QuicServer(ns.name, '127.0.0.1', PORT, shim ? { env: { LD_PRELOAD: SHIM, QS_CID_FIRST_OCTET: '11', QS_CID_SERVER_ID: SERVER_ID } } : {});
   const pcap = path.join(srv.dir, 'cap.pcap');
+  const keylog = path.join(srv.dir, 'keys.log');
   writeFileSync(path.join(srv.dir, 'index.html'), 'x'.repeat(20000));
   const dump = spawn('ip', ['netns', 'exec', ns.name, 'tcpdump', '-Z', 'root', '--immediate-mode', '-i', 'lo', '-U', '-w', pcap, 'udp', 'port', String(PORT)], { stdio: 'ignore' });
   try {
     await new Promise((r) => setTimeout(r, 500));
     srv.start();
     await new Promise((r) => setTimeout(r, 500));
-    const c = spawnSync('timeout', ['15', 'ip', 'netns', 'exec', ns.name, 'gtlsclient', '--quiet', '--exit-on-all-streams-close', '127.0.0.1', String(PORT), `https://127.0.0.1:${PORT}/index.html`], { encoding: 'utf8' });
+    const c = spawnSync('timeout', ['15', 'ip', 'netns', 'exec', ns.name, 'env', `SSLKEYLOGFILE=${keylog}`, 'gtlsclient', '--quiet', '--exit-on-all-streams-close', '127.0.0.1', String(PORT), `https://127.0.0.1:${PORT}/index.html`], { encoding: 'utf8' });
     if (c.status !== 0) throw new Error(`gtlsclient exited ${c.status}: ${c.stderr}`);
     await new Promise((r) => setTimeout(r, 300));
   } finally {
@@ -37,6 +39,10 @@ async function exchange(ns: Netns, shim: boolean): Promise<{ serverScids: Buffer
     srv.stop();
   }
   const d = udpDatagrams(pcap);
+  // NEW_CONNECTION_ID (frame type 0x18) CIDs the server sent, decrypted with the client's keys
+  const tshark = spawnSync('tshark', ['-r', pcap, '-o', `tls.keylog_file:${keylog}`, '-d', `udp.port==${PORT},quic`, '-Y', `quic.frame_type == 0x18 && udp.srcport == ${PORT}`, '-T', 'fields', '-e', 'quic.nci.connection_id'], { encoding: 'utf8' });
+  if (tshark.status !== 0) throw new Error(`tshark: ${tshark.stderr}`);
+  const serverNewCids = tshark.stdout.split(/[\s,]+/).filter(Boolean).map((h) => Buffer.from(h, 'hex'));
   srv.destroy();
   // server -> client long headers: first octet, version, DCID len + DCID, SCID len + SCID
   const serverScids = d
@@ -47,7 +53,7 @@ async function exchange(ns: Netns, shim: boolean): Promise<{ serverScids: Buffer
     });
   // client -> server short headers: the DCID (18 bytes) right after the first octet
   const clientDcids = d.filter((x) => x.dstPort === PORT && !(x.payload[0]! & 0x80)).map((x) => x.payload.subarray(1, 19));
-  return { serverScids, clientDcids };
+  return { serverScids, clientDcids, serverNewCids };
 }
 
 const sidOf = (cid: Buffer) => {
@@ -55,18 +61,20 @@ const sidOf = (cid: Buffer) => {
   return 'sid' in r ? r.sid.toString('hex') : r.reason;
 };
 
-privilegedSerial('gtlsserver with the CID shim: every CID it issues and the client uses carries its server ID; without the shim none does', async (t) => {
+privilegedSerial('gtlsserver with the CID shim: every CID it issues (long headers, NEW_CONNECTION_ID) and the client uses carries its server ID; without the shim none does', async (t) => {
   const ns = new Netns('qs-cid');
   try {
     const on = await exchange(ns, true);
     t.true(on.serverScids.length >= 1, 'long-header packets from the server');
     t.true(on.clientDcids.length >= 3, `${on.clientDcids.length} short-header packets from the client`);
     t.true(on.serverScids.every((c) => c.length === 18 && c[0] === 0x11), 'server SCIDs: 18 bytes, QUIC-LB first octet');
-    t.deepEqual([...new Set([...on.serverScids, ...on.clientDcids].map(sidOf))], [SERVER_ID]);
+    t.true(on.serverNewCids.length >= 2, `${on.serverNewCids.length} CIDs in NEW_CONNECTION_ID frames`);
+    t.deepEqual([...new Set([...on.serverScids, ...on.clientDcids, ...on.serverNewCids].map(sidOf))], [SERVER_ID]);
 
     const off = await exchange(ns, false);
     t.true(off.clientDcids.length >= 3);
-    t.false(off.clientDcids.some((c) => sidOf(c) === SERVER_ID), 'control: random CIDs do not carry the server ID');
+    t.true(off.serverNewCids.length >= 2, 'control: the frames are decrypted too');
+    t.false([...off.clientDcids, ...off.serverNewCids].some((c) => sidOf(c) === SERVER_ID), 'control: random CIDs do not carry the server ID');
   } finally {
     ns.destroy();
   }
