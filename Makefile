@@ -34,7 +34,7 @@ LIBBPF_A   ?= $(firstword $(wildcard /usr/lib/$(shell $(CC) -dumpmachine 2>/dev/
 TS_SRC     := $(shell find src test -name '*.ts' 2>/dev/null) tsconfig.json
 TS_STAMP   := $(BUILD)/dist/.stamp
 
-.PHONY: all bpf addon ts shim test bench clean setup check-deps
+.PHONY: all bpf addon ts shim test bench demo clean setup check-deps
 all: bpf addon ts shim
 
 bpf: $(BPF_OBJ)
@@ -103,6 +103,10 @@ else
 	$(Q)QS_COUNTS_FILE=$(COUNTS) VM_ENV="QS_COUNTS_FILE $(VM_ENV)" $(MAKE) --no-print-directory vm-test || true
 	$(Q)$(NODE) -e 'const fs=require("fs");const rows=fs.existsSync(process.argv[1])?fs.readFileSync(process.argv[1],"utf8").trim().split("\n").filter(Boolean).map(l=>l.split(" ").map(Number)):[];const [p,f,s]=[0,1,2].map(i=>rows.reduce((a,r)=>a+r[i],0));const ok=rows.length===2&&rows.every(r=>r[3]===0);console.log(`total: $${p} passed, $${f} failed, $${s} skipped`+(ok?"":" (a tier failed or did not run)"));process.exit(ok?0:1)' $(COUNTS)
 endif
+
+# make demo: a QUIC connection surviving an address change with quicsteer, and breaking without (root).
+demo: all
+	$(Q)$(NODE) scripts/quicsteer.mjs demo
 
 bench: all
 	$(Q)$(NODE) build/dist/test/bench/run.js

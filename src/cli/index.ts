@@ -9,6 +9,7 @@ import { cidCommand } from './commands/cid.js';
 import { applyCommand } from './commands/apply.js';
 import { directorCommand } from './commands/director.js';
 import { realserverCommand } from './commands/realserver.js';
+import { demoCommand } from './commands/demo.js';
 
 export const VERSION = '0.1.0';
 
@@ -24,7 +25,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(quicsteer --help for usage)')
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(s.replace(/^error: /, 'quicsteer: ')) });
-  for (const c of [attachCommand(), detachCommand(), statusCommand(), vipsCommand(), serversCommand(), statsCommand(), cidCommand(), applyCommand(), directorCommand(), realserverCommand()])
+  for (const c of [attachCommand(), detachCommand(), statusCommand(), vipsCommand(), serversCommand(), statsCommand(), cidCommand(), applyCommand(), directorCommand(), realserverCommand(), demoCommand()])
     program.addCommand(c);
   // subcommands report errors the same way and never exit by themselves
   const inherit = (c: Command) => {

@@ -32,6 +32,9 @@ const bad: [string, string[], RegExp][] = [
   ['bad --watch', ['stats', '--watch', '0'], /bad --watch '0'/],
   ['id longer than the layout carries', ['cid', 'encode', '--cid', 'quic-lb:sid=2', '--id', '0a0b0c'], /server ID 0a0b0c is 3 bytes, but quic-lb:sid=2,nonce=4 carries 2-byte IDs/],
   ['bad hex CID', ['cid', 'decode', 'xyz', '--cid', 'mvfst'], /bad connection ID 'xyz'/],
+  ['unknown demo event', ['demo', '--event', 'teleport'], /argument 'teleport' is invalid. Allowed choices are nat-rebinding, migration, client-rebinding/],
+  ['demo size 0', ['demo', '--upload', '0'], /^quicsteer: --upload must be a whole number of MiB, 1\.\.256: '0'$/],
+  ['demo size not a number', ['demo', '--download', '2x'], /^quicsteer: --download must be a whole number of MiB, 1\.\.256: '2x'$/],
 ];
 
 for (const [name, args, message] of bad) {
