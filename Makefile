@@ -1,5 +1,5 @@
 # Builds quicsteer: BPF objects (clang), the native addon (node-gyp), the TypeScript (tsc). Outputs: build/ only.
-# make | make test | make bench | make clean | make setup (root: installs packages, see scripts/setup.sh); V=1 echoes commands.
+# make | make test | make demo | make bench | make clean | make setup (root: installs packages, see scripts/setup.sh); V=1 echoes commands.
 
 BUILD    := build
 CLANG    ?= clang

@@ -31,7 +31,10 @@ export async function desiredFrom(cfg: ConfigFileT): Promise<Desired> {
     const address = v.address.ip.includes(':') ? `[${v.address.ip}]:${v.address.port}` : `${v.address.ip}:${v.address.port}`;
     return { address, key: vipKey(v.address.ip, v.address.port), value: specsToVip(v.cid, `VIP ${address}`) };
   });
-  const dup = (xs: string[]) => xs.find((x, i) => xs.indexOf(x) !== i);
+  const dup = (xs: string[]) => {
+    const seen = new Set<string>();
+    return xs.find((x) => seen.size === seen.add(x).size);
+  };
   const d1 = dup(vips.map((v) => v.address));
   if (d1) throw new UsageError(`VIP ${d1} appears twice`);
   if (vips.length > VIP_SLOTS / 4) throw new UsageError(`${vips.length} VIPs: the table holds ${VIP_SLOTS / 4}`);
