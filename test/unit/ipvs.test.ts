@@ -11,14 +11,14 @@ const all = new Set(table.map(serviceKey));
 const clone = (s: Service[]): Service[] => JSON.parse(JSON.stringify(s)) as Service[];
 
 test('parses every service of the captured table: IPv4 and IPv6, schedulers, flags, persistence, weights', (t) => {
-  t.deepEqual(table.map((s) => [serviceKey(s), s.scheduler, s.extra.join(' ')]), [
-    ['udp 198.51.100.10:4433', 'wrr', ''],
-    ['udp 198.51.100.11:443', 'wlc', ''],
-    ['udp 198.51.100.12:443', 'sh', '-b sh-fallback,sh-port'],
-    ['udp 198.51.100.13:4433', 'wrr', '-p 300'],
-    ['udp [2001:db8::10]:4433', 'mh', '-b mh-fallback,mh-port'],
-    ['udp [2001:db8::11]:443', 'mh', ''],
-    ['udp [2001:db8::12]:4433', 'wrr', ''],
+  t.deepEqual(table.map((s) => [serviceKey(s), s.scheduler, s.flags.join(','), s.extra.join(' ')]), [
+    ['udp 198.51.100.10:4433', 'wrr', '', ''],
+    ['udp 198.51.100.11:443', 'wlc', '', ''],
+    ['udp 198.51.100.12:443', 'sh', 'sh-fallback,sh-port', ''],
+    ['udp 198.51.100.13:4433', 'wrr', '', '-p 300'],
+    ['udp [2001:db8::10]:4433', 'mh', 'mh-fallback,mh-port', ''],
+    ['udp [2001:db8::11]:443', 'mh', '', ''],
+    ['udp [2001:db8::12]:4433', 'wrr', '', ''],
   ]);
   t.deepEqual(table[0]!.reals, [
     { address: '192.0.2.1', port: 4433, method: 'g', weight: 3 },

@@ -59,10 +59,12 @@ export function directorCommand(): Command {
       const services = s.managed.map((x) => ({
         listener: endpoint(x.address, x.port),
         scheduler: x.scheduler,
+        flags: x.flags,
         realServers: x.reals.map((r) => ({ address: endpoint(r.address, r.port), method: r.method === 'g' ? 'dr' : r.method === 'i' ? 'tunnel' : 'nat', weight: r.weight })),
       }));
       if (opts.json) return out(json({ services, missing: s.missing, others: s.others }));
-      const rows = services.flatMap((x) => (x.realServers.length ? x.realServers.map((r) => [x.listener, x.scheduler, r.address, r.method, r.weight]) : [[x.listener, x.scheduler, '-', '-', '-']]));
+      const sched = (x: (typeof services)[number]) => [x.scheduler, ...x.flags].join(' ');
+      const rows = services.flatMap((x) => (x.realServers.length ? x.realServers.map((r) => [x.listener, sched(x), r.address, r.method, r.weight]) : [[x.listener, sched(x), '-', '-', '-']]));
       out(rows.length ? table(['LISTENER (UDP)', 'SCHED', 'REAL SERVER', 'METHOD', 'WEIGHT'], rows) : '(no managed services)\n');
       for (const m of s.missing) out(`missing from IPVS: ${m}\n`);
       if (s.others.length) out(`not managed by quicsteer (left alone): ${s.others.join(', ')}\n`);
