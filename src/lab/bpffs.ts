@@ -14,7 +14,7 @@ export class TempBpffs {
   readonly dir: string;
 
   constructor() {
-    this.dir = mkdtempSync(path.join(os.tmpdir(), 'qs-bpffs-'));
+    this.dir = mkdtempSync(path.join(os.tmpdir(), `qs-bpffs-${process.pid}-`));
     sh('mount', '-t', 'bpf', 'bpf', this.dir);
     live.add(this);
   }

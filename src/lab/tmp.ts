@@ -9,7 +9,7 @@ process.on('exit', () => {
 });
 
 export function tempDir(prefix: string): string {
-  const d = mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
+  const d = mkdtempSync(path.join(os.tmpdir(), `${prefix}-${process.pid}-`));
   dirs.add(d);
   return d;
 }

@@ -7,6 +7,8 @@ export const SHIM = path.join(ROOT, 'scripts/quicsteer.mjs');
 
 export interface CliResult {
   code: number;
+  /** the process id (its namespaces, mounts and temp dirs carry it) */
+  pid: number;
   stdout: string;
   stderr: string;
 }
@@ -16,7 +18,7 @@ export function cli(args: string[], o: { ns?: string; asUser?: number; env?: Rec
   if (o.asUser !== undefined) cmd = ['setpriv', `--reuid=${o.asUser}`, `--regid=${o.asUser}`, '--clear-groups', ...cmd];
   if (o.ns) cmd = ['ip', 'netns', 'exec', o.ns, ...cmd];
   const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', env: { ...process.env, ...o.env, QUICSTEER_DEBUG: '' }, cwd: '/' });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  return { code: r.status ?? -1, pid: r.pid, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** The JSON a --json command printed. */

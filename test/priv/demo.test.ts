@@ -4,12 +4,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { privilegedSerial } from '../helpers/env.js';
 import { cli } from '../helpers/cli.js';
 
-const labNetns = () => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => /^qs-m/.test(l));
-const labMounts = () => readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes('qs-bpffs-'));
-const labTmp = () => readdirSync('/tmp').filter((d) => /^qs-(lab|quic)-/.test(d));
+// what a process left behind: its names carry its pid (qs-m*-<pid>-*, qs-bpffs-<pid>-*, qs-lab-<pid>-*)
+const leftBy = (pid: number) => ({
+  ns: execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('qs-m') && l.includes(`-${pid}-`)),
+  mounts: readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(`qs-bpffs-${pid}-`)),
+  tmp: readdirSync('/tmp').filter((d) => d.startsWith(`qs-lab-${pid}-`) || d.startsWith(`qs-quic-${pid}-`)),
+});
 
 privilegedSerial('demo: the transfer survives with quicsteer and fails without, told in plain words; it cleans up', (t) => {
-  const before = { ns: labNetns(), mounts: labMounts(), tmp: labTmp() };
   const r = cli(['demo', '--event', 'migration']);
   t.is(r.code, 0, r.stderr);
   t.is(r.stderr, '');
@@ -21,5 +23,5 @@ privilegedSerial('demo: the transfer survives with quicsteer and fails without, 
   t.regex(steps[2]!, /nothing was steered/);
   t.regex(steps[2]!, /result: transfer failed \(download incomplete/);
   t.regex(r.stdout, /quicsteer kept the connection alive; without it, the same change broke it\.\ncleaned up/);
-  t.deepEqual({ ns: labNetns(), mounts: labMounts(), tmp: labTmp() }, before, 'no namespace, bpffs mount or temp dir left');
+  t.deepEqual(leftBy(r.pid), { ns: [], mounts: [], tmp: [] }, 'no namespace, bpffs mount or temp dir left');
 });
