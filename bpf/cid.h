@@ -21,22 +21,19 @@
  */
 static __always_inline int copy_sid(__u8 *p, __u32 len, const __u8 *data_end, struct qs_server_id *sid)
 {
-	int cut = 0;
 	__u32 i;
 
-	// unrolled, without early exits: as a loop, clang walks a pointer whose bound the 6.1
-	// verifier cannot follow
-#pragma clang loop unroll(full)
+	// a bounded loop (verified as such since 5.3); early exits keep clang from unrolling it.
+	// barrier_var hides i from clang, which would otherwise merge the two bounds into one compare
+	// against min(len, 15) and walk a pointer: neither is something the 6.1 verifier can bound
 	for (i = 0; i < QS_MAX_SID_LEN; i++) {
-		if (i < len) {
-			if (p + i + 1 > data_end)
-				cut = 1;
-			else
-				sid->id[i] = p[i];
-		}
+		barrier_var(i);
+		if (i >= len)
+			break;
+		if (p + i + 1 > data_end)
+			return QS_R_MALFORMED;
+		sid->id[i] = p[i];
 	}
-	if (cut)
-		return QS_R_MALFORMED;
 	sid->len = len;
 	return QS_CONTINUE;
 }
