@@ -34,7 +34,8 @@ const bad: [string, string[], RegExp][] = [
   ['bad hex CID', ['cid', 'decode', 'xyz', '--cid', 'mvfst'], /bad connection ID 'xyz'/],
   ['unknown demo event', ['demo', '--event', 'teleport'], /argument 'teleport' is invalid. Allowed choices are nat-rebinding, migration, client-rebinding/],
   ['demo size 0', ['demo', '--upload', '0'], /^quicsteer: --upload must be a whole number of MiB, 1\.\.256: '0'$/],
-  ['demo size not a number', ['demo', '--download', '2x'], /^quicsteer: --download must be a whole number of MiB, 1\.\.256: '2x'$/],
+  ['demo size not a number', ['demo', '--download', '2x'], /^quicsteer: --download must be a whole number of MiB, 8\.\.256: '2x'$/],
+  ['demo download shorter than the change', ['demo', '--download', '4'], /^quicsteer: --download must be a whole number of MiB, 8\.\.256: '4'$/],
 ];
 
 for (const [name, args, message] of bad) {

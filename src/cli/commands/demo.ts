@@ -9,16 +9,17 @@ export function demoCommand(): Command {
     .description('show a QUIC connection surviving an address change with quicsteer, and breaking without it (namespaces on this machine; root)')
     .addOption(new Option('--event <event>', 'what changes the client address').choices(EVENTS).default('nat-rebinding'))
     .option('--upload <MiB>', 'MiB the client uploads', '8')
-    .option('--download <MiB>', 'MiB the client downloads', '20')
+    .option('--download <MiB>', 'MiB the client downloads (at least 8: the transfer must outlast the change)', '20')
     .option('--json', 'machine-readable output')
     .action(async (opts: { event: (typeof EVENTS)[number]; upload: string; download: string; json?: boolean }) => {
       const { UsageError, requireRoot } = await import('../../control/errors.js');
-      const mib = (v: string, name: string) => {
-        if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 256) throw new UsageError(`${name} must be a whole number of MiB, 1..256: '${v}'`);
+      const mib = (v: string, name: string, min: number) => {
+        if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > 256) throw new UsageError(`${name} must be a whole number of MiB, ${min}..256: '${v}'`);
         return Number(v);
       };
-      const uploadMiB = mib(opts.upload, '--upload');
-      const downloadMiB = mib(opts.download, '--download');
+      const uploadMiB = mib(opts.upload, '--upload', 1);
+      // at 50 Mbit/s the download must outlast the change, 1 s in
+      const downloadMiB = mib(opts.download, '--download', 8);
       requireRoot('demo');
       const { demo } = await import('../../lab/demo.js');
       const res = await demo({ event: opts.event, uploadMiB, downloadMiB, ...(opts.json ? {} : { say: (l: string) => out(`${l}\n`) }) });
