@@ -156,11 +156,24 @@ export class PerCpuMap<K = Buffer, V = Buffer> extends MapBase<K> {
 
   /** Sets every CPU's value (one value for all, or exactly one per CPU). */
   update(key: K, values: V | V[], mode: UpdateMode = 'any'): void {
+    native().mapUpdate(this.fd, this.keyCodec.encode(key), this.#perCpu(values), updateFlags(mode));
+  }
+
+  /** Sets every CPU's value of each key, in one BPF_MAP_UPDATE_BATCH call; returns how many were set. */
+  updateBatch(entries: [K, V | V[]][], mode: UpdateMode = 'any'): number {
+    if (entries.length === 0) return 0;
+    const keys = Buffer.concat(entries.map(([k]) => this.keyCodec.encode(k)));
+    const values = Buffer.concat(entries.map(([, v]) => this.#perCpu(v)));
+    return native().mapUpdateBatch(this.fd, keys, values, updateFlags(mode));
+  }
+
+  /** One value for all CPUs, or exactly one per CPU, laid out as the kernel wants them. */
+  #perCpu(values: V | V[]): Buffer {
     const list = Array.isArray(values) ? values : Array.from({ length: this.cpus }, () => values);
     if (list.length !== this.cpus) throw new RangeError(`per-CPU update needs ${this.cpus} values, got ${list.length}`);
     const buf = Buffer.alloc(this.#stride * this.cpus);
     list.forEach((v, i) => this.#valueCodec.write(buf, i * this.#stride, v));
-    native().mapUpdate(this.fd, this.keyCodec.encode(key), buf, updateFlags(mode));
+    return buf;
   }
 }
 

@@ -181,17 +181,18 @@ export class PinnedState {
    * zeroing the counters of new ones; the peer set (every server's MAC) and the egress ports follow.
    */
   writeServers(servers: ServerInput[]): void {
-    const before = new Map(this.readServers().map((s) => [s.id, s]));
+    // the counter slot of each ID in the table now (read raw: the views' names are not needed here)
+    const before = new Map(readTable(this.servers, SERVER_TABLE).map(([key, s]) => [key.id.subarray(0, key.len).toString('hex'), s]));
     const used = new Set(servers.flatMap((s) => (before.has(s.id) ? [before.get(s.id)!.slot] : [])));
     let next = 0;
+    const fresh: number[] = [];
     const slotOf = (id: string): number => {
       const old = before.get(id);
       if (old) return old.slot;
       while (used.has(next)) next++;
       if (next >= MAX_SERVERS) throw new RuntimeError(`no counter slot left (${MAX_SERVERS} servers)`);
       used.add(next);
-      const zero = { packets: 0n, bytes: 0n };
-      this.serverStats.update(next, zero);
+      fresh.push(next);
       return next;
     };
     const ports = new Set(servers.filter((s) => s.ifindex !== 0).map((s) => s.ifindex));
@@ -199,6 +200,9 @@ export class PinnedState {
     const entries = servers.map(
       (s) => [sidKey(Buffer.from(s.id, 'hex')), serverValue({ mac: macBytes(s.mac), src_mac: srcMacs.get(s.ifindex), state: STATE_VALUES[s.state], ifindex: s.ifindex, slot: slotOf(s.id) })] as [ServerIdT, ReturnType<typeof serverValue>],
     );
+    // new IDs start from zero: their slots are cleared (in one call) before the table names them
+    const zero = { packets: 0n, bytes: 0n };
+    this.serverStats.updateBatch(fresh.map((slot) => [slot, zero]));
     // egress ports first (no NO_EGRESS window), stale ones after the table no longer names them
     for (const i of ports) this.txPorts.update(i, i);
     writeTable(this.servers, SERVER_TABLE, entries);

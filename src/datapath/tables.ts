@@ -125,7 +125,7 @@ export function endpointString(family: number, addr: Buffer, port: number): stri
 }
 
 export function macString(mac: Buffer): string {
-  return [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  return mac.toString('hex').replace(/(..)(?!$)/g, '$1:');
 }
 
 export function macBytes(mac: string): Buffer {

@@ -98,6 +98,13 @@ privileged('array and per-CPU maps: one value per possible CPU', (t) => {
     t.deepEqual(stats.lookup(1), per);
     t.is(stats.lookup(REASON_MAX), undefined);
     t.throws(() => stats.update(1, [per[0]!]), { instanceOf: RangeError });
+    // a batch: one value for all CPUs, or one per CPU, per key
+    const zero = { packets: 0n, bytes: 0n };
+    t.is(stats.updateBatch([[1, zero], [2, per], [3, zero]]), 3);
+    t.deepEqual(stats.lookup(1), Array.from({ length: stats.cpus }, () => zero));
+    t.deepEqual(stats.lookup(2), per);
+    t.is(stats.updateBatch([]), 0);
+    t.throws(() => stats.updateBatch([[4, [per[0]!]]]), { instanceOf: RangeError });
     t.throws(() => c.map('qs_stats', U32, Counter), { instanceOf: TypeError });
     t.throws(() => c.perCpuMap('qs_vips', VipKey, Vip), { instanceOf: TypeError });
   } finally {
