@@ -1,6 +1,15 @@
 // What a migration run must show, with steering and in its control without (host and VM tiers alike).
 import type { ExecutionContext } from 'ava';
-import { NAT_PUBLIC, type RunResult } from '../../src/lab/migration.js';
+import { NAT_PUBLIC, type LabEvent, type MigrationLab, type RunResult } from '../../src/lab/migration.js';
+
+/** The event with quicsteer on every real server, then the same event with it detached (the control). */
+export async function checkEvent(t: ExecutionContext, lab: MigrationLab, event: LabEvent): Promise<void> {
+  lab.steering(true);
+  const on = await lab.run(event, true);
+  lab.steering(false);
+  const off = await lab.run(event, false);
+  assertMigration(t, on, off);
+}
 
 export function assertMigration(t: ExecutionContext, on: RunResult, off: RunResult): void {
   const total = (r: RunResult) => Object.values(r.steered).reduce((a, b) => a + b, 0);

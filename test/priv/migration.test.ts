@@ -7,18 +7,11 @@
 import test from 'ava';
 import { privilegedSerial } from '../helpers/env.js';
 import { MigrationLab, EVENTS, type LabEvent } from '../../src/lab/migration.js';
-import { assertMigration } from '../helpers/migration.js';
+import { checkEvent } from '../helpers/migration.js';
 
 let lab: MigrationLab | undefined;
 const getLab = () => (lab ??= new MigrationLab({ director: 'neigh', uploadBytes: 8 << 20, downloadBytes: 20 << 20, rate: '50mbit', eventAfterMs: 1000, timeoutS: 40 }));
 test.after.always(() => lab?.destroy());
 
 for (const event of Object.keys(EVENTS) as LabEvent[])
-  privilegedSerial(`${event}: ${EVENTS[event]}; the transfer survives with steering and fails without`, async (t) => {
-    const l = getLab();
-    l.steering(true);
-    const on = await l.run(event, true);
-    l.steering(false);
-    const off = await l.run(event, false);
-    assertMigration(t, on, off);
-  });
+  privilegedSerial(`${event}: ${EVENTS[event]}; the transfer survives with steering and fails without`, (t) => checkEvent(t, getLab(), event));

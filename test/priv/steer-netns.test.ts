@@ -10,7 +10,8 @@ import { u32, whole } from '../../src/bpf/codec.js';
 import { native } from '../../src/bpf/native.js';
 import { macKey, serverValue, sidKey, vipKey, vipValue } from '../../src/datapath/tables.js';
 import { privilegedSerial } from '../helpers/env.js';
-import { BPF_OBJ, ROOT, TEST_OBJ } from '../helpers/paths.js';
+import { BPF_OBJ, ROOT } from '../helpers/paths.js';
+import { NapiPorts } from '../../src/lab/napi.js';
 import { Netns, sh } from '../helpers/netns.js';
 import { quicLbCid, shortHeader } from '../helpers/frames.js';
 import { sum } from '../helpers/world.js';
@@ -62,8 +63,7 @@ class Lab {
   readonly rs: Record<Rs, Netns> = { rs1: new Netns('qs-rs1'), rs2: new Netns('qs-rs2') };
   readonly mac = {} as Record<Rs, Buffer>;
   readonly progs: Record<Rs, Collection>;
-  readonly napi: Collection;
-  readonly #napiLinks: Link[] = [];
+  readonly napi: NapiPorts;
   readonly links: Partial<Record<Rs, Link>> = {};
 
   constructor() {
@@ -92,10 +92,8 @@ class Lab {
     this.cl.ip('route', 'add', `${VIP}/32`, 'dev', 'eth0');
     this.director('rs1');
 
-    // XDP_TX into a veth is delivered only when the peer runs NAPI: a pass program on each bridge port
-    this.napi = ObjectSpec.open(TEST_OBJ).load();
-    for (const port of ['sw-cl', 'sw-rs1', 'sw-rs2'])
-      this.#napiLinks.push(this.sw.enter(() => Link.attachXdp(this.napi.program('test_pass'), { ifindex: native().ifNameToIndex(port), mode: 'native' })));
+    // XDP_TX into a veth is delivered only when the peer runs NAPI: on each bridge port
+    this.napi = new NapiPorts(this.sw, ['sw-cl', 'sw-rs1', 'sw-rs2']);
 
     this.progs = { rs1: this.configure('rs1'), rs2: this.configure('rs2') };
   }
@@ -141,7 +139,6 @@ class Lab {
 
   destroy(): void {
     for (const l of Object.values(this.links)) l.close();
-    for (const l of this.#napiLinks) l.close();
     this.napi.close();
     for (const c of Object.values(this.progs)) c.close();
     for (const ns of [this.cl, this.rs.rs1, this.rs.rs2, this.sw]) ns.destroy();
