@@ -12,7 +12,11 @@
 #include <cstring>
 #include <fcntl.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <sched.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -625,6 +629,36 @@ Napi::Value IfIndexToName(const Napi::CallbackInfo &info) {
   return Napi::String::New(info.Env(), buf);
 }
 
+// An interface's hardware address, asked of the calling thread's network namespace (never sysfs,
+// which under nsenter still shows the mount namespace's view of another network namespace).
+Napi::Value IfHwAddr(const Napi::CallbackInfo &info) {
+  std::string name = ArgString(info, 0, "ifname");
+  if (name.empty() || name.size() >= IFNAMSIZ) ThrowErrno(info.Env(), EINVAL, "interface name length");
+  struct ifreq ifr = {};
+  memcpy(ifr.ifr_name, name.c_str(), name.size());
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) ThrowErrno(info.Env(), errno, "socket");
+  int rc = ioctl(s, SIOCGIFHWADDR, &ifr);
+  int err = errno;
+  close(s);
+  if (rc) ThrowErrno(info.Env(), err, "SIOCGIFHWADDR " + name);
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("type", static_cast<uint32_t>(ifr.ifr_hwaddr.sa_family));
+  o.Set("addr", Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<uint8_t *>(ifr.ifr_hwaddr.sa_data), 6));
+  return o;
+}
+
+// flock(2), never blocking: true when taken, false when another open file description holds it.
+Napi::Value Flock(const Napi::CallbackInfo &info) {
+  int fd = ArgFd(info, 0);
+  std::string op = ArgString(info, 1, "op");
+  int how = op == "ex" ? LOCK_EX : op == "sh" ? LOCK_SH : op == "un" ? LOCK_UN : -1;
+  if (how < 0) ThrowType(info.Env(), ArgName(1, "op") + " must be 'ex', 'sh' or 'un'");
+  if (flock(fd, how | LOCK_NB) == 0) return Napi::Boolean::New(info.Env(), true);
+  if (errno == EWOULDBLOCK) return Napi::Boolean::New(info.Env(), false);
+  ThrowErrno(info.Env(), errno, "flock");
+}
+
 // Network namespace of the calling thread: open one by path, switch to an fd (for ip-netns style use).
 Napi::Value NetnsOpen(const Napi::CallbackInfo &info) {
   std::string path = ArgString(info, 0, "path");
@@ -956,6 +990,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<NumPossibleCpus>(env, exports, "numPossibleCpus");
   Export<IfNameToIndex>(env, exports, "ifNameToIndex");
   Export<IfIndexToName>(env, exports, "ifIndexToName");
+  Export<IfHwAddr>(env, exports, "ifHwAddr");
+  Export<Flock>(env, exports, "flock");
   Export<NetnsOpen>(env, exports, "netnsOpen");
   Export<NetnsSet>(env, exports, "netnsSet");
   Export<SetDebug>(env, exports, "setDebug");

@@ -171,6 +171,10 @@ export interface NativeAddon {
   numPossibleCpus(): number;
   ifNameToIndex(name: string): number;
   ifIndexToName(ifindex: number): string;
+  /** hardware address type (ARPHRD_*) and the first 6 bytes of the address, from this network namespace */
+  ifHwAddr(name: string): { type: number; addr: Buffer };
+  /** flock(2) with LOCK_NB: true when taken, false when held elsewhere */
+  flock(fd: number, op: 'ex' | 'sh' | 'un'): boolean;
   netnsOpen(path: string): number;
   netnsSet(fd: number): void;
   setDebug(on: boolean): void;
