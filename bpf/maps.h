@@ -7,57 +7,62 @@
 #include "quicsteer.h"
 
 /*
- * The VIP, server and peer tables are open-addressed arrays (see table.h), each held in slot 0 of a
- * one-slot ARRAY_OF_MAPS: user space fills a new array and swaps the pointer, so a packet sees the
- * old table or the new one, never a half-written entry, and the array lookups stay inlined.
- * The inner templates carry sizes, not BTF types: user space creates the arrays without BTF, and
- * kernels before 6.2 refuse an inner map whose BTF-derived fields (timer offset) differ from the
- * template's. The entry types reach BTF through table.h's anchors.
+ * Every table exists twice, as two halves of one plain ARRAY (generation g holds indexes
+ * [g * SLOTS, (g + 1) * SLOTS)), and qs_config holds one entry per generation. User space writes
+ * a whole configuration into the generation that is not live, then flips qs_live's one word: a
+ * packet reads that word once and looks everything up in one generation, so it sees the old
+ * configuration or the new one, never a mix, and a writer killed midway changed nothing live.
+ * Plain array lookups are inlined by the verifier (no helper call, unlike ARRAY_OF_MAPS inners).
  */
-struct qs_vip_table {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, QS_VIP_SLOTS);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct qs_vip_entry));
-};
-
-struct qs_server_table {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, QS_SERVER_SLOTS);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct qs_server_entry));
-};
-
-struct qs_peer_table {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, QS_PEER_SLOTS);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct qs_peer_entry));
-};
 
 // VIP address:port -> how to read the server ID from its connection IDs.
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, QS_GENERATIONS * QS_VIP_SLOTS);
 	__type(key, __u32);
-	__array(values, struct qs_vip_table);
+	__type(value, struct qs_vip_entry);
 } qs_vips SEC(".maps");
 
 // Server ID -> the real server that owns it.
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, QS_GENERATIONS * QS_SERVER_SLOTS);
 	__type(key, __u32);
-	__array(values, struct qs_server_table);
+	__type(value, struct qs_server_entry);
 } qs_servers SEC(".maps");
 
 // Source MACs of the real servers: a frame from one was steered already (loop guard).
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, QS_GENERATIONS * QS_PEER_SLOTS);
+	__type(key, __u32);
+	__type(value, struct qs_peer_entry);
+} qs_peers SEC(".maps");
+
+// The live generation's index: the one word a change flips.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct qs_live);
+} qs_live SEC(".maps");
+
+// Never read by the program: user space updates its slot to wait for an RCU grace period (the
+// kernel waits for running programs after a map-in-map update) before it rewrites the generation
+// that was live until the last flip, so no packet still reading it sees a half-written table.
+struct qs_sync_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+};
+
+struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__array(values, struct qs_peer_table);
-} qs_peers SEC(".maps");
+	__array(values, struct qs_sync_inner);
+} qs_sync SEC(".maps");
 
 // Egress interfaces other than the ingress one, for bpf_redirect_map (keyed by ifindex).
 struct {
@@ -67,10 +72,10 @@ struct {
 	__type(value, __u32);
 } qs_tx_ports SEC(".maps");
 
-// This server's own settings; one entry so the control plane changes them without a reload.
+// This server's own settings, one entry per generation (changed without a reload).
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, QS_GENERATIONS);
 	__type(key, __u32);
 	__type(value, struct qs_config);
 } qs_config SEC(".maps");

@@ -36,7 +36,7 @@ struct qs_pkt {
 };
 
 /* Ethernet / VLAN / IP / UDP up to the VIP lookup: QS_CONTINUE with *pkt set, or the reason to pass. */
-static __always_inline int parse_to_vip(struct xdp_md *ctx, struct qs_pkt *pkt)
+static __always_inline int parse_to_vip(struct xdp_md *ctx, __u32 gen, struct qs_pkt *pkt)
 {
 	void *data_end = (void *)(long)ctx->data_end;
 	struct hdr_cursor nh = { .pos = (void *)(long)ctx->data };
@@ -80,7 +80,7 @@ static __always_inline int parse_to_vip(struct xdp_md *ctx, struct qs_pkt *pkt)
 	if (parse_udphdr(&nh, data_end, &udp) == QS_PARSE_TRUNCATED)
 		return QS_R_MALFORMED;
 	vk.port = udp->dest;
-	pkt->vip = vip_lookup(&vk);
+	pkt->vip = vip_lookup(gen, &vk);
 	if (!pkt->vip)
 		return QS_R_NOT_VIP;
 	// The UDP length, not the frame, bounds the payload (frames may carry Ethernet padding).
@@ -123,10 +123,10 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 	const struct qs_server *srv;
 	struct qs_dcid dcid;
 	struct qs_pkt pkt;
-	__u32 zero = 0;
+	__u32 gen = live_generation();
 	int r;
 
-	r = parse_to_vip(ctx, &pkt);
+	r = parse_to_vip(ctx, gen, &pkt);
 	if (r != QS_CONTINUE)
 		return r;
 	r = parse_quic(pkt.payload, pkt.plen, data_end, &dcid);
@@ -136,10 +136,10 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 	if (r != QS_CONTINUE)
 		return r;
 
-	cfg = bpf_map_lookup_elem(&qs_config, &zero);
+	cfg = bpf_map_lookup_elem(&qs_config, &gen);
 	if (cfg && sid_equal(&sid, &cfg->local_id))
 		return QS_R_LOCAL;
-	srv = server_lookup(&sid);
+	srv = server_lookup(gen, &sid);
 	if (!srv)
 		return QS_R_UNKNOWN_SERVER;
 	if (srv->state == QS_SERVER_DRAIN)
@@ -149,7 +149,7 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 
 	// Only frames about to be steered pay for the loop-guard lookup.
 	__builtin_memcpy(peer.mac, pkt.eth->h_source, ETH_ALEN);
-	if (peer_lookup(&peer))
+	if (peer_lookup(gen, &peer))
 		return QS_R_LOOP_GUARD;
 
 	if (srv->ifindex == 0 || srv->ifindex == ctx->ingress_ifindex) {

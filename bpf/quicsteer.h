@@ -17,7 +17,7 @@
 
 // Open-addressed tables (VIPs, servers, peers): a key's home slot is qs_hash(key) & (slots - 1), and
 // a lookup probes at most QS_PROBES slots from there. User space builds each table whole, placing
-// every key within that bound, and swaps it in atomically (see maps.h); slots are 4x the capacity.
+// every key within that bound, into the inactive generation (see maps.h); slots are 4x the capacity.
 #define QS_PROBES 8
 #ifndef QS_VIP_SLOTS
 #define QS_VIP_SLOTS 1024
@@ -28,6 +28,9 @@
 #ifndef QS_PEER_SLOTS
 #define QS_PEER_SLOTS 1024
 #endif
+// Two generations of every table: one live, one being written (QS_GENERATIONS must stay 2: the
+// live index is flipped with one write of one word).
+#define QS_GENERATIONS 2
 // Per-owner counter slots (one per server the table can hold).
 #define QS_MAX_SERVERS (QS_SERVER_SLOTS / 4)
 
@@ -149,9 +152,27 @@ struct qs_peer_entry {
 	__u32 used;
 };
 
-// Run-time settings of this real server (single entry of the config map).
+// qs_config.state: a generation is COMPLETE only once every table of it was written; user space
+// marks it WRITING first, so a writer killed midway leaves a generation the next one recognises.
+enum qs_gen_state {
+	QS_GEN_EMPTY = 0,
+	QS_GEN_WRITING = 1,
+	QS_GEN_COMPLETE = 2,
+};
+
+// Run-time settings of this real server, one per generation (the entry at the live index counts).
 struct qs_config {
 	struct qs_server_id local_id;   /* len 0: no local ID set, nothing is local */
+	__u64 seq;                      /* generation number: +1 per published change */
+	__u32 state;                    /* enum qs_gen_state */
+	__u32 pad;
+};
+
+// Which generation the data path reads (single entry of qs_live): one aligned word, so a packet
+// sees the old generation or the new one, never a mix.
+struct qs_live {
+	__u32 gen;       /* 0 or 1: index of the live generation */
+	__u32 pad;
 };
 
 // Packet and byte counter (per CPU in the maps, summed by the control plane).

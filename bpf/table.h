@@ -6,17 +6,13 @@
 #include "maps.h"
 
 /*
- * clang puts the entry structs into BTF only as forward declarations (they sit behind two pointers in
- * the map definitions), and libbpf then cannot size the inner maps; enum qs_reason is used by no map
- * type at all. A local type-id relocation emits the full types (for libbpf and the TS layout check);
- * it costs one load-immediate per type, kept by an empty asm.
+ * enum qs_reason is used by no map type at all: a local type-id relocation emits it into BTF (for
+ * the TS layout check); it costs one load-immediate, kept by an empty asm.
  */
 static __always_inline void btf_anchor(void)
 {
 	asm volatile("" ::"r"(bpf_core_type_id_local(enum qs_reason)));
-	asm volatile("" ::"r"(bpf_core_type_id_local(struct qs_vip_entry)));
-	asm volatile("" ::"r"(bpf_core_type_id_local(struct qs_server_entry)));
-	asm volatile("" ::"r"(bpf_core_type_id_local(struct qs_peer_entry)));
+	asm volatile("" ::"r"(bpf_core_type_id_local(enum qs_gen_state)));
 }
 
 // Keys are hashed as whole 32-bit words: every key struct is a multiple of 4 bytes.
@@ -53,23 +49,29 @@ static __always_inline int words_equal(const qs_word *a, const qs_word *b, int w
 	return diff == 0;
 }
 
+/* The live generation (0 or 1): read once per packet, every lookup of the packet uses it. */
+static __always_inline __u32 live_generation(void)
+{
+	__u32 zero = 0;
+	const struct qs_live *l = bpf_map_lookup_elem(&qs_live, &zero);
+
+	return l ? l->gen & (QS_GENERATIONS - 1) : 0;
+}
+
 /*
- * Defines NAME(key): the value in the table held by OUTER for key, or NULL. The first empty slot
- * ends the probe: user space never leaves a gap inside a key's probe run.
+ * Defines NAME(gen, key): the value for key in generation gen of the table MAP, or NULL. The first
+ * empty slot ends the probe: user space never leaves a gap inside a key's probe run.
  */
-#define QS_TABLE_LOOKUP(NAME, OUTER, KEY_T, ENTRY_T, VALUE_FIELD, VALUE_T, SLOTS)                \
-	static __always_inline const VALUE_T *NAME(const KEY_T *key)                            \
+#define QS_TABLE_LOOKUP(NAME, MAP, KEY_T, ENTRY_T, VALUE_FIELD, VALUE_T, SLOTS)                  \
+	static __always_inline const VALUE_T *NAME(__u32 gen, const KEY_T *key)                 \
 	{                                                                                       \
 		const int words = sizeof(KEY_T) / 4;                                            \
-		__u32 zero = 0, home, i;                                                        \
-		void *table = bpf_map_lookup_elem(&OUTER, &zero);                               \
+		__u32 base = (gen & (QS_GENERATIONS - 1)) * (SLOTS), home, i;                   \
                                                                                                 \
-		if (!table)                                                                     \
-			return NULL;                                                            \
-		home = qs_hash((const qs_word *)key, words);                                      \
+		home = qs_hash((const qs_word *)key, words);                                    \
 		for (i = 0; i < QS_PROBES; i++) {                                               \
-			__u32 slot = (home + i) & ((SLOTS) - 1);                                \
-			const ENTRY_T *e = bpf_map_lookup_elem(table, &slot);                   \
+			__u32 slot = base + ((home + i) & ((SLOTS) - 1));                       \
+			const ENTRY_T *e = bpf_map_lookup_elem(&MAP, &slot);                    \
                                                                                                 \
 			if (!e || !e->used)                                                     \
 				return NULL;                                                    \

@@ -6,6 +6,7 @@
 #include <linux/bpf.h>
 #include <linux/if_link.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -329,6 +330,25 @@ Napi::Value ProgInfo(const Napi::CallbackInfo &info) {
   o.Set("xlatedProgLen", pi.xlated_prog_len);
   o.Set("jitedProgLen", pi.jited_prog_len);
   return o;
+}
+
+// The ids of the maps a program uses (to find a program's maps again when their pins are gone).
+Napi::Value ProgMapIds(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0);
+  bpf_prog_info pi = GetInfo<bpf_prog_info>(env, fd, "bpf-prog");
+  std::vector<uint32_t> ids(pi.nr_map_ids);
+  if (!ids.empty()) {
+    bpf_prog_info again = {};
+    uint32_t len = sizeof(again);
+    again.nr_map_ids = static_cast<uint32_t>(ids.size());
+    again.map_ids = reinterpret_cast<uintptr_t>(ids.data());
+    if (bpf_obj_get_info_by_fd(fd, &again, &len)) ThrowErrno(env, errno, "bpf_obj_get_info_by_fd");
+    ids.resize(std::min<size_t>(ids.size(), again.nr_map_ids));
+  }
+  Napi::Array a = Napi::Array::New(env, ids.size());
+  for (size_t i = 0; i < ids.size(); i++) a.Set(static_cast<uint32_t>(i), ids[i]);
+  return a;
 }
 
 Napi::Value LinkInfo(const Napi::CallbackInfo &info) {
@@ -971,6 +991,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<GetFdById>(env, exports, "getFdById");
   Export<MapInfo>(env, exports, "mapInfo");
   Export<ProgInfo>(env, exports, "progInfo");
+  Export<ProgMapIds>(env, exports, "progMapIds");
   Export<LinkInfo>(env, exports, "linkInfo");
   Export<MapLookup>(env, exports, "mapLookup");
   Export<MapLookupAndDelete>(env, exports, "mapLookupAndDelete");

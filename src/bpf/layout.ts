@@ -10,6 +10,10 @@ export const VIP_SLOTS = 1024;
 export const SERVER_SLOTS = 16384;
 export const PEER_SLOTS = 1024;
 export const PROBES = 8;
+/** Generations of every table (QS_GENERATIONS): one live, one written. */
+export const GENERATIONS = 2;
+/** enum qs_gen_state */
+export const GenState = { EMPTY: 0, WRITING: 1, COMPLETE: 2 } as const;
 /** Per-owner counter slots (QS_MAX_SERVERS). */
 export const MAX_SERVERS = SERVER_SLOTS / 4;
 /** qs_hash() constants (QS_HASH_SEED, QS_HASH_MUL). */
@@ -72,7 +76,8 @@ export const Server = struct('qs_server', {
   slot: u32,
 });
 export const MacKey = struct('qs_mac_key', { mac: bytes(6), pad: bytes(2) });
-export const Config = struct('qs_config', { local_id: ServerId });
+export const Config = struct('qs_config', { local_id: ServerId, seq: u64, state: u32, pad: u32 });
+export const Live = struct('qs_live', { gen: u32, pad: u32 });
 export const VipEntry = struct('qs_vip_entry', { key: VipKey, used: u32, vip: Vip });
 export const ServerEntry = struct('qs_server_entry', { key: ServerId, used: u32, server: Server });
 export const PeerEntry = struct('qs_peer_entry', { key: MacKey, used: u32 });
@@ -93,9 +98,10 @@ export type VipT = ValueOf<typeof Vip>;
 export type ServerIdT = ValueOf<typeof ServerId>;
 export type ServerT = ValueOf<typeof Server>;
 export type ConfigT = ValueOf<typeof Config>;
+export type LiveT = ValueOf<typeof Live>;
 export type MacKeyT = ValueOf<typeof MacKey>;
 export type QuicLbConfT = ValueOf<typeof QuicLbConf>;
 export type CounterT = ValueOf<typeof Counter>;
 
 /** Every struct shared with the BPF object, for the BTF layout check. */
-export const SHARED_STRUCTS = [VipKey, QuicLbConf, Vip, ServerId, Server, MacKey, VipEntry, ServerEntry, PeerEntry, Config, Counter, XdpMd] as const;
+export const SHARED_STRUCTS = [VipKey, QuicLbConf, Vip, ServerId, Server, MacKey, VipEntry, ServerEntry, PeerEntry, Config, Live, Counter, XdpMd] as const;

@@ -152,6 +152,8 @@ export interface NativeAddon {
   getFdById(kind: 'prog' | 'map' | 'link', id: number): number;
   mapInfo(fd: number): MapInfo;
   progInfo(fd: number): ProgInfo;
+  /** ids of the maps the program uses */
+  progMapIds(fd: number): number[];
   linkInfo(fd: number): LinkInfo;
   mapLookup(fd: number, key: Buffer, flags: number): Buffer | null;
   mapLookupAndDelete(fd: number, key: Buffer): Buffer | null;

@@ -1,6 +1,6 @@
 // Wires the quicsteer commands together; each command lives in commands/ and loads its logic lazily.
 import { Command, CommanderError, Option } from 'commander';
-import { attachCommand, detachCommand } from './commands/attach.js';
+import { attachCommand, detachCommand, resetCommand } from './commands/attach.js';
 import { statusCommand } from './commands/status.js';
 import { vipsCommand } from './commands/vips.js';
 import { serversCommand } from './commands/servers.js';
@@ -22,10 +22,18 @@ export function buildProgram(): Command {
         .env('QUICSTEER_PIN_PATH')
         .default('/sys/fs/bpf/quicsteer'),
     )
+    .option('--wait <seconds>', 'how long a change waits for another writer of the same pin path (0-3600)', '10')
+    .hook('preAction', async (cmd) => {
+      const w = Number((cmd.opts() as { wait: string }).wait);
+      const { UsageError } = await import('../control/errors.js');
+      if (!(w >= 0 && w <= 3600)) throw new UsageError(`bad --wait '${(cmd.opts() as { wait: string }).wait}': seconds, 0 to 3600`);
+      const { setLockWait } = await import('../control/lock.js');
+      setLockWait(w);
+    })
     .showHelpAfterError('(quicsteer --help for usage)')
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(s.replace(/^error: /, 'quicsteer: ')) });
-  for (const c of [attachCommand(), detachCommand(), statusCommand(), vipsCommand(), serversCommand(), statsCommand(), cidCommand(), applyCommand(), directorCommand(), realserverCommand(), demoCommand()])
+  for (const c of [attachCommand(), detachCommand(), resetCommand(), statusCommand(), vipsCommand(), serversCommand(), statsCommand(), cidCommand(), applyCommand(), directorCommand(), realserverCommand(), demoCommand()])
     program.addCommand(c);
   // subcommands report errors the same way and never exit by themselves
   const inherit = (c: Command) => {

@@ -1,14 +1,16 @@
-// apply -f: the whole configuration from one file, as a diff against the pinned state, all or nothing.
+// apply -f: the whole configuration from one file, as a diff against the live generation, published as one.
 import { existsSync } from 'node:fs';
 import { native } from '../bpf/native.js';
-import { vipKey } from '../datapath/tables.js';
+import { endpointString, vipKey } from '../datapath/tables.js';
 import { VIP_SLOTS, type VipKeyT, type VipT } from '../bpf/layout.js';
 import { RuntimeError, UsageError } from './errors.js';
 import { ensurePinDir } from './bpffs.js';
-import { EMPTY_SNAPSHOT, PinnedState, linkPinPath, removeState, type ServerInput, type Snapshot } from './state.js';
+import { EMPTY_SNAPSHOT, PinnedState, linkPinPath, prepare, type ServerInput, type Snapshot, type Wanted } from './state.js';
+import { EMPTY_IMAGE, type Image, type PublishHooks } from '../datapath/install.js';
+import { withWriteLock } from './lock.js';
 import { readOnly } from './status.js';
 import { formatSpec, sidLengths, specsToVip, vipToSpecs } from './spec.js';
-import { attach, detachLink, ifindexOf, type Mode } from './attach.js';
+import { attachLink, detachLink, ifindexOf, removeAll, type Mode } from './attach.js';
 import { resolveServer } from './config.js';
 import type { ConfigFileT } from './schemas.js';
 
@@ -28,8 +30,10 @@ export interface Plan {
 /** Resolves names and addresses and checks everything before anything is touched. */
 export async function desiredFrom(cfg: ConfigFileT): Promise<Desired> {
   const vips = cfg.vips.map((v) => {
-    const address = v.address.ip.includes(':') ? `[${v.address.ip}]:${v.address.port}` : `${v.address.ip}:${v.address.port}`;
-    return { address, key: vipKey(v.address.ip, v.address.port), value: specsToVip(v.cid, `VIP ${address}`) };
+    // one spelling per address: duplicates are found after normalisation ([2001:db8::0010] = [2001:db8::10])
+    const key = vipKey(v.address.ip, v.address.port);
+    const address = endpointString(key.family, key.addr, key.port);
+    return { address, key, value: specsToVip(v.cid, `VIP ${address}`) };
   });
   const dup = (xs: string[]) => {
     const seen = new Set<string>();
@@ -92,40 +96,63 @@ export function currentSnapshot(pin: string): Snapshot {
   return readOnly(pin, (st) => st.snapshot(), EMPTY_SNAPSHOT);
 }
 
+const wantedOfDesired = (d: Desired): Wanted => ({ localId: d.localId, vips: d.vips.map((v) => ({ key: v.key, value: v.value })), servers: d.servers });
+
 /**
- * Applies a plan. Tables first (each swap atomic), then new attachments, then detachments; on any
- * failure the previous tables and local ID are written back and attachments made here are undone.
+ * Plans `d` against what is live and, unless a dry run, applies it, all under the writer lock so
+ * no other writer's change slips between the plan and the write. A dry run builds the whole
+ * generation too (every capacity and duplicate check of the write) and writes nothing.
  */
-export function applyPlan(pin: string, plan: Plan): void {
+export function applyDesired(pin: string, d: Desired, o: { dryRun?: boolean; hooks?: PublishHooks } = {}): Plan & { removedState: boolean } {
+  if (o.dryRun) {
+    const plan = planAgainst(currentSnapshot(pin), d);
+    const live = readOnly(pin, (st) => st.image() as Image, EMPTY_IMAGE);
+    prepare(wantedOfDesired(d), live);
+    return { ...plan, removedState: false };
+  }
+  return withWriteLock(pin, () => {
+    const plan = planAgainst(currentSnapshot(pin), d);
+    let removedState = false;
+    if (plan.changes.length) removedState = applyPlan(pin, plan, o.hooks);
+    return { ...plan, removedState };
+  });
+}
+
+/**
+ * Applies a plan (the caller holds the writer lock). The whole configuration is built first and
+ * published as one generation after new interfaces are attached; an attach that fails undoes the
+ * attachments made here and publishes nothing. Links of interfaces no longer listed go last; with
+ * no interface left, every pinned object goes (as after the last detach). Returns that.
+ */
+export function applyPlan(pin: string, plan: Plan, hooks: PublishHooks = {}): boolean {
   const d = plan.desired;
   ensurePinDir(pin);
-  const existed = PinnedState.exists(pin);
+  const existing = PinnedState.openForWrite(pin);
+  existing?.close();
   const st = PinnedState.openOrCreate(pin);
   const before = st.snapshot();
   const attachedHere: number[] = [];
   try {
-    st.writeVips(d.vips.map((v) => ({ key: v.key, value: v.value })));
-    st.writeServers(d.servers);
-    st.setLocalId(d.localId);
+    // checks everything before anything is attached
+    prepare(wantedOfDesired(d), st.image());
     for (const i of d.interfaces) {
       if (existsSync(linkPinPath(pin, i.ifindex))) continue;
-      attach(pin, i.name, d.localId, i.mode);
+      attachLink(pin, i.name, i.ifindex, i.mode);
       attachedHere.push(i.ifindex);
     }
-    // links of interfaces no longer listed go last (a defunct one stays for an explicit detach)
-    for (const l of before.links) if (l.ifname && !d.interfaces.some((i) => i.ifindex === l.ifindex)) detachLink(pin, l.ifindex);
+    st.commit(wantedOfDesired(d), hooks);
   } catch (e) {
     for (const ifindex of attachedHere) detachLink(pin, ifindex);
-    if (!existed) {
-      st.close();
-      removeState(pin);
-      throw e;
-    }
-    st.writeVips(before.vips.map((v) => ({ key: v.key, value: v.value })));
-    st.writeServers(before.servers.map((s) => ({ id: s.id, mac: s.mac, state: s.state, ifindex: s.ifindex })));
-    st.setLocalId(before.localId);
-    throw e;
-  } finally {
     st.close();
+    if (!existing) removeAll(pin);
+    throw e;
   }
+  st.close();
+  // links of interfaces no longer listed (a defunct one too: the file no longer names it)
+  for (const l of before.links) if (!d.interfaces.some((i) => i.ifindex === l.ifindex)) detachLink(pin, l.ifindex);
+  if (d.interfaces.length === 0) {
+    removeAll(pin);
+    return true;
+  }
+  return false;
 }

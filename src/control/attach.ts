@@ -1,11 +1,14 @@
-// attach / detach: the XDP program on an interface as a pinned bpf_link, updated in place when it changes.
+// attach / detach / reset: the XDP program on an interface as a pinned bpf_link, updated in place when
+// it changes; every change under the pin path's writer lock, and every fault removable from the CLI.
 import { existsSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
 import { ObjectSpec, Link, Program, isNativeError } from '../bpf/index.js';
 import { native } from '../bpf/native.js';
 import { RuntimeError, UsageError } from './errors.js';
-import { ensurePinDir } from './bpffs.js';
+import { ensurePinDir, releasePinDir } from './bpffs.js';
 import { BPF_OBJECT } from './paths.js';
-import { PinnedState, linkPinPath, readLink, removeState } from './state.js';
+import { PROGRAM_NAME, PinnedState, inventory, linkPinPath, readLinks, removeMaps } from './state.js';
+import { withWriteLock } from './lock.js';
 import { sidLengths } from './spec.js';
 
 export type Mode = 'native' | 'generic';
@@ -36,72 +39,133 @@ export interface AttachResult {
   progId: number;
 }
 
-export function attach(pin: string, ifname: string, id: string, mode: Mode): AttachResult {
-  const ifindex = ifindexOf(ifname);
-  ensurePinDir(pin);
-  const existed = PinnedState.exists(pin);
-  const coll = ObjectSpec.open(BPF_OBJECT, { pinRootPath: pin }).load();
-  const st = PinnedState.open(pin)!;
-  let ok = false;
+/** Whatever XDP program runs on an interface, named: quicsteer's (from which pin path) or another. */
+function describeRunning(ifname: string, progId: number): string {
+  let name = '';
   try {
-    checkIdFits(st, id, 'server ID');
-    const prog = coll.program('quicsteer_xdp');
+    const p = Program.fromId(progId);
+    try {
+      name = p.info().name;
+    } finally {
+      p.close();
+    }
+  } catch {
+    // gone meanwhile
+  }
+  if (name === PROGRAM_NAME)
+    return `${ifname} already runs quicsteer (prog id ${progId}) attached under another pin path or by hand: use that --pin-path, or remove it there (ip link set ${ifname} xdp off removes a hand-attached one)`;
+  return `${ifname} already runs XDP program ${progId}${name ? ` (${name})` : ''}, not attached by quicsteer: remove it first (ip link set ${ifname} xdp off)`;
+}
+
+/**
+ * Attaches (or updates in place) the program on one interface and pins the link. The caller holds
+ * the writer lock and has made the pin directory. Returns what happened and the program id.
+ */
+export function attachLink(pin: string, ifname: string, ifindex: number, mode: Mode): { program: AttachResult['program']; progId: number } {
+  const coll = ObjectSpec.open(BPF_OBJECT, { pinRootPath: pin }).load();
+  try {
+    const prog = coll.program(PROGRAM_NAME);
     const linkPin = linkPinPath(pin, ifindex);
-    let program: AttachResult['program'];
-    let progId = prog.info().id;
-    let attachedNow: Link | undefined;
     if (existsSync(linkPin)) {
-      const cur = readLink(linkPin);
-      if (cur.mode !== 'unknown' && cur.mode !== mode)
-        throw new RuntimeError(`${ifname} is attached in ${cur.mode} mode; detach it first to change the mode`);
+      const cur = readLinks(pin).links.find((l) => l.pin === linkPin);
+      if (!cur) throw new RuntimeError(`${linkPin} is pinned but is not a quicsteer link: remove it (quicsteer reset lists what it leaves)`);
+      if (cur.mode !== 'unknown' && cur.mode !== mode) throw new RuntimeError(`${ifname} is attached in ${cur.mode} mode; detach it first to change the mode`);
       const running = Program.fromId(cur.progId);
       try {
-        if (running.info().tag === prog.info().tag) {
-          program = 'unchanged';
-          progId = cur.progId;
-        } else {
-          const link = Link.openPinned(linkPin);
-          try {
-            link.update(prog, running); // atomic swap: never a moment without a program
-          } finally {
-            link.close();
-          }
-          program = 'updated';
+        if (running.info().tag === prog.info().tag) return { program: 'unchanged', progId: cur.progId };
+        const link = Link.openPinned(linkPin);
+        try {
+          link.update(prog, running); // atomic swap: never a moment without a program
+        } finally {
+          link.close();
         }
+        return { program: 'updated', progId: prog.info().id };
       } finally {
         running.close();
       }
-    } else {
-      const other = native().xdpQuery(ifindex).progId;
-      if (other) throw new RuntimeError(`${ifname} already runs XDP program ${other}, not attached by quicsteer: remove it first (ip link set ${ifname} xdp off)`);
+    }
+    const other = native().xdpQuery(ifindex).progId;
+    if (other) throw new RuntimeError(describeRunning(ifname, other));
+    let link: Link;
+    try {
+      link = Link.attachXdp(prog, { ifindex, mode });
+    } catch (e) {
+      if (isNativeError(e) && mode === 'native' && ['EOPNOTSUPP', 'EINVAL'].includes(e.code))
+        throw new RuntimeError(`${ifname} refused native XDP (${e.code}): its driver may not support it; try --mode generic`);
+      throw e;
+    }
+    try {
+      link.pin(linkPin);
+    } finally {
+      link.close();
+    }
+    return { program: 'attached', progId: prog.info().id };
+  } finally {
+    coll.close();
+  }
+}
+
+export function attach(pin: string, ifname: string, id: string, mode: Mode, o: { force?: boolean } = {}): AttachResult {
+  const ifindex = ifindexOf(ifname);
+  return withWriteLock(pin, () => {
+    ensurePinDir(pin);
+    const existed = PinnedState.openForWrite(pin);
+    existed?.close();
+    const st = PinnedState.openOrCreate(pin);
+    let ok = false;
+    try {
+      checkIdFits(st, id, 'server ID');
+      const w = st.wanted();
+      const before = w.localId;
+      if (before !== null && before !== id && !o.force)
+        throw new UsageError(`this server's local ID is ${before} on every interface; attach --id ${id} would change it: pass --force, or change "localId" through quicsteer apply`);
+      // the local ID first: the program never runs on a new interface without it
+      if (before !== id) st.commit({ ...w, localId: id });
+      let r;
       try {
-        attachedNow = Link.attachXdp(prog, { ifindex, mode });
+        r = attachLink(pin, ifname, ifindex, mode);
       } catch (e) {
-        if (isNativeError(e) && mode === 'native' && ['EOPNOTSUPP', 'EINVAL'].includes(e.code))
-          throw new RuntimeError(`${ifname} refused native XDP (${e.code}): its driver may not support it; try --mode generic`);
+        if (existed && before !== id) st.commit({ ...st.wanted(), localId: before });
         throw e;
       }
-      attachedNow.pin(linkPin);
-      program = 'attached';
-    }
-    const before = st.localId();
-    try {
-      if (before !== id) st.setLocalId(id);
-    } catch (e) {
-      // nothing half-applied: a link made by this call goes again
-      if (attachedNow) unlinkSync(linkPin);
-      throw e;
+      ok = true;
+      return { ifname, ifindex, mode, program: r.program, localId: before === null ? 'set' : before === id ? 'unchanged' : 'changed', progId: r.progId } as AttachResult;
     } finally {
-      attachedNow?.close();
+      st.close();
+      // a failed first attach leaves nothing behind
+      if (!ok && !existed) removeAll(pin);
     }
-    ok = true;
-    return { ifname, ifindex, mode, program, localId: before === null ? 'set' : before === id ? 'unchanged' : 'changed', progId };
-  } finally {
-    st.close();
-    coll.close();
-    // a failed first attach leaves nothing behind
-    if (!ok && !existed) removeState(pin);
+  });
+}
+
+/** Detaches and unpins one link; a defunct one (interface gone) is unpinned all the same. */
+export function detachLink(pin: string, ifindex: number): boolean {
+  const linkPin = linkPinPath(pin, ifindex);
+  if (!existsSync(linkPin)) return false;
+  try {
+    const link = Link.openPinned(linkPin);
+    try {
+      link.detach();
+    } finally {
+      link.close();
+    }
+  } catch (e) {
+    // a link whose interface is gone is detached already (ENOLINK and friends): the pin still goes
+    if (!isNativeError(e)) throw e;
   }
+  unlinkSync(linkPin);
+  return true;
+}
+
+/** Removes every link and map quicsteer pinned under `pin` and what quicsteer mounted for it; foreign pins stay. */
+export function removeAll(pin: string): { removed: string[]; left: string[] } {
+  const removed: string[] = [];
+  const { links, foreign } = readLinks(pin);
+  for (const l of links) if (detachLink(pin, l.ifindex)) removed.push(path.basename(l.pin));
+  removed.push(...removeMaps(pin));
+  const left = [...foreign, ...inventory(pin).other];
+  if (left.length === 0) releasePinDir(pin);
+  return { removed, left };
 }
 
 export interface DetachResult {
@@ -109,28 +173,62 @@ export interface DetachResult {
   detached: boolean;
   /** true when this was the last interface and every pinned object went with it */
   removedState: boolean;
+  /** what else is worth knowing (another pin path's quicsteer on the interface, pins left) */
+  note?: string;
 }
 
-/** Detaches the program from one interface (unpinning its link); false if it was not attached. */
-export function detachLink(pin: string, ifindex: number): boolean {
-  const linkPin = linkPinPath(pin, ifindex);
-  if (!existsSync(linkPin)) return false;
-  const link = Link.openPinned(linkPin);
+/** Resolves an interface name, or the ifindex of a link whose interface is gone (a number). */
+function targetIfindex(pin: string, target: string): number {
   try {
-    link.detach();
-  } finally {
-    link.close();
+    return native().ifNameToIndex(target);
+  } catch {
+    if (/^\d+$/.test(target) && existsSync(linkPinPath(pin, Number(target)))) return Number(target);
+    const defunct = readLinks(pin).links.filter((l) => l.ifname === null);
+    throw new UsageError(
+      `no interface '${target}' in this network namespace${defunct.length ? `; links whose interface is gone: ${defunct.map((l) => l.ifindex).join(', ')} (quicsteer detach <ifindex>, or quicsteer detach --all)` : ''}`,
+    );
   }
-  unlinkSync(linkPin);
-  return true;
+}
+
+/** After the last link: the maps go too (nothing runs that could use them). */
+function removeIfUnused(pin: string): { removedState: boolean; left: string[] } {
+  const inv = inventory(pin);
+  if (readLinks(pin).links.length > 0 || (inv.maps.length === 0 && inv.links.length === 0)) return { removedState: false, left: [] };
+  const r = removeAll(pin);
+  return { removedState: r.removed.length > 0, left: r.left };
 }
 
 /** detach: the interface's link goes; with the last one, every pinned object goes too. */
-export function detach(pin: string, ifname: string): DetachResult {
-  const detached = detachLink(pin, ifindexOf(ifname));
-  const st = PinnedState.open(pin);
-  const left = st ? st.readLinks().length : 0;
-  st?.close();
-  if (left === 0) removeState(pin);
-  return { ifname, detached, removedState: left === 0 };
+export function detach(pin: string, target: string): DetachResult {
+  return withWriteLock(pin, () => {
+    const ifindex = targetIfindex(pin, target);
+    const detached = detachLink(pin, ifindex);
+    let note: string | undefined;
+    if (!detached) {
+      let running = 0;
+      try {
+        running = native().xdpQuery(ifindex).progId;
+      } catch {
+        // interface gone
+      }
+      if (running) note = describeRunning(target, running).replace(/ already runs /, ' runs ');
+    }
+    const { removedState, left } = removeIfUnused(pin);
+    if (left.length) note = `${note ? `${note}; ` : ''}left under ${pin} (not quicsteer's): ${left.join(', ')}`;
+    return { ifname: target, detached, removedState, ...(note ? { note } : {}) };
+  });
+}
+
+/** detach --all: every link under the pin path (defunct ones included), then the maps. */
+export function detachAll(pin: string): { detached: number[]; removedState: boolean; left: string[] } {
+  return withWriteLock(pin, () => {
+    const detached = readLinks(pin).links.filter((l) => detachLink(pin, l.ifindex)).map((l) => l.ifindex);
+    const r = removeIfUnused(pin);
+    return { detached, removedState: r.removedState, left: r.left };
+  });
+}
+
+/** reset: removes everything quicsteer pinned under the pin path, whatever shape it is in. */
+export function reset(pin: string): { removed: string[]; left: string[] } {
+  return withWriteLock(pin, () => removeAll(pin));
 }

@@ -1,6 +1,6 @@
 // The pin directory must sit on a bpffs: find out from /proc/self/mountinfo, mount one when needed.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { RuntimeError } from './errors.js';
 
@@ -45,5 +45,15 @@ export function ensurePinDir(pin: string): void {
   } catch (e) {
     if (e instanceof RuntimeError) throw e;
     throw new RuntimeError(`cannot create the pin directory ${abs}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** After the last pinned object under `pin` went: the pin directory goes too when empty (a mount point stays). */
+export function releasePinDir(pin: string): void {
+  try {
+    rmdirSync(pin);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EBUSY' && code !== 'ENOENT' && code !== 'ENOTEMPTY') throw e;
   }
 }

@@ -1,9 +1,11 @@
-// vips and servers: read the pinned tables, change one entry, write the whole table back (atomic swap).
+// vips and servers: under the writer lock, read the live configuration, change one entry, publish the whole of it as a new generation.
 import { VIP_SLOTS } from '../bpf/layout.js';
 import { vipKey } from '../datapath/tables.js';
 import { RuntimeError } from './errors.js';
 import { ensurePinDir } from './bpffs.js';
-import { PinnedState, type ServerInput, type ServerView, type StateName, type VipView } from './state.js';
+import { PinnedState, type ServerInput, type ServerView, type StateName, type VipView, type Wanted } from './state.js';
+import { withWriteLock } from './lock.js';
+import type { VipKeyT } from '../bpf/layout.js';
 import { readOnly } from './status.js';
 import { formatSpec, specsToVip, type CidSpec } from './spec.js';
 import { checkIdFits, ifindexOf } from './attach.js';
@@ -11,42 +13,48 @@ import { resolveMac } from './neigh.js';
 
 export type Change = 'added' | 'updated' | 'unchanged' | 'removed';
 
-function withState<T>(pin: string, create: boolean, fn: (st: PinnedState) => T): T {
-  if (create) ensurePinDir(pin);
-  const st = create ? PinnedState.openOrCreate(pin) : PinnedState.open(pin);
-  if (!st) throw new RuntimeError(`no quicsteer state under ${pin}: nothing is configured (quicsteer attach or apply first)`);
-  try {
-    return fn(st);
-  } finally {
-    st.close();
-  }
+/**
+ * A read-modify-write of the whole configuration under the pin path's writer lock: `fn` gets the
+ * live configuration and returns the next one (or null for no change) and its result; the next one
+ * is published as one generation.
+ */
+function change<T>(pin: string, create: boolean, fn: (w: Wanted, st: PinnedState) => { next: Wanted | null; result: T }): T {
+  return withWriteLock(pin, () => {
+    if (create) ensurePinDir(pin);
+    const st = create ? PinnedState.openOrCreate(pin) : PinnedState.openForWrite(pin);
+    if (!st) throw new RuntimeError(`no quicsteer state under ${pin}: nothing is configured (quicsteer attach or apply first)`);
+    try {
+      const { next, result } = fn(st.wanted(), st);
+      if (next) st.commit(next);
+      return result;
+    } finally {
+      st.close();
+    }
+  });
 }
 
 const sameVip = (a: VipView, specs: CidSpec[]) => a.specs.map(formatSpec).join(' ') === specs.map(formatSpec).join(' ');
+const sameKey = (a: VipKeyT, b: VipKeyT) => a.addr.equals(b.addr) && a.port === b.port && a.family === b.family;
 
 export function vipsAdd(pin: string, ep: { ip: string; port: number }, specs: CidSpec[]): Change {
   const where = `VIP ${ep.ip.includes(':') ? `[${ep.ip}]` : ep.ip}:${ep.port}`;
   const value = specsToVip(specs, where);
   const key = vipKey(ep.ip, ep.port);
-  return withState(pin, true, (st) => {
+  return change(pin, true, (w, st) => {
     const vips = st.readVips();
-    const i = vips.findIndex((v) => v.key.addr.equals(key.addr) && v.port === ep.port && v.key.family === key.family);
-    if (i >= 0 && sameVip(vips[i]!, specs)) return 'unchanged';
+    const i = vips.findIndex((v) => sameKey(v.key, key));
+    if (i >= 0 && sameVip(vips[i]!, specs)) return { next: null, result: 'unchanged' as Change };
     if (i < 0 && vips.length >= VIP_SLOTS / 4) throw new RuntimeError(`${where}: the VIP table is full (${VIP_SLOTS / 4})`);
-    const next = vips.filter((_, j) => j !== i).map((v) => ({ key: v.key, value: v.value }));
-    st.writeVips([...next, { key, value }]);
-    return i >= 0 ? 'updated' : 'added';
+    return { next: { ...w, vips: [...w.vips.filter((v) => !sameKey(v.key, key)), { key, value }] }, result: i >= 0 ? 'updated' : 'added' };
   });
 }
 
 export function vipsRemove(pin: string, ep: { ip: string; port: number }): Change {
   const key = vipKey(ep.ip, ep.port);
-  return withState(pin, false, (st) => {
-    const vips = st.readVips();
-    const rest = vips.filter((v) => !(v.key.addr.equals(key.addr) && v.port === ep.port && v.key.family === key.family));
-    if (rest.length === vips.length) throw new RuntimeError(`no VIP ${ep.ip.includes(':') ? `[${ep.ip}]` : ep.ip}:${ep.port}`);
-    st.writeVips(rest.map((v) => ({ key: v.key, value: v.value })));
-    return 'removed';
+  return change(pin, false, (w) => {
+    const rest = w.vips.filter((v) => !sameKey(v.key, key));
+    if (rest.length === w.vips.length) throw new RuntimeError(`no VIP ${ep.ip.includes(':') ? `[${ep.ip}]` : ep.ip}:${ep.port}`);
+    return { next: { ...w, vips: rest }, result: 'removed' as Change };
   });
 }
 
@@ -54,7 +62,6 @@ export function vipsList(pin: string): VipView[] {
   return readOnly(pin, (st) => st.readVips(), []);
 }
 
-const asInput = (s: ServerView): ServerInput => ({ id: s.id, mac: s.mac, state: s.state, ifindex: s.ifindex });
 const sameServer = (a: ServerInput, b: ServerInput) => a.mac === b.mac && a.state === b.state && a.ifindex === b.ifindex;
 
 /** A server's MAC and egress interface from what the user gave (--mac, or --ip through the neighbour table; --dev). */
@@ -65,38 +72,30 @@ export async function resolveServer(id: string, o: { mac?: string; ip?: string; 
 }
 
 export function serversAdd(pin: string, s: ServerInput): Change {
-  return withState(pin, true, (st) => {
+  return change(pin, true, (w, st) => {
     checkIdFits(st, s.id, 'server ID');
-    const servers = st.readServers().map(asInput);
-    const i = servers.findIndex((x) => x.id === s.id);
-    if (i >= 0 && sameServer(servers[i]!, s)) return 'unchanged';
-    st.writeServers([...servers.filter((_, j) => j !== i), s]);
-    return i >= 0 ? 'updated' : 'added';
+    const i = w.servers.findIndex((x) => x.id === s.id);
+    if (i >= 0 && sameServer(w.servers[i]!, s)) return { next: null, result: 'unchanged' as Change };
+    return { next: { ...w, servers: [...w.servers.filter((_, j) => j !== i), s] }, result: i >= 0 ? 'updated' : 'added' };
   });
 }
 
 export function serversSet(pin: string, id: string, state: StateName): Change {
-  return withState(pin, false, (st) => {
-    const servers = st.readServers().map(asInput);
-    const s = servers.find((x) => x.id === id);
+  return change(pin, false, (w) => {
+    const s = w.servers.find((x) => x.id === id);
     if (!s) throw new RuntimeError(`no server ${id}`);
-    if (s.state === state) return 'unchanged';
-    s.state = state;
-    st.writeServers(servers);
-    return 'updated';
+    if (s.state === state) return { next: null, result: 'unchanged' as Change };
+    return { next: { ...w, servers: w.servers.map((x) => (x.id === id ? { ...x, state } : x)) }, result: 'updated' as Change };
   });
 }
 
 export function serversRemove(pin: string, id: string): Change {
-  return withState(pin, false, (st) => {
-    const servers = st.readServers().map(asInput);
-    if (!servers.some((x) => x.id === id)) throw new RuntimeError(`no server ${id}`);
-    st.writeServers(servers.filter((x) => x.id !== id));
-    return 'removed';
+  return change(pin, false, (w) => {
+    if (!w.servers.some((x) => x.id === id)) throw new RuntimeError(`no server ${id}`);
+    return { next: { ...w, servers: w.servers.filter((x) => x.id !== id) }, result: 'removed' as Change };
   });
 }
 
 export function serversList(pin: string): ServerView[] {
   return readOnly(pin, (st) => st.readServers(), []);
 }
-

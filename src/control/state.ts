@@ -1,19 +1,28 @@
-// The pinned state of one real server: the program's maps and XDP links under the pin path.
-import { existsSync, readFileSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+// The pinned state of one real server: the program's maps and XDP links under the pin path, read as
+// the live generation and changed only by publishing a whole new one (src/datapath/install.ts).
+import { existsSync, readdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { ObjectSpec, Link, openPinnedMap, openPinnedPerCpuMap, type BpfMap, type PerCpuMap } from '../bpf/index.js';
+import { ObjectSpec, Link, Program, mapFromFd, openPinnedMap, openPinnedPerCpuMap, type BpfMap, type PerCpuMap } from '../bpf/index.js';
 import { native } from '../bpf/native.js';
-import { whole, u32 } from '../bpf/codec.js';
-import { Config, Counter, MAX_SERVERS, Reasons, ServerState, type CounterT, type ServerIdT, type VipKeyT, type VipT } from '../bpf/layout.js';
-import { PEER_TABLE, SERVER_TABLE, VIP_TABLE, readTable, writeTable } from '../datapath/install.js';
-import { endpointString, ipString, macBytes, macKey, macString, serverValue, sidKey } from '../datapath/tables.js';
+import { whole, u32, type StructCodec } from '../bpf/codec.js';
+import {
+  Config, Counter, Live, MAX_SERVERS, PeerEntry, Reasons, ServerEntry, ServerState, VipEntry,
+  type CounterT, type ServerIdT, type ServerT, type VipKeyT, type VipT,
+} from '../bpf/layout.js';
+import { EMPTY_IMAGE, build, generationInfo, generationMaps, publish, readLive, type Built, type GenerationInfo, type GenerationMaps, type Image, type PublishHooks } from '../datapath/install.js';
+import { TableFullError, endpointString, ipString, macBytes, macKey, macString, serverValue, sidKey } from '../datapath/tables.js';
 import { RuntimeError } from './errors.js';
 import { BPF_OBJECT } from './paths.js';
 import { fsTypeOf } from './bpffs.js';
 import { vipToSpecs, type CidSpec } from './spec.js';
 
-export const MAP_NAMES = ['qs_vips', 'qs_servers', 'qs_peers', 'qs_tx_ports', 'qs_config', 'qs_stats', 'qs_server_stats'] as const;
+/** Every map quicsteer pins, by name (the program's maps). */
+export const MAP_NAMES = ['qs_vips', 'qs_servers', 'qs_peers', 'qs_live', 'qs_sync', 'qs_tx_ports', 'qs_config', 'qs_stats', 'qs_server_stats'] as const;
+export type MapName = (typeof MAP_NAMES)[number];
 const LINK_PREFIX = 'link-';
+const BPFFS_OWN = ['maps.debug', 'progs.debug'];
+/** The program quicsteer attaches (by name, to tell it from other XDP programs). */
+export const PROGRAM_NAME = 'quicsteer_xdp';
 const U32 = whole(u32);
 
 export type StateName = 'up' | 'down' | 'drain';
@@ -54,17 +63,27 @@ export interface Snapshot {
   vips: VipView[];
   servers: ServerView[];
   links: LinkView[];
+  generation?: GenerationInfo;
+  /** pins under the pin path that quicsteer did not make (left alone) */
+  foreign?: string[];
 }
 
 /** The snapshot of a pin path with no state. */
 export const EMPTY_SNAPSHOT: Snapshot = { localId: null, vips: [], servers: [], links: [] };
 
-/** A server as written: slot and egress MAC are filled in by writeServers. */
+/** A server as written: slot and egress MAC are filled in when the generation is built. */
 export interface ServerInput {
   id: string;
   mac: string;
   state: StateName;
   ifindex: number;
+}
+
+/** A whole configuration as the commands state it. */
+export interface Wanted {
+  localId: string | null;
+  vips: { key: VipKeyT; value: VipT }[];
+  servers: ServerInput[];
 }
 
 function ifname(ifindex: number): string | null {
@@ -75,150 +94,272 @@ function ifname(ifindex: number): string | null {
   }
 }
 
-/** An interface's own MAC address (sysfs of this process' network namespace). */
+/** An interface's own MAC address, asked of this process' network namespace (never sysfs). */
 export function devMac(dev: string): string {
   try {
-    return readFileSync(`/sys/class/net/${dev}/address`, 'utf8').trim().toLowerCase();
+    return macString(native().ifHwAddr(dev).addr);
   } catch {
-    throw new RuntimeError(`cannot read the MAC of ${dev}`);
+    throw new RuntimeError(`cannot read the MAC of ${dev} in this network namespace`);
   }
 }
 
-/** Open handles on every pinned map of the state. */
+/** What is pinned under a pin path, by kind. */
+export interface Inventory {
+  maps: MapName[];
+  missing: MapName[];
+  links: string[];
+  /** anything else: not quicsteer's */
+  other: string[];
+}
+
+export function inventory(pin: string): Inventory {
+  let names: string[] = [];
+  try {
+    names = readdirSync(pin);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ENOTDIR') throw e;
+  }
+  const maps = MAP_NAMES.filter((n) => names.includes(n));
+  return {
+    maps,
+    missing: MAP_NAMES.filter((n) => !maps.includes(n)),
+    links: names.filter((f) => f.startsWith(LINK_PREFIX)),
+    // maps.debug and progs.debug are the bpffs root's own (the kernel's preloaded iterators)
+    other: names.filter((f) => !f.startsWith(LINK_PREFIX) && !(MAP_NAMES as readonly string[]).includes(f) && !BPFFS_OWN.includes(f)),
+  };
+}
+
+/** A wedged pin path: some maps are missing. Read-only commands report it; writers repair it. */
+export class IncompleteStateError extends RuntimeError {
+  constructor(pin: string, missing: string[], why: string) {
+    super(`incomplete state under ${pin} (missing ${missing.join(', ')}; ${why}): 'quicsteer reset' removes it, and the next attach or apply starts over`);
+    this.name = 'IncompleteStateError';
+  }
+}
+
+/** The value codec each pinned map must have (a check that it is this version's map). */
+const CODECS: Record<MapName, { value: StructCodec<unknown>; perCpu?: boolean }> = {
+  qs_vips: { value: VipEntry as StructCodec<unknown> },
+  qs_servers: { value: ServerEntry as StructCodec<unknown> },
+  qs_peers: { value: PeerEntry as StructCodec<unknown> },
+  qs_live: { value: Live as StructCodec<unknown> },
+  qs_sync: { value: U32 as StructCodec<unknown> },
+  qs_tx_ports: { value: U32 as StructCodec<unknown> },
+  qs_config: { value: Config as StructCodec<unknown> },
+  qs_stats: { value: Counter as StructCodec<unknown>, perCpu: true },
+  qs_server_stats: { value: Counter as StructCodec<unknown>, perCpu: true },
+};
+
+/** The live quicsteer programs behind the link pins, and the maps each holds (by name -> id). */
+function mapsHeldByLinks(pin: string, links: string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const l of links) {
+    try {
+      const link = Link.openPinned(path.join(pin, l));
+      try {
+        const prog = Program.fromId(link.info().progId);
+        try {
+          if (prog.info().name !== PROGRAM_NAME) continue;
+          for (const id of native().progMapIds(prog.fd)) {
+            const fd = native().getFdById('map', id);
+            try {
+              out.set(native().mapInfo(fd).name, id);
+            } finally {
+              native().close(fd);
+            }
+          }
+          return out;
+        } finally {
+          prog.close();
+        }
+      } finally {
+        link.close();
+      }
+    } catch {
+      // not a link, or not ours: try the next one
+    }
+  }
+  return out;
+}
+
+/** Open handles on every map of the state. */
 export class PinnedState {
   readonly pin: string;
-  /** outer maps of the open-addressed tables (slot 0 -> the current inner array) */
-  readonly vips: BpfMap<number, number>;
-  readonly servers: BpfMap<number, number>;
-  readonly peers: BpfMap<number, number>;
+  readonly vips: BpfMap<number, unknown>;
+  readonly servers: BpfMap<number, unknown>;
+  readonly peers: BpfMap<number, unknown>;
+  readonly live: BpfMap<number, unknown>;
+  readonly sync: BpfMap<number, unknown>;
   readonly txPorts: BpfMap<number, number>;
-  readonly config: BpfMap<number, ReturnType<typeof Config.decode>>;
+  readonly config: BpfMap<number, unknown>;
   readonly stats: PerCpuMap<number, CounterT>;
   readonly serverStats: PerCpuMap<number, CounterT>;
+  /** maps found through the program because their pins were gone */
+  readonly recovered: string[];
 
-  private constructor(pin: string) {
+  private constructor(pin: string, byId: Map<string, number> = new Map()) {
     this.pin = pin;
-    const p = (n: string) => path.join(pin, n);
     const opened: { close(): void }[] = [];
-    const track = <T extends { close(): void }>(m: T): T => (opened.push(m), m);
+    const recovered: string[] = [];
+    const open = (name: MapName) => {
+      const c = CODECS[name];
+      const p = path.join(pin, name);
+      let m;
+      try {
+        if (existsSync(p)) m = c.perCpu ? openPinnedPerCpuMap(p, U32, c.value) : openPinnedMap(p, U32, c.value);
+        else {
+          const id = byId.get(name);
+          if (id === undefined) throw new IncompleteStateError(pin, [name], 'no program holds it');
+          m = mapFromFd(native().getFdById('map', id), U32, c.value);
+          recovered.push(name);
+        }
+      } catch (e) {
+        if (e instanceof RuntimeError) throw e;
+        throw new RuntimeError(`${p} is not this version's ${name} (${(e as Error).message}): 'quicsteer reset' removes the old state`);
+      }
+      opened.push(m);
+      return m;
+    };
     try {
-      this.vips = track(openPinnedMap(p('qs_vips'), U32, U32));
-      this.servers = track(openPinnedMap(p('qs_servers'), U32, U32));
-      this.peers = track(openPinnedMap(p('qs_peers'), U32, U32));
-      this.txPorts = track(openPinnedMap(p('qs_tx_ports'), U32, U32));
-      this.config = track(openPinnedMap(p('qs_config'), U32, Config));
-      this.stats = track(openPinnedPerCpuMap(p('qs_stats'), U32, Counter));
-      this.serverStats = track(openPinnedPerCpuMap(p('qs_server_stats'), U32, Counter));
+      this.vips = open('qs_vips') as BpfMap<number, unknown>;
+      this.servers = open('qs_servers') as BpfMap<number, unknown>;
+      this.peers = open('qs_peers') as BpfMap<number, unknown>;
+      this.live = open('qs_live') as BpfMap<number, unknown>;
+      this.sync = open('qs_sync') as BpfMap<number, unknown>;
+      this.txPorts = open('qs_tx_ports') as BpfMap<number, number>;
+      this.config = open('qs_config') as BpfMap<number, unknown>;
+      this.stats = open('qs_stats') as PerCpuMap<number, CounterT>;
+      this.serverStats = open('qs_server_stats') as PerCpuMap<number, CounterT>;
     } catch (e) {
       opened.forEach((m) => m.close());
       throw e;
     }
+    this.recovered = recovered;
   }
 
-  /** True when every map is pinned under `pin`; partial state is an error worth reporting. */
-  static exists(pin: string): boolean {
-    const present = MAP_NAMES.filter((n) => existsSync(path.join(pin, n)));
-    if (present.length === 0) return false;
+  private static checkFs(pin: string): void {
     if (fsTypeOf(path.resolve(pin)) !== 'bpf') throw new RuntimeError(`${pin} is not on a bpffs: no pinned state can be there (mount -t bpf bpf <dir>, or another --pin-path)`);
-    if (present.length < MAP_NAMES.length)
-      throw new RuntimeError(`incomplete state under ${pin} (missing ${MAP_NAMES.filter((n) => !present.includes(n)).join(', ')}): remove it with 'quicsteer detach' or by hand`);
+  }
+
+  /** True when every map is pinned under `pin`; an incomplete state throws (IncompleteStateError). */
+  static exists(pin: string): boolean {
+    const inv = inventory(pin);
+    if (inv.maps.length === 0 && inv.links.length === 0) return false;
+    PinnedState.checkFs(pin);
+    if (inv.missing.length > 0) throw new IncompleteStateError(pin, inv.missing, inv.links.length ? 'links are pinned' : 'no link is pinned');
     return true;
   }
 
-  /** The pinned state, or null when there is none. */
+  /**
+   * For readers: the state, or null when there is none. Maps whose pins are gone are found through
+   * the attached program (nothing is re-pinned); with no program holding them, IncompleteStateError.
+   */
   static open(pin: string): PinnedState | null {
-    return PinnedState.exists(pin) ? new PinnedState(pin) : null;
-  }
-
-  /** The pinned state, creating (and pinning) empty maps first when there is none. */
-  static openOrCreate(pin: string): PinnedState {
-    if (!PinnedState.exists(pin)) ObjectSpec.open(BPF_OBJECT, { pinRootPath: pin }).load().close();
-    return new PinnedState(pin);
-  }
-
-  localId(): string | null {
-    const c = this.config.lookup(0);
-    return c && c.local_id.len > 0 ? c.local_id.id.subarray(0, c.local_id.len).toString('hex') : null;
-  }
-
-  setLocalId(id: string | null): void {
-    this.config.update(0, { local_id: id === null ? { len: 0, id: Buffer.alloc(0) } : sidKey(Buffer.from(id, 'hex')) });
-  }
-
-  readVips(): VipView[] {
-    return readTable(this.vips, VIP_TABLE)
-      .map(([key, value]) => ({
-        address: endpointString(key.family, key.addr, key.port),
-        ip: ipString(key.family, key.addr),
-        port: key.port,
-        key,
-        value,
-        specs: vipToSpecs(value),
-      }))
-      .sort((a, b) => a.key.family - b.key.family || Buffer.compare(a.key.addr, b.key.addr) || a.port - b.port);
-  }
-
-  writeVips(vips: { key: VipKeyT; value: VipT }[]): void {
-    writeTable(this.vips, VIP_TABLE, vips.map((v) => [v.key, v.value]));
-  }
-
-  readServers(): ServerView[] {
-    return readTable(this.servers, SERVER_TABLE)
-      .map(([key, s]) => ({
-        id: key.id.subarray(0, key.len).toString('hex'),
-        mac: macString(s.mac),
-        state: STATE_NAMES[s.state] ?? 'down',
-        ifindex: s.ifindex,
-        dev: s.ifindex ? ifname(s.ifindex) : null,
-        srcMac: macString(s.src_mac),
-        slot: s.slot,
-      }))
-      .sort((a, b) => a.id.localeCompare(b.id));
+    const inv = inventory(pin);
+    if (inv.maps.length === 0 && inv.links.length === 0) return null;
+    PinnedState.checkFs(pin);
+    if (inv.missing.length === 0) return new PinnedState(pin);
+    const held = mapsHeldByLinks(pin, inv.links);
+    if (inv.missing.every((n) => held.has(n))) return new PinnedState(pin, held);
+    if (inv.maps.length === 0) return null;
+    throw new IncompleteStateError(pin, inv.missing, held.size ? 'the attached program does not hold them' : 'no program holds them');
   }
 
   /**
-   * Replaces the server table with `servers`, keeping the counter slot of every ID already present,
-   * zeroing the counters of new ones; the peer set (every server's MAC) and the egress ports follow.
+   * For writers (under the writer lock): repairs what it can. Missing pins of maps an attached
+   * program still holds are pinned again; maps no program holds, left by a writer killed while
+   * creating them, are removed (they served nothing). Null when there is no state.
    */
-  writeServers(servers: ServerInput[]): void {
-    // the counter slot of each ID in the table now (read raw: the views' names are not needed here)
-    const before = new Map(readTable(this.servers, SERVER_TABLE).map(([key, s]) => [key.id.subarray(0, key.len).toString('hex'), s]));
-    const used = new Set(servers.flatMap((s) => (before.has(s.id) ? [before.get(s.id)!.slot] : [])));
-    let next = 0;
-    const fresh: number[] = [];
-    const slotOf = (id: string): number => {
-      const old = before.get(id);
-      if (old) return old.slot;
-      while (used.has(next)) next++;
-      if (next >= MAX_SERVERS) throw new RuntimeError(`no counter slot left (${MAX_SERVERS} servers)`);
-      used.add(next);
-      fresh.push(next);
-      return next;
+  static openForWrite(pin: string): PinnedState | null {
+    const inv = inventory(pin);
+    if (inv.maps.length === 0 && inv.links.length === 0) return null;
+    PinnedState.checkFs(pin);
+    if (inv.missing.length === 0) return new PinnedState(pin);
+    const held = mapsHeldByLinks(pin, inv.links);
+    if (held.size > 0 && inv.missing.every((n) => held.has(n))) {
+      for (const n of inv.missing) {
+        const fd = native().getFdById('map', held.get(n)!);
+        try {
+          native().objPin(fd, path.join(pin, n));
+        } finally {
+          native().close(fd);
+        }
+      }
+      return new PinnedState(pin);
+    }
+    if (held.size === 0) {
+      // no program uses these maps: a half-created state, safe to start over
+      for (const n of inv.maps) unlinkSync(path.join(pin, n));
+      return null;
+    }
+    throw new IncompleteStateError(pin, inv.missing, 'the attached program does not hold them');
+  }
+
+  /** For writers: the state, creating (and pinning) empty maps first when there is none. */
+  static openOrCreate(pin: string): PinnedState {
+    const st = PinnedState.openForWrite(pin);
+    if (st) return st;
+    ObjectSpec.open(BPF_OBJECT, { pinRootPath: pin }).load().close();
+    return new PinnedState(pin);
+  }
+
+  get maps(): GenerationMaps {
+    const fds: Record<string, number> = {
+      qs_vips: this.vips.fd, qs_servers: this.servers.fd, qs_peers: this.peers.fd, qs_config: this.config.fd, qs_live: this.live.fd, qs_sync: this.sync.fd,
     };
-    const ports = new Set(servers.filter((s) => s.ifindex !== 0).map((s) => s.ifindex));
-    const srcMacs = new Map([...ports].map((i) => [i, macBytes(devMac(ifname(i) ?? String(i)))]));
-    const entries = servers.map(
-      (s) => [sidKey(Buffer.from(s.id, 'hex')), serverValue({ mac: macBytes(s.mac), src_mac: srcMacs.get(s.ifindex), state: STATE_VALUES[s.state], ifindex: s.ifindex, slot: slotOf(s.id) })] as [ServerIdT, ReturnType<typeof serverValue>],
-    );
-    // new IDs start from zero: their slots are cleared (in one call) before the table names them
+    return generationMaps((n) => fds[n]!);
+  }
+
+  /** The live generation, whole. */
+  image(): Image & { gen: number; seq: bigint } {
+    return readLive(this.maps);
+  }
+
+  generation(): GenerationInfo {
+    return generationInfo(this.maps);
+  }
+
+  localId(): string | null {
+    return localIdOf(this.image());
+  }
+
+  readVips(): VipView[] {
+    return vipViews(this.image());
+  }
+
+  readServers(): ServerView[] {
+    return serverViews(this.image());
+  }
+
+  /** The live configuration in the form commands change it. */
+  wanted(): Wanted {
+    return wantedOf(this.image());
+  }
+
+  /**
+   * Makes `w` the live configuration: builds the whole generation (every capacity and duplicate
+   * check), clears the counters of new server IDs, adds egress ports, publishes it with one flip,
+   * then drops egress ports nothing names any more. Counters of servers that stay are untouched.
+   */
+  commit(w: Wanted, hooks: PublishHooks = {}): { seq: bigint } {
+    const p = prepare(w, this.image());
     const zero = { packets: 0n, bytes: 0n };
-    this.serverStats.updateBatch(fresh.map((slot) => [slot, zero]));
-    // egress ports first (no NO_EGRESS window), stale ones after the table no longer names them
-    for (const i of ports) this.txPorts.update(i, i);
-    writeTable(this.servers, SERVER_TABLE, entries);
-    writeTable(this.peers, PEER_TABLE, [...new Set(servers.map((s) => s.mac))].map((m) => [macKey(macBytes(m)), true]));
-    for (const i of [...this.txPorts.keys()]) if (!ports.has(i)) this.txPorts.delete(i);
+    // new IDs start from zero; their slots are free in the live generation
+    this.serverStats.updateBatch(p.fresh.map((slot) => [slot, zero]));
+    for (const i of p.ports) this.txPorts.update(i, i);
+    const r = publish(this.maps, p.built, hooks);
+    for (const i of [...this.txPorts.keys()]) if (!p.ports.has(i)) this.txPorts.delete(i);
+    return { seq: r.seq };
   }
 
   readLinks(): LinkView[] {
-    return readdirSync(this.pin)
-      .filter((f) => f.startsWith(LINK_PREFIX))
-      .map((f) => readLink(path.join(this.pin, f)))
-      .sort((a, b) => a.ifindex - b.ifindex);
+    return readLinks(this.pin).links;
   }
 
   snapshot(): Snapshot {
-    return { localId: this.localId(), vips: this.readVips(), servers: this.readServers(), links: this.readLinks() };
+    const img = this.image();
+    const links = readLinks(this.pin);
+    return { localId: localIdOf(img), vips: vipViews(img), servers: serverViews(img), links: links.links, generation: this.generation(), foreign: links.foreign };
   }
 
   /** Per-reason packets/bytes and per-server steered packets/bytes, summed over CPUs. */
@@ -230,7 +371,91 @@ export class PinnedState {
   }
 
   close(): void {
-    for (const m of [this.vips, this.servers, this.peers, this.txPorts, this.config, this.stats, this.serverStats]) m.close();
+    for (const m of [this.vips, this.servers, this.peers, this.live, this.sync, this.txPorts, this.config, this.stats, this.serverStats]) m.close();
+  }
+}
+
+const hexOf = (k: ServerIdT) => k.id.subarray(0, k.len).toString('hex');
+
+function localIdOf(img: Image): string | null {
+  return img.localId ? hexOf(img.localId) : null;
+}
+
+function vipViews(img: Image): VipView[] {
+  return img.vips
+    .map(([key, value]) => ({ address: endpointString(key.family, key.addr, key.port), ip: ipString(key.family, key.addr), port: key.port, key, value, specs: vipToSpecs(value) }))
+    .sort((a, b) => a.key.family - b.key.family || Buffer.compare(a.key.addr, b.key.addr) || a.port - b.port);
+}
+
+function serverViews(img: Image): ServerView[] {
+  return img.servers
+    .map(([key, s]) => ({
+      id: hexOf(key),
+      mac: macString(s.mac),
+      state: STATE_NAMES[s.state] ?? 'down',
+      ifindex: s.ifindex,
+      dev: s.ifindex ? ifname(s.ifindex) : null,
+      srcMac: macString(s.src_mac),
+      slot: s.slot,
+    }))
+    .sort((a, b) => a.id.localeCompare(b.id));
+}
+
+export function wantedOf(img: Image): Wanted {
+  return {
+    localId: localIdOf(img),
+    vips: vipViews(img).map((v) => ({ key: v.key, value: v.value })),
+    servers: serverViews(img).map((s) => ({ id: s.id, mac: s.mac, state: s.state, ifindex: s.ifindex })),
+  };
+}
+
+/** A generation ready to publish: the laid-out tables, the counter slots to clear, the egress ports. */
+export interface Prepared {
+  built: Built;
+  fresh: number[];
+  ports: Set<number>;
+}
+
+/**
+ * Builds the generation for `w` against the live image `live` (whose counter slots it keeps):
+ * every check the write makes happens here, so a dry run that calls it refuses what a write would.
+ */
+export function prepare(w: Wanted, live: Image = EMPTY_IMAGE): Prepared {
+  const before = new Map(live.servers.map(([key, s]) => [hexOf(key), s]));
+  const used = new Set(w.servers.flatMap((s) => (before.has(s.id) ? [before.get(s.id)!.slot] : [])));
+  let next = 0;
+  const fresh: number[] = [];
+  const slotOf = (id: string): number => {
+    const old = before.get(id);
+    if (old) return old.slot;
+    while (used.has(next)) next++;
+    if (next >= MAX_SERVERS) throw new RuntimeError(`${w.servers.length} servers: the server table holds ${MAX_SERVERS}`);
+    used.add(next);
+    fresh.push(next);
+    return next;
+  };
+  const ports = new Set(w.servers.filter((s) => s.ifindex !== 0).map((s) => s.ifindex));
+  const srcMacs = new Map(
+    [...ports].map((i) => {
+      const name = ifname(i);
+      if (name === null) throw new RuntimeError(`egress interface ${i} is gone`);
+      return [i, macBytes(devMac(name))];
+    }),
+  );
+  const servers = w.servers.map(
+    (s) => [sidKey(Buffer.from(s.id, 'hex')), serverValue({ mac: macBytes(s.mac), src_mac: srcMacs.get(s.ifindex), state: STATE_VALUES[s.state], ifindex: s.ifindex, slot: slotOf(s.id) })] as [ServerIdT, ServerT],
+  );
+  const image: Image = {
+    localId: w.localId === null ? null : sidKey(Buffer.from(w.localId, 'hex')),
+    vips: w.vips.map((v) => [v.key, v.value]),
+    servers,
+    peers: [...new Set(w.servers.map((s) => s.mac))].map((m) => macKey(macBytes(m))),
+  };
+  try {
+    return { built: build(image), fresh, ports };
+  } catch (e) {
+    if (e instanceof TableFullError || e instanceof RangeError) throw new RuntimeError(e.message);
+    throw e;
   }
 }
 
@@ -238,12 +463,27 @@ export function linkPinPath(pin: string, ifindex: number): string {
   return path.join(pin, `${LINK_PREFIX}${ifindex}`);
 }
 
-/** What a pinned link is attached to, and how. */
-export function readLink(pinPath: string): LinkView {
-  const l = Link.openPinned(pinPath);
+/** What a pinned link is attached to, and how; null when the pin is not an XDP link quicsteer pinned. */
+export function readLink(pinPath: string): LinkView | null {
+  let l: Link;
   try {
-    const info = l.info();
-    const ifindex = info.ifindex ?? 0;
+    l = Link.openPinned(pinPath);
+  } catch {
+    return null;
+  }
+  try {
+    let info;
+    try {
+      info = l.info();
+    } catch {
+      return null; // pinned object that is not a link
+    }
+    if (info.ifindex === undefined) return null;
+    // quicsteer pins an XDP link as link-<ifindex>; whatever program runs on it now (an update may
+    // have swapped it), the link is ours. A defunct link reports ifindex 0.
+    const pinned = Number(path.basename(pinPath).slice(LINK_PREFIX.length));
+    if (!Number.isInteger(pinned) || pinned <= 0 || (info.ifindex !== 0 && info.ifindex !== pinned)) return null;
+    const ifindex = info.ifindex;
     let mode: LinkView['mode'] = 'unknown';
     if (ifindex) {
       try {
@@ -253,21 +493,30 @@ export function readLink(pinPath: string): LinkView {
         // interface gone: the link is defunct
       }
     }
-    return { ifindex, ifname: ifindex ? ifname(ifindex) : null, mode, progId: info.progId, linkId: info.id, pin: pinPath };
+    return { ifindex: ifindex || pinned, ifname: ifindex ? ifname(ifindex) : null, mode, progId: info.progId, linkId: info.id, pin: pinPath };
   } finally {
     l.close();
   }
 }
 
-/** Removes every object quicsteer pinned under `pin`, and the directory when nothing else is in it. */
-export function removeState(pin: string): void {
-  if (!existsSync(pin)) return;
-  for (const f of readdirSync(pin)) if (f.startsWith(LINK_PREFIX) || (MAP_NAMES as readonly string[]).includes(f)) unlinkSync(path.join(pin, f));
-  if (readdirSync(pin).length > 0) return;
-  try {
-    rmdirSync(pin);
-  } catch (e) {
-    // the pin path may itself be a bpffs mount point: it stays, empty
-    if ((e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
+/** quicsteer's links under the pin path, and the link-* pins that are not (foreign: never touched). */
+export function readLinks(pin: string): { links: LinkView[]; foreign: string[] } {
+  const links: LinkView[] = [];
+  const foreign: string[] = [];
+  for (const f of inventory(pin).links) {
+    const v = readLink(path.join(pin, f));
+    if (v) links.push(v);
+    else foreign.push(f);
   }
+  return { links: links.sort((a, b) => a.ifindex - b.ifindex), foreign };
+}
+
+/** Removes every map quicsteer pinned under `pin` (links are detached by the caller); returns what went. */
+export function removeMaps(pin: string): string[] {
+  const gone: string[] = [];
+  for (const n of inventory(pin).maps) {
+    unlinkSync(path.join(pin, n));
+    gone.push(n);
+  }
+  return gone;
 }

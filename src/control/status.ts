@@ -24,7 +24,7 @@ export function consistency(s: { localId: string | null; vips: VipView[]; server
     if (lens.size > 0 && !lens.has(x.id.length / 2)) out.push(`server ${x.id} has a length no VIP layout carries`);
     if (x.ifindex !== 0 && x.dev === null) out.push(`server ${x.id}: egress interface ${x.ifindex} is gone`);
   }
-  for (const l of s.links) if (l.ifname === null) out.push(`link on interface ${l.ifindex} is defunct (interface gone): detach it`);
+  for (const l of s.links) if (l.ifname === null) out.push(`link on interface ${l.ifindex} is defunct (interface gone): quicsteer detach ${l.ifindex}`);
   if (s.links.length > 0 && s.vips.length === 0) out.push('attached, but no VIPs: nothing is steered');
   if (s.links.length === 0 && (s.vips.length > 0 || s.servers.length > 0)) out.push('configured but not attached to any interface');
   return out;

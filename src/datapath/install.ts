@@ -1,17 +1,18 @@
-// Reads and replaces the program's open-addressed tables: each change builds a new inner array and
-// swaps it into the one-slot ARRAY_OF_MAPS, so the data path sees whole tables only.
+// Reads and publishes the program's configuration as whole generations: every table exists twice
+// (two halves of one plain array), a change is written into the generation that is not live, and
+// one write of qs_live's word makes it live. A process killed at any instant leaves the old
+// generation or the new one live, never a mix (see bpf/maps.h).
 import { native } from '../bpf/native.js';
-import type { BpfMap } from '../bpf/map.js';
 import { u32, whole, type StructCodec } from '../bpf/codec.js';
 import {
-  MacKey, PEER_SLOTS, PeerEntry, SERVER_SLOTS, ServerEntry, ServerId, VIP_SLOTS, VipEntry, VipKey,
-  type MacKeyT, type ServerIdT, type ServerT, type VipKeyT, type VipT,
+  Config, GENERATIONS, GenState, Live, MacKey, PEER_SLOTS, PeerEntry, SERVER_SLOTS, ServerEntry, ServerId, VIP_SLOTS, VipEntry, VipKey,
+  type ConfigT, type MacKeyT, type ServerIdT, type ServerT, type VipKeyT, type VipT,
 } from '../bpf/layout.js';
 import { placeKeys } from './tables.js';
 
-/** One table: its outer map's name, slot count, key codec, and how entries are made and read. */
+/** One table: its map's name, slots per generation, key codec, and how entries are made and read. */
 export interface TableSpec<K, V> {
-  outer: string;
+  map: string;
   slots: number;
   entry: StructCodec<{ key: K; used: number } & Record<string, unknown>>;
   keyCodec: StructCodec<K>;
@@ -20,7 +21,7 @@ export interface TableSpec<K, V> {
 }
 
 export const VIP_TABLE: TableSpec<VipKeyT, VipT> = {
-  outer: 'qs_vips',
+  map: 'qs_vips',
   slots: VIP_SLOTS,
   entry: VipEntry,
   keyCodec: VipKey,
@@ -29,7 +30,7 @@ export const VIP_TABLE: TableSpec<VipKeyT, VipT> = {
 };
 
 export const SERVER_TABLE: TableSpec<ServerIdT, ServerT> = {
-  outer: 'qs_servers',
+  map: 'qs_servers',
   slots: SERVER_SLOTS,
   entry: ServerEntry,
   keyCodec: ServerId,
@@ -38,7 +39,7 @@ export const SERVER_TABLE: TableSpec<ServerIdT, ServerT> = {
 };
 
 export const PEER_TABLE: TableSpec<MacKeyT, true> = {
-  outer: 'qs_peers',
+  map: 'qs_peers',
   slots: PEER_SLOTS,
   entry: PeerEntry,
   keyCodec: MacKey,
@@ -46,55 +47,189 @@ export const PEER_TABLE: TableSpec<MacKeyT, true> = {
   fromEntry: () => true,
 };
 
+/** Slots per generation of each table (the scale build of make bench has bigger ones). */
+export interface Slots {
+  vips: number;
+  servers: number;
+  peers: number;
+}
+export const SHIPPED_SLOTS: Slots = { vips: VIP_SLOTS, servers: SERVER_SLOTS, peers: PEER_SLOTS };
+
+/** A whole configuration as the data path holds it. */
+export interface Image {
+  localId: ServerIdT | null;
+  vips: [VipKeyT, VipT][];
+  servers: [ServerIdT, ServerT][];
+  peers: MacKeyT[];
+}
+
+export const EMPTY_IMAGE: Image = { localId: null, vips: [], servers: [], peers: [] };
+
+/** An image laid out as the tables' halves: building it runs every capacity and duplicate check. */
+export interface Built {
+  image: Image;
+  vips: Buffer;
+  servers: Buffer;
+  peers: Buffer;
+}
+
+function layOut<K, V>(spec: TableSpec<K, V>, slots: number, entries: [K, V][]): Buffer {
+  const at = placeKeys(entries.map(([k]) => spec.keyCodec.encode(k)), slots, spec.map);
+  const half = Buffer.alloc(slots * spec.entry.size);
+  entries.forEach(([k, v], i) => spec.entry.encode(spec.toEntry(k, v) as never).copy(half, at[i]! * spec.entry.size));
+  return half;
+}
+
+/** Lays an image out (throws TableFullError or RangeError when it cannot be held). */
+export function build(image: Image, slots: Slots = SHIPPED_SLOTS): Built {
+  return {
+    image,
+    vips: layOut(VIP_TABLE, slots.vips, image.vips),
+    servers: layOut(SERVER_TABLE, slots.servers, image.servers),
+    peers: layOut(PEER_TABLE, slots.peers, image.peers.map((p) => [p, true] as [MacKeyT, true])),
+  };
+}
+
+/** File descriptors of the maps a generation lives in (from a loaded collection or the pins). */
+export interface GenerationMaps {
+  vips: number;
+  servers: number;
+  peers: number;
+  config: number;
+  live: number;
+  sync: number;
+}
+
+export const GENERATION_MAP_NAMES = { vips: 'qs_vips', servers: 'qs_servers', peers: 'qs_peers', config: 'qs_config', live: 'qs_live', sync: 'qs_sync' } as const;
+
+/** The maps by name, from anything that hands out a map's fd by name. */
+export function generationMaps(fdOf: (name: string) => number): GenerationMaps {
+  const m = {} as GenerationMaps;
+  for (const [k, name] of Object.entries(GENERATION_MAP_NAMES)) m[k as keyof GenerationMaps] = fdOf(name);
+  return m;
+}
+
 const U32 = whole(u32);
+const keyBuf = (k: number) => U32.encode(k);
 
-/** The outer map (ARRAY_OF_MAPS, one slot) typed as slot -> inner map fd (update) / id (lookup). */
-export function outerView(outer: BpfMap<unknown, unknown>): BpfMap<number, number> {
-  return outer.as(U32, U32);
+function readConfig(maps: GenerationMaps, gen: number): ConfigT {
+  return Config.decode(native().mapLookup(maps.config, keyBuf(gen), 0)!);
 }
 
-/** Replaces the whole table with `entries` (an empty list empties it). */
-export function writeTable<K, V>(outer: BpfMap<unknown, unknown>, spec: TableSpec<K, V>, entries: [K, V][]): void {
-  const encoded = entries.map(([k, v]) => spec.entry.encode(spec.toEntry(k, v) as never));
-  const slots = placeKeys(entries.map(([k]) => spec.keyCodec.encode(k)), spec.slots, spec.outer);
+function liveIndex(maps: GenerationMaps): number {
+  return Live.decode(native().mapLookup(maps.live, keyBuf(0), 0)!).gen & (GENERATIONS - 1);
+}
+
+/** Which generation is live, its number and state, and the other one's state. */
+export interface GenerationInfo {
+  gen: number;
+  seq: bigint;
+  /** the inactive generation was left half-written by a writer that died */
+  staleWriting: boolean;
+}
+
+export function generationInfo(maps: GenerationMaps): GenerationInfo {
+  const gen = liveIndex(maps);
+  const live = readConfig(maps, gen);
+  const other = readConfig(maps, 1 - gen);
+  return { gen, seq: live.seq, staleWriting: other.state === GenState.WRITING };
+}
+
+/** `n` values of an array map from index `start` (one batch call per 8192). */
+function readRange(fd: number, start: number, n: number, valueSize: number): Buffer {
+  const out = Buffer.alloc(n * valueSize);
+  let cursor: Buffer | null = start === 0 ? null : keyBuf(start - 1);
+  let got = 0;
+  while (got < n) {
+    const r = native().mapLookupBatch(fd, cursor, Math.min(8192, n - got));
+    r.values.copy(out, got * valueSize, 0, Math.min(r.count, n - got) * valueSize);
+    got += r.count;
+    if (r.nextBatch === null || r.count === 0) break;
+    cursor = r.nextBatch;
+  }
+  if (got < n) throw new RangeError(`array map has ${start + got} entries, expected at least ${start + n}`);
+  return out;
+}
+
+function decodeHalf<K, V>(spec: TableSpec<K, V>, half: Buffer): [K, V][] {
+  const usedAt = spec.entry.fields.find((f) => f.name === 'used')!.offset;
+  const out: [K, V][] = [];
+  // most slots are empty: look at `used` before decoding a whole entry
+  for (let off = 0; off < half.length; off += spec.entry.size) {
+    if (half.readUInt32LE(off + usedAt) === 0) continue;
+    const e = spec.entry.decode(half, off);
+    out.push([e.key, spec.fromEntry(e)]);
+  }
+  return out;
+}
+
+/**
+ * The live generation's image. Readers take no lock: a writer only writes the inactive
+ * generation, so the read is retried (seqlock-style) only if two flips happened during it.
+ */
+export function readLive(maps: GenerationMaps, slots: Slots = SHIPPED_SLOTS): Image & { gen: number; seq: bigint } {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const gen = liveIndex(maps);
+    const before = readConfig(maps, gen);
+    const vips = decodeHalf(VIP_TABLE, readRange(maps.vips, gen * slots.vips, slots.vips, VIP_TABLE.entry.size));
+    const servers = decodeHalf(SERVER_TABLE, readRange(maps.servers, gen * slots.servers, slots.servers, SERVER_TABLE.entry.size));
+    const peers = decodeHalf(PEER_TABLE, readRange(maps.peers, gen * slots.peers, slots.peers, PEER_TABLE.entry.size)).map(([k]) => k);
+    const after = readConfig(maps, gen);
+    if (liveIndex(maps) !== gen || after.seq !== before.seq || after.state !== before.state) continue;
+    const localId = after.local_id.len > 0 ? after.local_id : null;
+    return { gen, seq: after.seq, localId, vips, servers, peers };
+  }
+  throw new Error('the tables kept changing while they were read (20 attempts)');
+}
+
+/** Waits until no program still runs with a generation from before the last flip (an RCU grace period). */
+export function waitForReaders(maps: GenerationMaps): void {
   const n = native();
-  const fd = n.mapCreate(n.constants.BPF_MAP_TYPE_ARRAY, `${spec.outer}_t`, 4, spec.entry.size, spec.slots, 0);
+  const inner = n.mapCreate(n.constants.BPF_MAP_TYPE_ARRAY, 'qs_sync_i', 4, 4, 1, 0);
   try {
-    // a new array is all zeroes (used = 0): only occupied slots are written
-    if (encoded.length > 0) {
-      const keys = Buffer.concat(slots.map((s) => U32.encode(s)));
-      n.mapUpdateBatch(fd, keys, Buffer.concat(encoded), n.constants.BPF_ANY);
-    }
-    outerView(outer).update(0, fd);
+    // the kernel calls synchronize_rcu() after a successful map-in-map update
+    n.mapUpdate(maps.sync, keyBuf(0), keyBuf(inner), n.constants.BPF_ANY);
   } finally {
-    n.close(fd);
+    n.close(inner);
   }
 }
 
-/** The table's entries as the data path sees them now (empty if no table was ever written). */
-export function readTable<K, V>(outer: BpfMap<unknown, unknown>, spec: TableSpec<K, V>): [K, V][] {
-  const id = outerView(outer).lookup(0);
-  if (id === undefined || id === 0) return [];
-  const n = native();
-  const fd = n.getFdById('map', id);
-  try {
-    const out: [K, V][] = [];
-    let cursor: Buffer | null = null;
-    for (;;) {
-      const r = n.mapLookupBatch(fd, cursor, 4096);
-      // most slots are empty: look at `used` before decoding a whole entry
-      const usedAt = spec.entry.fields.find((f) => f.name === 'used')!.offset;
-      for (let i = 0; i < r.count; i++) {
-        const off = i * spec.entry.size;
-        if (r.values.readUInt32LE(off + usedAt) === 0) continue;
-        const e = spec.entry.decode(r.values, off);
-        out.push([e.key, spec.fromEntry(e)]);
-      }
-      if (r.nextBatch === null) return out;
-      cursor = r.nextBatch;
-    }
-  } finally {
-    n.close(fd);
-  }
+export interface PublishHooks {
+  /** called once the new generation is complete and before it goes live (tests stop here) */
+  beforeFlip?: () => void;
 }
 
+/**
+ * Writes `b` whole into the inactive generation and makes it live with one word. Returns the
+ * generation's index and number. The caller holds the writer lock.
+ */
+export function publish(maps: GenerationMaps, b: Built, hooks: PublishHooks = {}, slots: Slots = SHIPPED_SLOTS): { gen: number; seq: bigint } {
+  const n = native();
+  const live = liveIndex(maps);
+  const target = 1 - live;
+  const seq = (readConfig(maps, live).seq > readConfig(maps, target).seq ? readConfig(maps, live).seq : readConfig(maps, target).seq) + 1n;
+  // the target was live until the last flip: no packet may still be reading it when it is rewritten
+  waitForReaders(maps);
+  const localId = b.image.localId ?? { len: 0, id: Buffer.alloc(0) };
+  const cfg = (state: number) => Config.encode({ local_id: localId, seq, state, pad: 0 });
+  n.mapUpdate(maps.config, keyBuf(target), cfg(GenState.WRITING), n.constants.BPF_ANY);
+  const writeHalf = (fd: number, perGen: number, half: Buffer) => {
+    const keys = Buffer.alloc(perGen * 4);
+    for (let i = 0; i < perGen; i++) keys.writeUInt32LE(target * perGen + i, i * 4);
+    n.mapUpdateBatch(fd, keys, half, n.constants.BPF_ANY);
+  };
+  writeHalf(maps.vips, slots.vips, b.vips);
+  writeHalf(maps.servers, slots.servers, b.servers);
+  writeHalf(maps.peers, slots.peers, b.peers);
+  n.mapUpdate(maps.config, keyBuf(target), cfg(GenState.COMPLETE), n.constants.BPF_ANY);
+  hooks.beforeFlip?.();
+  // the flip: one aligned word
+  n.mapUpdate(maps.live, keyBuf(0), Live.encode({ gen: target, pad: 0 }), n.constants.BPF_ANY);
+  return { gen: target, seq };
+}
+
+/** Builds and publishes an image in one call (tests, benchmarks; the CLI goes through PinnedState). */
+export function publishImage(fdOf: (name: string) => number, image: Image, slots: Slots = SHIPPED_SLOTS): { gen: number; seq: bigint } {
+  const maps = generationMaps(fdOf);
+  return publish(maps, build(image, slots), {}, slots);
+}

@@ -11,11 +11,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Link, ObjectSpec, XdpAction, type BpfMap, type Collection, type Program } from '../../src/bpf/index.js';
+import { Link, ObjectSpec, XdpAction, type Collection, type Program } from '../../src/bpf/index.js';
 import { u32, u64, whole } from '../../src/bpf/codec.js';
-import { CidFormat, Config, LbFlags, type ServerIdT, type ServerT } from '../../src/bpf/layout.js';
+import { CidFormat, LbFlags, PEER_SLOTS, type ServerIdT, type ServerT } from '../../src/bpf/layout.js';
 import { native } from '../../src/bpf/native.js';
-import { PEER_TABLE, SERVER_TABLE, VIP_TABLE, writeTable } from '../../src/datapath/install.js';
+import { SERVER_TABLE, publishImage } from '../../src/datapath/install.js';
 import { macKey, placeKeys, qsHash, serverValue, sidKey, vipKey, vipValue } from '../../src/datapath/tables.js';
 import { fixtures } from '../helpers/fixtures.js';
 import { ROOT } from '../helpers/paths.js';
@@ -198,11 +198,11 @@ function scaleWorld(servers: number, vips: number): { coll: Collection; probe: n
     ]);
     const quicLb = vipValue({ cid_format: CidFormat.QUIC_LB, quic_lb: [{ sid_len: 2, nonce_len: 6, flags: LbFlags.ENABLED }] });
     const vipKeys = [...Array.from({ length: vips - 1 }, (_, i) => vipKey(`10.0.${i >> 8}.${i & 0xff}`, PORT_QUIC_LB)), vipKey(VIP4, PORT_QUIC_LB)];
-    const outer = (n: string) => coll.maps.get(n) as BpfMap;
-    writeTable(outer('qs_servers'), { ...SERVER_TABLE, slots: SCALE_SERVER_SLOTS }, entries);
-    writeTable(outer('qs_vips'), { ...VIP_TABLE, slots: SCALE_VIP_SLOTS }, vipKeys.map((k) => [k, quicLb]));
-    writeTable(outer('qs_peers'), PEER_TABLE, [[macKey(MAC_PEER), true]]);
-    coll.map('qs_config', whole(u32), Config).update(0, { local_id: sidKey(Buffer.from(LOCAL_SID, 'hex')) });
+    publishImage(
+      (n) => coll.maps.get(n)!.fd,
+      { localId: sidKey(Buffer.from(LOCAL_SID, 'hex')), servers: entries, vips: vipKeys.map((k) => [k, quicLb]), peers: [macKey(MAC_PEER)] },
+      { servers: SCALE_SERVER_SLOTS, vips: SCALE_VIP_SLOTS, peers: PEER_SLOTS },
+    );
     // placement is deterministic: placing the same keys again tells how far the owner sits from its home slot
     const keys = entries.map(([k]) => SERVER_TABLE.keyCodec.encode(k));
     const at = placeKeys(keys, SCALE_SERVER_SLOTS, 'servers').at(-1)!;

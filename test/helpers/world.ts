@@ -1,9 +1,9 @@
 // One description of the tables -> the real maps of a loaded program and the reference's state,
 // plus a harness that runs frames through BPF_PROG_TEST_RUN inside a namespace the test created.
-import { ObjectSpec, type BpfMap, type Collection, type Program, type PerCpuMap } from '../../src/bpf/index.js';
-import { PEER_TABLE, SERVER_TABLE, VIP_TABLE, writeTable } from '../../src/datapath/install.js';
+import { ObjectSpec, type Collection, type Program, type PerCpuMap } from '../../src/bpf/index.js';
+import { publishImage } from '../../src/datapath/install.js';
 import {
-  CidFormat, Config, Counter, LbFlags, Reasons, ServerState,
+  CidFormat, Counter, LbFlags, Reasons, ServerState,
   type CounterT, type ReasonName, type ServerT, type VipT,
 } from '../../src/bpf/layout.js';
 import { u32, whole } from '../../src/bpf/codec.js';
@@ -114,15 +114,15 @@ export class Harness {
 
   /** Writes the world into the maps and returns the reference's view of the same tables. */
   install(w: World): DatapathState {
-    const outer = (name: string) => this.coll.maps.get(name) as BpfMap;
-    writeTable(outer('qs_vips'), VIP_TABLE, w.vips.map((v) => [vipKey(v.ip, v.port), v.vip]));
-    writeTable(outer('qs_servers'), SERVER_TABLE, w.servers.map((s) => [sidKey(Buffer.from(s.sid, 'hex')), s.server]));
-    writeTable(outer('qs_peers'), PEER_TABLE, w.peers.map((p) => [macKey(p), true]));
+    publishImage((n) => this.coll.maps.get(n)!.fd, {
+      localId: w.localId === null ? null : sidKey(Buffer.from(w.localId, 'hex')),
+      vips: w.vips.map((v) => [vipKey(v.ip, v.port), v.vip]),
+      servers: w.servers.map((s) => [sidKey(Buffer.from(s.sid, 'hex')), s.server]),
+      peers: w.peers.map((p) => macKey(p)),
+    });
     const tx = this.coll.map('qs_tx_ports', whole(u32), whole(u32));
-    const config = this.coll.map('qs_config', whole(u32), Config);
     // devmap entries name devices of the caller's namespace
     this.ns.enter(() => w.txPorts.forEach((n) => tx.update(native().ifNameToIndex(n), native().ifNameToIndex(n))));
-    config.update(0, { local_id: w.localId === null ? { len: 0, id: Buffer.alloc(0) } : sidKey(Buffer.from(w.localId, 'hex')) });
     this.state = {
       vips: new Map(w.vips.map((v) => { const { family, addr } = ipBytes(v.ip); return [vipKeyString(family, addr, v.port), v.vip]; })),
       servers: new Map(w.servers.map((s) => [s.sid, s.server])),

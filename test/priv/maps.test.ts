@@ -6,7 +6,7 @@ import { NO_CID_VIP } from '../../src/datapath/tables.js';
 import { u32 } from '../../src/bpf/codec.js';
 import { native } from '../../src/bpf/native.js';
 import { BPF_OBJ, TEST_OBJ, privileged } from '../helpers/env.js';
-import { VIP_TABLE, writeTable } from '../../src/datapath/install.js';
+import { EMPTY_IMAGE, publishImage } from '../../src/datapath/install.js';
 import { be16, bytes, struct, u16, u64, u8 } from '../../src/bpf/codec.js';
 import { eth, ipv4, ipv4Packet, udp, udp4Frame, MAC_A, MAC_B } from '../helpers/packets.js';
 
@@ -85,10 +85,10 @@ privileged('array and per-CPU maps: one value per possible CPU', (t) => {
   const c = load();
   try {
     const config = c.map('qs_config', U32, Config);
-    t.deepEqual(config.lookup(0), { local_id: { len: 0, id: Buffer.alloc(15) } });
-    config.update(0, { local_id: { len: 1, id: Buffer.from([7]) } });
-    t.is(config.lookup(0)!.local_id.id[0], 7);
-    t.throws(() => config.update(1, config.lookup(0)!), { code: 'E2BIG' } as object);
+    t.deepEqual(config.lookup(0), { local_id: { len: 0, id: Buffer.alloc(15) }, seq: 0n, state: 0, pad: 0 });
+    config.update(1, { local_id: { len: 1, id: Buffer.from([7]) }, seq: 3n, state: 2, pad: 0 });
+    t.is(config.lookup(1)!.local_id.id[0], 7);
+    t.throws(() => config.update(2, config.lookup(0)!), { code: 'E2BIG' } as object);
 
     const stats = c.perCpuMap('qs_stats', U32, Counter);
     t.is(stats.cpus, native().numPossibleCpus());
@@ -150,7 +150,7 @@ privileged('BPF_PROG_TEST_RUN: verdict, output packet, one reason counter per pa
   try {
     const prog = c.program('quicsteer_xdp');
     const stats = c.perCpuMap('qs_stats', U32, Counter);
-    writeTable(c.maps.get('qs_vips') as BpfMap, VIP_TABLE, [[vip4('192.0.2.10', 4433), noVip]]);
+    publishImage((n) => c.maps.get(n)!.fd, { ...EMPTY_IMAGE, vips: [[vip4('192.0.2.10', 4433), noVip]] });
 
     const toVip = udp4Frame('198.51.100.7', '192.0.2.10', 5555, 4433);
     const r = prog.testRun({ data: toVip, repeat: 100 });

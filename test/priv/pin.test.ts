@@ -1,8 +1,8 @@
 // Maps pinned by name under a pin root are reused by the next load; pinned objects reopen by path (needs root).
 import { existsSync, readdirSync } from 'node:fs';
-import { ObjectSpec, Program, openPinnedMap, openPinnedPerCpuMap, type BpfMap } from '../../src/bpf/index.js';
-import { Config, Counter, type VipT } from '../../src/bpf/layout.js';
-import { VIP_TABLE, readTable, writeTable } from '../../src/datapath/install.js';
+import { ObjectSpec, Program, openPinnedMap, openPinnedPerCpuMap } from '../../src/bpf/index.js';
+import { Config, Counter, VipEntry, type VipT } from '../../src/bpf/layout.js';
+import { EMPTY_IMAGE, generationMaps, publishImage, readLive } from '../../src/datapath/install.js';
 import { u32, whole } from '../../src/bpf/codec.js';
 import { vipKey, vipValue } from '../../src/datapath/tables.js';
 import { BPF_OBJ, TEST_OBJ, privileged, privilegedSerial } from '../helpers/env.js';
@@ -17,20 +17,19 @@ privileged('a second load reuses the maps pinned by the first, with their conten
   const fs = new TempBpffs();
   try {
     const first = ObjectSpec.open(BPF_OBJ, { pinRootPath: fs.dir }).load();
-    t.deepEqual(readdirSync(fs.dir).filter((f) => !f.endsWith('.debug')).sort(), ['qs_config', 'qs_peers', 'qs_server_stats', 'qs_servers', 'qs_stats', 'qs_tx_ports', 'qs_vips']);
-    writeTable(first.maps.get('qs_vips') as BpfMap, VIP_TABLE, [[key, vip]]);
+    t.deepEqual(readdirSync(fs.dir).filter((f) => !f.endsWith('.debug')).sort(), ['qs_config', 'qs_live', 'qs_peers', 'qs_server_stats', 'qs_servers', 'qs_stats', 'qs_sync', 'qs_tx_ports', 'qs_vips']);
+    publishImage((n) => first.maps.get(n)!.fd, { ...EMPTY_IMAGE, vips: [[key, vip]] });
     const id = first.maps.get('qs_vips')!.info.id;
     first.close();
 
     // the table installed through the first load is what the second one sees
     const second = ObjectSpec.open(BPF_OBJ, { pinRootPath: fs.dir }).load();
     t.is(second.maps.get('qs_vips')!.info.id, id);
-    t.deepEqual(readTable(second.maps.get('qs_vips') as BpfMap, VIP_TABLE), [[key, vip]]);
+    t.deepEqual(readLive(generationMaps((n) => second.maps.get(n)!.fd)).vips, [[key, vip]]);
     second.close();
 
-    const byPath = openPinnedMap(fs.path('qs_vips'), U32, U32);
+    const byPath = openPinnedMap(fs.path('qs_vips'), U32, VipEntry);
     t.is(byPath.info.id, id);
-    t.deepEqual(readTable(byPath, VIP_TABLE), [[key, vip]]);
     byPath.close();
     const stats = openPinnedPerCpuMap(fs.path('qs_stats'), U32, Counter);
     t.is(stats.lookup(0)!.length, stats.cpus);
@@ -69,7 +68,7 @@ privileged('a map pinned with another layout is refused with a clear error, and 
     other.maps.get('test_rx')!.pin(fs.path('qs_vips'));
     other.close();
     t.throws(() => ObjectSpec.open(BPF_OBJ, { pinRootPath: fs.dir }), {
-      message: /map qs_vips pinned at .*qs_vips differs from the object's \(type, valueSize\): remove the pin to start over/,
+      message: /map qs_vips pinned at .*qs_vips differs from the object's \(valueSize, maxEntries\): remove the pin to start over/,
     });
     t.deepEqual(readdirSync(fs.dir).filter((f) => f.startsWith('qs_')), ['qs_vips']);
   } finally {

@@ -3,9 +3,9 @@
 // Control: the same datagrams with steering detached land on RS1.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { ObjectSpec, Link, type BpfMap, type Collection } from '../../src/bpf/index.js';
-import { PEER_TABLE, SERVER_TABLE, VIP_TABLE, writeTable } from '../../src/datapath/install.js';
-import { CidFormat, Config, Counter, LbFlags, Reason } from '../../src/bpf/layout.js';
+import { ObjectSpec, Link, type Collection } from '../../src/bpf/index.js';
+import { publishImage } from '../../src/datapath/install.js';
+import { CidFormat, Counter, LbFlags, Reason } from '../../src/bpf/layout.js';
 import { u32, whole } from '../../src/bpf/codec.js';
 import { native } from '../../src/bpf/native.js';
 import { macKey, serverValue, sidKey, vipKey, vipValue } from '../../src/datapath/tables.js';
@@ -105,12 +105,13 @@ class Lab {
   /** One real server's tables: the VIP's QUIC-LB layout, both servers, both peers' MACs, its own ID. */
   configure(r: Rs): Collection {
     const c = ObjectSpec.open(BPF_OBJ).load();
-    const outer = (name: string) => c.maps.get(name) as BpfMap;
-    writeTable(outer('qs_vips'), VIP_TABLE, [[vipKey(VIP, PORT), vipValue({ cid_format: CidFormat.QUIC_LB, quic_lb: [{ sid_len: 2, nonce_len: 6, flags: LbFlags.ENABLED }] })]]);
     const both = ['rs1', 'rs2'] as const;
-    writeTable(outer('qs_servers'), SERVER_TABLE, both.map((o, slot) => [sidKey(Buffer.from(SID[o], 'hex')), serverValue({ mac: this.mac[o], slot })]));
-    writeTable(outer('qs_peers'), PEER_TABLE, both.map((o) => [macKey(this.mac[o]), true]));
-    c.map('qs_config', whole(u32), Config).update(0, { local_id: sidKey(Buffer.from(SID[r], 'hex')) });
+    publishImage((n) => c.maps.get(n)!.fd, {
+      localId: sidKey(Buffer.from(SID[r], 'hex')),
+      vips: [[vipKey(VIP, PORT), vipValue({ cid_format: CidFormat.QUIC_LB, quic_lb: [{ sid_len: 2, nonce_len: 6, flags: LbFlags.ENABLED }] })]],
+      servers: both.map((o, slot) => [sidKey(Buffer.from(SID[o], 'hex')), serverValue({ mac: this.mac[o], slot })]),
+      peers: both.map((o) => macKey(this.mac[o])),
+    });
     return c;
   }
 

@@ -37,7 +37,7 @@ test('round trips keep every value', (t) => {
     quic_lb: Array.from({ length: 7 }, (_, i) => ({ sid_len: i + 1, nonce_len: 4, flags: i % 2, pad: 0 })),
   };
   t.deepEqual(Vip.decode(Vip.encode(vip)), vip);
-  const cfg = { local_id: { len: 2, id: Buffer.concat([Buffer.from([0xa, 0xb]), Buffer.alloc(13)]) } };
+  const cfg = { local_id: { len: 2, id: Buffer.concat([Buffer.from([0xa, 0xb]), Buffer.alloc(13)]) }, seq: 2n ** 40n + 1n, state: 2, pad: 0 };
   t.deepEqual(Config.decode(Config.encode(cfg)), cfg);
   const c = { packets: 2n ** 63n + 5n, bytes: 123n };
   t.deepEqual(Counter.decode(Counter.encode(c)), c);

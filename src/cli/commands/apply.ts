@@ -15,10 +15,10 @@ export function applyCommand(): Command {
       const cfg = readConfigFile(opts.file, ConfigFile);
       requireRoot('apply');
       const { pinPath } = globals(cmd);
-      const { desiredFrom, planAgainst, currentSnapshot, applyPlan } = await import('../../control/apply.js');
-      const plan = planAgainst(currentSnapshot(pinPath), await desiredFrom(cfg));
-      if (!opts.dryRun && plan.changes.length) applyPlan(pinPath, plan);
-      if (opts.json) out(json({ dryRun: !!opts.dryRun, applied: !opts.dryRun && plan.changes.length > 0, changes: plan.changes }));
-      else out(plan.changes.length ? `${plan.changes.join('\n')}\n${opts.dryRun ? '(dry run: nothing changed)\n' : 'applied\n'}` : 'no changes\n');
+      const { desiredFrom, applyDesired } = await import('../../control/apply.js');
+      const plan = applyDesired(pinPath, await desiredFrom(cfg), { dryRun: opts.dryRun });
+      const gone = plan.removedState ? 'no interface left: pinned state removed\n' : '';
+      if (opts.json) out(json({ dryRun: !!opts.dryRun, applied: !opts.dryRun && plan.changes.length > 0, changes: plan.changes, removedState: plan.removedState }));
+      else out(plan.changes.length ? `${plan.changes.join('\n')}\n${opts.dryRun ? '(dry run: nothing changed)\n' : `applied\n${gone}`}` : 'no changes\n');
     });
 }

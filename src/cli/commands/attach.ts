@@ -9,8 +9,9 @@ export function attachCommand(): Command {
     .argument('<ifname>', 'the public interface')
     .requiredOption('--id <server-id>', "this server's ID, hex bytes as they appear in the CID (e.g. 0a0b)")
     .option('--mode <mode>', 'native (driver) or generic (skb) XDP', 'native')
+    .option('--force', "change this server's local ID when it already has another one (it applies to every interface)")
     .option('--json', 'machine-readable output')
-    .action(async (ifname: string, opts: { id: string; mode: string; json?: boolean }, cmd: Command) => {
+    .action(async (ifname: string, opts: { id: string; mode: string; force?: boolean; json?: boolean }, cmd: Command) => {
       const { parse, Ifname, ServerIdHex, Mode } = await import('../../control/schemas.js');
       const name = parse(Ifname, ifname, 'interface name');
       const id = parse(ServerIdHex, opts.id, '--id');
@@ -18,23 +19,47 @@ export function attachCommand(): Command {
       const { requireRoot } = await import('../../control/errors.js');
       requireRoot('attach');
       const { attach } = await import('../../control/attach.js');
-      const r = attach(globals(cmd).pinPath, name, id, mode);
+      const r = attach(globals(cmd).pinPath, name, id, mode, { force: !!opts.force });
       out(opts.json ? json(r) : `${r.ifname}: program ${r.program} (${r.mode} mode, prog id ${r.progId}); local id ${id} ${r.localId}\n`);
     });
 }
 
 export function detachCommand(): Command {
   return new Command('detach')
-    .description('detach the program from <ifname>; after the last interface every pinned object is removed')
-    .argument('<ifname>', 'an attached interface')
+    .description('detach the program from <ifname> (or, for a link whose interface is gone, its ifindex); after the last interface every pinned object is removed')
+    .argument('[ifname]', 'an attached interface, or the ifindex of a defunct link')
+    .option('--all', 'every interface under the pin path, defunct links included')
     .option('--json', 'machine-readable output')
-    .action(async (ifname: string, opts: { json?: boolean }, cmd: Command) => {
-      const { parse, Ifname } = await import('../../control/schemas.js');
-      const name = parse(Ifname, ifname, 'interface name');
-      const { requireRoot } = await import('../../control/errors.js');
+    .action(async (ifname: string | undefined, opts: { all?: boolean; json?: boolean }, cmd: Command) => {
+      const { UsageError, requireRoot } = await import('../../control/errors.js');
+      if ((ifname === undefined) === !opts.all) throw new UsageError('detach: give an interface or --all');
       requireRoot('detach');
-      const { detach } = await import('../../control/attach.js');
-      const r = detach(globals(cmd).pinPath, name);
-      out(opts.json ? json(r) : `${r.ifname}: ${r.detached ? 'detached' : 'not attached'}${r.removedState ? '; no interface left, pinned state removed' : ''}\n`);
+      const { detach, detachAll } = await import('../../control/attach.js');
+      const pin = globals(cmd).pinPath;
+      if (opts.all) {
+        const r = detachAll(pin);
+        if (opts.json) return out(json(r));
+        const left = r.left.length ? `; left (not quicsteer's): ${r.left.join(', ')}` : '';
+        return out(`${r.detached.length ? `detached ifindex ${r.detached.join(', ')}` : 'nothing was attached'}${r.removedState ? '; pinned state removed' : ''}${left}\n`);
+      }
+      const { parse, Ifname } = await import('../../control/schemas.js');
+      const name = /^\d+$/.test(ifname!) ? ifname! : parse(Ifname, ifname, 'interface name');
+      const r = detach(pin, name);
+      out(opts.json ? json(r) : `${r.ifname}: ${r.detached ? 'detached' : `not attached under ${pin}`}${r.removedState ? '; no interface left, pinned state removed' : ''}${r.note ? `; ${r.note}` : ''}\n`);
+    });
+}
+
+export function resetCommand(): Command {
+  return new Command('reset')
+    .description('remove everything quicsteer pinned under the pin path, whatever shape it is in (links detached, maps unpinned); other pins stay')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const { requireRoot } = await import('../../control/errors.js');
+      requireRoot('reset');
+      const { reset } = await import('../../control/attach.js');
+      const pin = globals(cmd).pinPath;
+      const r = reset(pin);
+      if (opts.json) return out(json(r));
+      out(`${r.removed.length ? `removed ${r.removed.join(', ')}` : `nothing of quicsteer's under ${pin}`}${r.left.length ? `; left (not quicsteer's): ${r.left.join(', ')}` : ''}\n`);
     });
 }

@@ -14,17 +14,28 @@ export function statusCommand(): Command {
       const { readOnly, consistency } = await import('../../control/status.js');
       const { EMPTY_SNAPSHOT } = await import('../../control/state.js');
       const { formatSpec } = await import('../../control/spec.js');
-      const snap = readOnly(pinPath, (st) => st.snapshot(), EMPTY_SNAPSHOT);
+      const { IncompleteStateError, readLinks } = await import('../../control/state.js');
+      let snap = EMPTY_SNAPSHOT;
+      let wedged: string | null = null;
+      try {
+        snap = readOnly(pinPath, (st) => st.snapshot(), EMPTY_SNAPSHOT);
+      } catch (e) {
+        // a wedged state is what status is for: name it, and the command that clears it
+        if (!(e instanceof IncompleteStateError)) throw e;
+        wedged = e.message;
+        snap = { ...EMPTY_SNAPSHOT, ...readLinks(pinPath) };
+      }
       const report = {
         pinPath,
         attached: snap.links.map((l) => ({ interface: l.ifname, ifindex: l.ifindex, mode: l.mode, progId: l.progId, linkId: l.linkId })),
         localId: snap.localId,
+        generation: snap.generation ? { seq: snap.generation.seq, index: snap.generation.gen } : null,
         vips: snap.vips.map((v) => ({ address: v.address, cid: v.specs.map(formatSpec) })),
         servers: snap.servers.map((s) => ({ id: s.id, mac: s.mac, state: s.state, dev: s.dev, slot: s.slot })),
-        warnings: consistency(snap),
+        warnings: [...(wedged ? [wedged] : []), ...consistency(snap), ...(snap.foreign ?? []).map((f) => `${f} under the pin path is not a quicsteer link (left alone; remove it by hand)`)],
       };
       if (opts.json) return out(json(report));
-      let s = `pin path: ${pinPath}\nlocal id: ${report.localId ?? '(none)'}\n`;
+      let s = `pin path: ${pinPath}\nlocal id: ${report.localId ?? '(none)'}\n${report.generation ? `generation: ${report.generation.seq}\n` : ''}`;
       s += report.attached.length
         ? `\n${table(['INTERFACE', 'IFINDEX', 'MODE', 'PROG', 'LINK'], report.attached.map((a) => [a.interface ?? '(gone)', a.ifindex, a.mode, a.progId, a.linkId]))}`
         : 'attached: (none)\n';

@@ -1,0 +1,101 @@
+// One writer at a time per pin path: an exclusive flock(2) on a lock file named after the pin path,
+// held for the read-modify-write of a command and released by the kernel if the process dies.
+// Readers take no lock (a writer only ever writes the generation that is not live).
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { native } from '../bpf/native.js';
+import { RuntimeError } from './errors.js';
+
+/** Where lock files live: /run is shared by `ip netns exec` and cleared at boot, like the pins. */
+export const LOCK_DIR = process.env.QUICSTEER_LOCK_DIR || '/run/quicsteer/locks';
+/** How long a writer waits for another by default (seconds; --wait changes it). */
+export const DEFAULT_WAIT_S = 10;
+
+let waitSeconds = DEFAULT_WAIT_S;
+
+/** Sets how long writers wait for the lock (the CLI's --wait). */
+export function setLockWait(seconds: number): void {
+  waitSeconds = seconds;
+}
+
+const held = new Map<string, { fd: number; depth: number }>();
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+const sleep = (ms: number) => Atomics.wait(sleeper, 0, 0, ms);
+
+/** The lock file of a pin path (the same path from every namespace and directory). */
+export function lockFileOf(pin: string): string {
+  const abs = path.resolve(pin);
+  return path.join(LOCK_DIR, `${createHash('sha256').update(abs).digest('hex').slice(0, 24)}.lock`);
+}
+
+function ensureLockDir(): void {
+  mkdirSync(LOCK_DIR, { recursive: true, mode: 0o700 });
+  const st = lstatSync(LOCK_DIR);
+  const me = process.geteuid?.() ?? 0;
+  if (!st.isDirectory() || (st.uid !== 0 && st.uid !== me) || (st.mode & 0o022) !== 0)
+    throw new RuntimeError(`refusing the lock directory ${LOCK_DIR}: it must be a directory owned by root and writable by its owner only`);
+}
+
+/** Who holds the lock now, from what the holder wrote into the file. */
+function holderOf(file: string): string {
+  try {
+    const [pid, ...cmd] = readFileSync(file, 'utf8').trim().split('\n');
+    if (!pid) return 'another process';
+    return `pid ${pid}${cmd.length ? ` (${cmd.join(' ')})` : ''}`;
+  } catch {
+    return 'another process';
+  }
+}
+
+function describeSelf(): string {
+  const args = process.argv.slice(2).filter((a) => !a.startsWith('-')).slice(0, 3);
+  return `quicsteer ${args.join(' ')}`.trim();
+}
+
+/**
+ * Runs `fn` holding the pin path's writer lock; waits up to --wait seconds for another writer,
+ * then fails naming it. Reentrant within a process (apply attaches under its own lock).
+ */
+export function withWriteLock<T>(pin: string, fn: () => T): T {
+  const file = lockFileOf(pin);
+  const mine = held.get(file);
+  if (mine) {
+    mine.depth++;
+    try {
+      return fn();
+    } finally {
+      mine.depth--;
+    }
+  }
+  ensureLockDir();
+  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  try {
+    if (!fstatSync(fd).isFile()) throw new RuntimeError(`refusing the lock file ${file}: not a regular file`);
+    const deadline = Date.now() + waitSeconds * 1000;
+    let pause = 2;
+    while (!native().flock(fd, 'ex')) {
+      if (Date.now() >= deadline)
+        throw new RuntimeError(`${path.resolve(pin)} is being changed by ${holderOf(file)}; gave up after ${waitSeconds} s (--wait <seconds> to wait longer)`);
+      sleep(Math.min(pause, Math.max(1, deadline - Date.now())));
+      pause = Math.min(pause * 2, 25);
+    }
+    ftruncateSync(fd, 0);
+    writeSync(fd, `${process.pid}\n${describeSelf()}\n`, 0);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  held.set(file, { fd, depth: 1 });
+  try {
+    return fn();
+  } finally {
+    held.delete(file);
+    try {
+      ftruncateSync(fd, 0);
+    } catch {
+      // the lock goes with the fd either way
+    }
+    closeSync(fd);
+  }
+}
