@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { native } from '../bpf/native.js';
 import { RuntimeError, UsageError } from '../control/errors.js';
 import { normVip, vipProblem } from './vip.js';
 
@@ -61,6 +62,9 @@ export const RealServerRecord = z
   })
   .strict();
 export type RealServerRecordT = { version: 1; netns: NetnsId; complete: boolean; addresses: string[]; sysctls: Partial<Record<SysctlKey, string>> };
+
+// how long a setup or teardown waits for another one in the same directory
+const LOCK_WAIT_MS = 10_000;
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY } = fs.constants;
 const errno = (e: unknown) => (e as NodeJS.ErrnoException).code;
@@ -121,6 +125,30 @@ export class RecordStore {
     if (why) throw new RuntimeError(`state directory ${given} ${why}: refusing to keep root's state there (use a root-owned directory, mode 0700)`);
   }
 
+  /**
+   * Takes the directory's exclusive lock (one setup or teardown at a time, waiting up to waitMs),
+   * and returns its release; a directory that does not exist (teardown, no record) needs none.
+   */
+  lock(waitMs = LOCK_WAIT_MS): () => void {
+    let fd: number;
+    try {
+      fd = fs.openSync(this.#dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    } catch (e) {
+      if (errno(e) === 'ENOENT') return () => {};
+      throw new RuntimeError(`state directory ${path.dirname(this.file)}: ${(e as Error).message}`);
+    }
+    const n = native();
+    const until = Date.now() + waitMs;
+    while (!n.flock(fd, 'ex')) {
+      if (Date.now() >= until) {
+        fs.closeSync(fd);
+        throw new RuntimeError(`another realserver setup or teardown holds ${path.dirname(this.file)} (waited ${waitMs / 1000} s): try again when it is done`);
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+    return () => fs.closeSync(fd); // closing the last fd releases the flock
+  }
+
   get #path(): string {
     return path.join(this.#dir, this.#base);
   }
@@ -161,6 +189,7 @@ export class RecordStore {
 
   /** Replaces the record atomically: a temp file beside it (O_EXCL, O_NOFOLLOW), fsync, rename. */
   write(rec: RealServerRecordT): void {
+    this.#sweep();
     const text = JSON.stringify(RealServerRecord.parse(rec), null, 2) + '\n';
     const tmp = path.join(this.#dir, `.${this.#base}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
     let fd: number | undefined;
@@ -180,11 +209,26 @@ export class RecordStore {
   }
 
   remove(): void {
+    this.#sweep();
     try {
       fs.unlinkSync(this.#path);
       this.#syncDir();
     } catch (e) {
       if (errno(e) !== 'ENOENT') throw new RuntimeError(`cannot remove state file ${this.file}: ${(e as Error).message}`);
+    }
+  }
+
+  // temp files of a writer killed between create and rename (the pid in the name is gone)
+  #sweep(): void {
+    const prefix = `.${this.#base}.`;
+    for (const f of fs.readdirSync(this.#dir)) {
+      const m = f.startsWith(prefix) ? /^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(f.slice(prefix.length)) : null;
+      if (!m || Number(m[1]) === process.pid) continue;
+      try {
+        process.kill(Number(m[1]), 0);
+      } catch (e) {
+        if (errno(e) === 'ESRCH') fs.rmSync(path.join(this.#dir, f), { force: true });
+      }
     }
   }
 

@@ -30,15 +30,21 @@ function ip(...args: string[]): void {
 const prefix = (v: string) => `${v}/${net.isIPv6(v) ? 128 : 32}`;
 
 /** The store for a --state path (or this namespace's default), refusing another namespace's record. */
-function open(statePath: string | undefined, create: boolean): { store: RecordStore; rec: RealServerRecordT | undefined; ns: NetnsId } {
+function open(statePath: string | undefined, create: boolean): { store: RecordStore; rec: RealServerRecordT | undefined; ns: NetnsId; unlock: () => void } {
   const ns = currentNetns();
   const store = new RecordStore(statePath ?? defaultRecordPath(ns), create);
-  const rec = store.read();
-  if (rec && !sameNs(rec.netns, ns))
-    throw new RuntimeError(
-      `state file ${store.file} belongs to network namespace ${rec.netns.dev}:${rec.netns.ino}, this is ${ns.dev}:${ns.ino}: run this there, or give this namespace its own --state`,
-    );
-  return { store, rec, ns };
+  const unlock = store.lock();
+  try {
+    const rec = store.read();
+    if (rec && !sameNs(rec.netns, ns))
+      throw new RuntimeError(
+        `state file ${store.file} belongs to network namespace ${rec.netns.dev}:${rec.netns.ino}, this is ${ns.dev}:${ns.ino}: run this there, or give this namespace its own --state`,
+      );
+    return { store, rec, ns, unlock };
+  } catch (e) {
+    unlock();
+    throw e;
+  }
 }
 
 /** Refuses, as bad usage, an address that cannot be a VIP; returns the VIPs in one spelling. */
@@ -58,7 +64,15 @@ export interface SetupResult {
 
 export function realserverSetup(statePath: string | undefined, rawVips: string[]): SetupResult {
   const vips = checkVips(rawVips);
-  const { store, rec, ns } = open(statePath, true);
+  const { store, rec, ns, unlock } = open(statePath, true);
+  try {
+    return setup(store, rec, ns, vips);
+  } finally {
+    unlock();
+  }
+}
+
+function setup(store: RecordStore, rec: RealServerRecordT | undefined, ns: NetnsId, vips: string[]): SetupResult {
   const base: RealServerRecordT = rec ?? { version: 1, netns: ns, complete: true, addresses: [], sysctls: {} };
 
   // the plan: which sysctls change (with their values now) and which VIPs are missing from lo
@@ -128,7 +142,15 @@ export interface TeardownResult {
 }
 
 export function realserverTeardown(statePath: string | undefined): TeardownResult {
-  const { store, rec } = open(statePath, false);
+  const { store, rec, unlock } = open(statePath, false);
+  try {
+    return teardown(store, rec);
+  } finally {
+    unlock();
+  }
+}
+
+function teardown(store: RecordStore, rec: RealServerRecordT | undefined): TeardownResult {
   const res: TeardownResult = { removed: [], gone: [], restored: [], incomplete: rec ? !rec.complete : false };
   if (!rec) return res;
   const failed: string[] = [];

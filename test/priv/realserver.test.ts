@@ -237,9 +237,11 @@ privileged('kill -9 during setup: every change made is already in the record, an
       });
     const full = await run();
     t.is(ns.rs('teardown', '--state', file).code, 0);
-    let mid = 0;
+    // kill at a random instant in [lo, hi], narrowed toward the window between intent and completion
+    let [lo, hi, mid] = [0, full, 0];
     for (let i = 0; i < 20 && mid < 3; i++) {
-      await run(Math.round(Math.random() * full));
+      const at = Math.round(lo + Math.random() * (hi - lo));
+      await run(at);
       await new Promise((r) => setTimeout(r, 150)); // an `ip addr add` running when its parent died finishes
       const now = ns.snap();
       const rec = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as { complete: boolean; addresses: string[]; sysctls: Record<string, string> }) : undefined;
@@ -249,12 +251,36 @@ privileged('kill -9 during setup: every change made is already in the record, an
       for (const a of added) t.true(rec!.addresses.includes(a), `${a} on lo is in the record`);
       for (const k of changed) t.is(rec!.sysctls[`net/ipv4/conf/${k}`], before.sysctls[KEYS.indexOf(k)], `${k}'s old value is in the record`);
       if (rec && !rec.complete && (added.length || changed.length)) mid++;
+      else if (!rec) lo = at; // killed before the intent was written
+      else if (rec.complete) hi = at; // setup had finished
       const td = ns.rs('teardown', '--state', file);
       t.is(td.code, 0, td.stderr);
       t.deepEqual(ns.snap(), before, 'teardown restored everything');
-      t.false(fs.existsSync(file));
+      t.deepEqual(fs.readdirSync(path.dirname(file)), [], 'record removed, temp files of killed writers swept');
     }
     t.log(`setup takes ${full} ms; ${mid} kill(s) landed between intent and completion`);
     t.true(mid > 0, 'at least one kill landed mid-change');
+  })(),
+);
+
+privileged('concurrent setups in one namespace: one at a time, every VIP recorded, teardown removes them all', (t) =>
+  withNs(1, async (ns) => {
+    const file = path.join(tempDir('qs-rs'), 'rec.json');
+    const before = ns.snap();
+    const vips = Array.from({ length: 12 }, (_, i) => `198.51.100.${i + 1}`);
+    const codes = await Promise.all(
+      vips.map(
+        (v) =>
+          new Promise<number>((resolve) =>
+            spawn('ip', ['netns', 'exec', ns.name, process.execPath, SHIM, 'realserver', 'setup', '--vip', v, '--state', file], { stdio: 'ignore' }).on('exit', (c) => resolve(c ?? -1)),
+          ),
+      ),
+    );
+    t.deepEqual(codes, vips.map(() => 0));
+    const rec = JSON.parse(fs.readFileSync(file, 'utf8')) as { addresses: string[]; sysctls: Record<string, string> };
+    t.deepEqual([...rec.addresses].sort(), [...vips].sort(), 'no lost update');
+    t.deepEqual(rec.sysctls, { 'net/ipv4/conf/all/arp_ignore': '0', 'net/ipv4/conf/all/arp_announce': '1', 'net/ipv4/conf/lo/arp_ignore': '0', 'net/ipv4/conf/lo/arp_announce': '1' });
+    t.is(ns.rs('teardown', '--state', file).code, 0);
+    t.deepEqual(ns.snap(), before);
   })(),
 );
