@@ -1,52 +1,22 @@
 // A real server's side of IPVS-DR: the VIP on lo, and ARP kept quiet about it; teardown undoes exactly that.
+// Setup records what it is about to change before changing it, and completes the record after.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
-import { RuntimeError } from '../control/errors.js';
-import { normIp } from '../director/ipvs.js';
+import { RuntimeError, UsageError } from '../control/errors.js';
+import { currentNetns, defaultRecordPath, RecordStore, SYSCTLS, type NetnsId, type RealServerRecordT, type SysctlKey } from './record.js';
+import { normVip, vipProblem } from './vip.js';
 
-export const DEFAULT_REALSERVER_STATE = '/run/quicsteer/realserver.json';
+export { DEFAULT_REALSERVER_DIR, defaultRecordPath } from './record.js';
 
-// LVS-DR: answer ARP only for addresses on the asking interface (1), and never source ARP from the
-// VIP (2). IPv6 answers neighbour solicitations only for addresses on the receiving interface, so
-// a VIP on lo (added with nodad) is already silent there.
-const SYSCTLS: Record<string, string> = {
-  'net/ipv4/conf/all/arp_ignore': '1',
-  'net/ipv4/conf/all/arp_announce': '2',
-  'net/ipv4/conf/lo/arp_ignore': '1',
-  'net/ipv4/conf/lo/arp_announce': '2',
-};
-
-/** What setup changed, so teardown restores it and nothing else. */
-export interface RealServerState {
-  /** VIPs setup added to lo (not ones that were already there) */
-  addresses: string[];
-  /** sysctl -> the value before setup changed it */
-  sysctls: Record<string, string>;
-}
-
-function readState(p: string): RealServerState {
-  try {
-    return JSON.parse(readFileSync(p, 'utf8')) as RealServerState;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { addresses: [], sysctls: {} };
-    throw e;
-  }
-}
-
-function writeState(p: string, s: RealServerState): void {
-  mkdirSync(path.dirname(p), { recursive: true });
-  writeFileSync(`${p}.tmp`, JSON.stringify(s, null, 2));
-  renameSync(`${p}.tmp`, p);
-}
-
-const sysctl = (k: string) => readFileSync(`/proc/sys/${k}`, 'utf8').trim();
-const setSysctl = (k: string, v: string) => writeFileSync(`/proc/sys/${k}`, v);
+const sysctl = (k: SysctlKey) => readFileSync(`/proc/sys/${k}`, 'utf8').trim();
+const setSysctl = (k: SysctlKey, v: string) => writeFileSync(`/proc/sys/${k}`, v);
+const dotted = (k: string, v: string) => `${k.replace(/\//g, '.')}=${v}`;
+const sameNs = (a: NetnsId, b: NetnsId) => a.dev === b.dev && a.ino === b.ino;
 
 function loAddresses(): string[] {
   const out = JSON.parse(execFileSync('ip', ['-j', 'addr', 'show', 'dev', 'lo'], { encoding: 'utf8' })) as { addr_info: { local: string }[] }[];
-  return out[0]!.addr_info.map((a) => normIp(a.local));
+  return out[0]!.addr_info.map((a) => normVip(a.local));
 }
 
 function ip(...args: string[]): void {
@@ -57,58 +27,162 @@ function ip(...args: string[]): void {
   }
 }
 
+const prefix = (v: string) => `${v}/${net.isIPv6(v) ? 128 : 32}`;
+
+/** The store for a --state path (or this namespace's default), refusing another namespace's record. */
+function open(statePath: string | undefined, create: boolean): { store: RecordStore; rec: RealServerRecordT | undefined; ns: NetnsId; unlock: () => void } {
+  const ns = currentNetns();
+  const store = new RecordStore(statePath ?? defaultRecordPath(ns), create);
+  const unlock = store.lock();
+  try {
+    const rec = store.read();
+    if (rec && !sameNs(rec.netns, ns))
+      throw new RuntimeError(
+        `state file ${store.file} belongs to network namespace ${rec.netns.dev}:${rec.netns.ino}, this is ${ns.dev}:${ns.ino}: run this there, or give this namespace its own --state`,
+      );
+    return { store, rec, ns, unlock };
+  } catch (e) {
+    unlock();
+    throw e;
+  }
+}
+
+/** Refuses, as bad usage, an address that cannot be a VIP; returns the VIPs in one spelling. */
+export function checkVips(vips: string[]): string[] {
+  for (const v of vips) {
+    const why = vipProblem(v);
+    if (why) throw new UsageError(`bad --vip '${v}': ${why}`);
+  }
+  return [...new Set(vips.map(normVip))];
+}
+
 export interface SetupResult {
   added: string[];
   present: string[];
   sysctls: string[];
 }
 
-export function realserverSetup(statePath: string, vips: string[]): SetupResult {
-  const st = readState(statePath);
-  const res: SetupResult = { added: [], present: [], sysctls: [] };
+export function realserverSetup(statePath: string | undefined, rawVips: string[]): SetupResult {
+  const vips = checkVips(rawVips);
+  const { store, rec, ns, unlock } = open(statePath, true);
   try {
-    if (vips.some((v) => net.isIPv4(v)))
-      for (const [k, v] of Object.entries(SYSCTLS)) {
-        const was = sysctl(k);
-        if (was === v) continue;
-        st.sysctls[k] ??= was;
+    return setup(store, rec, ns, vips);
+  } finally {
+    unlock();
+  }
+}
+
+function setup(store: RecordStore, rec: RealServerRecordT | undefined, ns: NetnsId, vips: string[]): SetupResult {
+  const base: RealServerRecordT = rec ?? { version: 1, netns: ns, complete: true, addresses: [], sysctls: {} };
+
+  // the plan: which sysctls change (with their values now) and which VIPs are missing from lo
+  const sysctls: [SysctlKey, string, string][] = [];
+  if (vips.some((v) => net.isIPv4(v)))
+    for (const [k, v] of Object.entries(SYSCTLS) as [SysctlKey, string][]) {
+      const was = sysctl(k);
+      if (was !== v) sysctls.push([k, v, was]);
+    }
+  const have = loAddresses();
+  const present = vips.filter((v) => have.includes(v));
+  const missing = vips.filter((v) => !have.includes(v));
+  const res: SetupResult = { added: [], present, sysctls: [] };
+  if (!sysctls.length && !missing.length) return res;
+
+  // intent first: if it cannot be recorded, nothing is changed
+  const recorded = (ks: SysctlKey[], as: string[], complete: boolean): RealServerRecordT => {
+    const s = { ...base.sysctls };
+    for (const [k, , was] of sysctls) if (ks.includes(k)) s[k] ??= was; // the value before the first setup
+    return { ...base, complete, sysctls: s, addresses: [...base.addresses, ...as.filter((a) => !base.addresses.includes(a))] };
+  };
+  try {
+    store.write(recorded(sysctls.map(([k]) => k), missing, false));
+  } catch (e) {
+    throw new RuntimeError(`${(e as Error).message}: nothing was changed`);
+  }
+
+  const doneK: SysctlKey[] = [];
+  try {
+    for (const [k, v] of sysctls) {
+      try {
         setSysctl(k, v);
-        res.sysctls.push(`${k.replace(/\//g, '.')}=${v}`);
+      } catch (e) {
+        throw new RuntimeError(`cannot set ${dotted(k, v)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
-    const have = loAddresses();
-    for (const raw of vips) {
-      const v = normIp(raw);
-      if (have.includes(v)) {
-        res.present.push(v);
-        continue;
-      }
-      if (net.isIPv6(v)) ip('addr', 'add', `${v}/128`, 'dev', 'lo', 'nodad');
-      else ip('addr', 'add', `${v}/32`, 'dev', 'lo');
-      st.addresses.push(v);
+      doneK.push(k);
+      res.sysctls.push(dotted(k, v));
+    }
+    for (const v of missing) {
+      ip('addr', 'add', prefix(v), 'dev', 'lo', ...(net.isIPv6(v) ? ['nodad'] : []));
       res.added.push(v);
     }
-  } finally {
-    // whatever was changed is recorded, even if a later step failed
-    writeState(statePath, st);
+  } catch (e) {
+    // record exactly what was changed; if even that fails, the intent (a superset) stays and teardown still works
+    try {
+      store.write(recorded(doneK, res.added, true));
+    } catch {
+      /* the intent record covers it */
+    }
+    throw e;
+  }
+  try {
+    store.write(recorded(doneK, res.added, true));
+  } catch (e) {
+    throw new RuntimeError(`${(e as Error).message}: the changes are made and recorded as intended; teardown undoes them`);
   }
   return res;
 }
 
 export interface TeardownResult {
   removed: string[];
+  /** VIPs setup had added that are no longer on lo (nothing to do) */
+  gone: string[];
   restored: string[];
+  /** the record was one setup never completed (it was interrupted) */
+  incomplete: boolean;
 }
 
-export function realserverTeardown(statePath: string): TeardownResult {
-  const st = readState(statePath);
-  const have = loAddresses();
-  const removed: string[] = [];
-  for (const v of st.addresses) {
-    if (!have.includes(v)) continue;
-    ip('addr', 'del', `${v}/${net.isIPv6(v) ? 128 : 32}`, 'dev', 'lo');
-    removed.push(v);
+export function realserverTeardown(statePath: string | undefined): TeardownResult {
+  const { store, rec, unlock } = open(statePath, false);
+  try {
+    return teardown(store, rec);
+  } finally {
+    unlock();
   }
-  const restored = Object.entries(st.sysctls).map(([k, v]) => (setSysctl(k, v), `${k.replace(/\//g, '.')}=${v}`));
-  rmSync(statePath, { force: true });
-  return { removed, restored };
+}
+
+function teardown(store: RecordStore, rec: RealServerRecordT | undefined): TeardownResult {
+  const res: TeardownResult = { removed: [], gone: [], restored: [], incomplete: rec ? !rec.complete : false };
+  if (!rec) return res;
+  const failed: string[] = [];
+  const left: RealServerRecordT = { ...rec, addresses: [], sysctls: {} };
+  const have = loAddresses();
+  for (const v of rec.addresses) {
+    if (!have.includes(v)) {
+      res.gone.push(v);
+      continue;
+    }
+    try {
+      ip('addr', 'del', prefix(v), 'dev', 'lo');
+      res.removed.push(v);
+    } catch (e) {
+      // removed meanwhile by someone else: as good as done
+      if (!loAddresses().includes(v)) res.gone.push(v);
+      else (failed.push((e as Error).message), left.addresses.push(v));
+    }
+  }
+  for (const [k, v] of Object.entries(rec.sysctls) as [SysctlKey, string][]) {
+    try {
+      setSysctl(k, v);
+      res.restored.push(dotted(k, v));
+    } catch (e) {
+      failed.push(`cannot restore ${dotted(k, v)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      left.sysctls[k] = v;
+    }
+  }
+  if (failed.length) {
+    store.write(left);
+    throw new RuntimeError(`${failed[0]}${failed.length > 1 ? ` (and ${failed.length - 1} more)` : ''}: what is left to undo stays in ${store.file}`);
+  }
+  store.remove();
+  return res;
 }
