@@ -182,6 +182,37 @@ function mapsHeldByLinks(pin: string, links: string[]): Map<string, number> {
   return out;
 }
 
+/**
+ * True when the maps of an incomplete state hold no configuration: no generation was ever
+ * published in qs_config, and no table slot is used. Only then may a writer remove them unasked.
+ */
+function partialIsEmpty(pin: string, present: MapName[]): boolean {
+  const n = native();
+  for (const name of present) {
+    const fd = n.objGet(path.join(pin, name));
+    try {
+      const info = n.mapInfo(fd);
+      const codec = CODECS[name].value;
+      if (CODECS[name].perCpu || info.valueSize !== codec.size) continue;
+      if (!['qs_config', 'qs_vips', 'qs_servers', 'qs_peers'].includes(name)) continue;
+      const at = name === 'qs_config' ? Config.fields.find((f) => f.name === 'seq')!.offset : (codec as StructCodec<unknown>).fields.find((f) => f.name === 'used')!.offset;
+      let cursor: Buffer | null = null;
+      for (;;) {
+        const r = n.mapLookupBatch(fd, cursor, 8192);
+        for (let i = 0; i < r.count; i++) {
+          const off = i * info.valueSize + at;
+          if (name === 'qs_config' ? r.values.readBigUInt64LE(off) !== 0n : r.values.readUInt32LE(off) !== 0) return false;
+        }
+        if (r.nextBatch === null || r.count === 0) break;
+        cursor = r.nextBatch;
+      }
+    } finally {
+      n.close(fd);
+    }
+  }
+  return true;
+}
+
 /** Open handles on every map of the state. */
 export class PinnedState {
   readonly pin: string;
@@ -287,8 +318,8 @@ export class PinnedState {
       }
       return new PinnedState(pin);
     }
-    if (held.size === 0) {
-      // no program uses these maps: a half-created state, safe to start over
+    if (held.size === 0 && partialIsEmpty(pin, inv.maps)) {
+      // no program uses these maps and they hold no configuration: a creation killed midway
       for (const n of inv.maps) unlinkSync(path.join(pin, n));
       return null;
     }
