@@ -164,7 +164,14 @@ export function removeAll(pin: string): { removed: string[]; left: string[] } {
   for (const l of links) if (detachLink(pin, l.ifindex)) removed.push(path.basename(l.pin));
   removed.push(...removeMaps(pin));
   const left = [...foreign, ...inventory(pin).other];
-  if (left.length === 0) releasePinDir(pin);
+  if (left.length === 0) {
+    try {
+      releasePinDir(pin);
+    } catch (e) {
+      // the state is gone; a bpffs that will not unmount is worth a line, not a failure
+      process.stderr.write(`quicsteer: warning: ${(e as Error).message}\n`);
+    }
+  }
   return { removed, left };
 }
 

@@ -13,7 +13,7 @@ import { EMPTY_IMAGE, build, generationInfo, generationMaps, publish, readLive, 
 import { TableFullError, endpointString, ipString, macBytes, macKey, macString, serverValue, sidKey } from '../datapath/tables.js';
 import { RuntimeError } from './errors.js';
 import { BPF_OBJECT } from './paths.js';
-import { fsTypeOf } from './bpffs.js';
+import { checkPinMountSurvives, fsTypeOf } from './bpffs.js';
 import { vipToSpecs, type CidSpec } from './spec.js';
 
 /** Every map quicsteer pins, by name (the program's maps). */
@@ -286,6 +286,8 @@ export class PinnedState {
    * the attached program (nothing is re-pinned); with no program holding them, IncompleteStateError.
    */
   static open(pin: string): PinnedState | null {
+    // under `ip netns exec` a bpffs on the private /sys shows nothing and keeps nothing: say so
+    checkPinMountSurvives(pin);
     const inv = inventory(pin);
     if (inv.maps.length === 0 && inv.links.length === 0) return null;
     PinnedState.checkFs(pin);

@@ -287,13 +287,13 @@ serial('detach: the program goes, and with the last interface every pinned objec
   t.deepEqual([s.attached, s.vips, s.servers, s.localId], [[], [], [], null]);
 });
 
-serial('the default pin path under `ip netns exec` vanishes with the command; --pin-path outside /sys persists', (t) => {
+serial('the default pin path under `ip netns exec` is refused with the fix; --pin-path outside /sys persists', (t) => {
   const l = lab!;
-  // ip netns exec remounts /sys: the bpffs quicsteer mounts on /sys/fs/bpf lives only as long as the command
+  // ip netns exec remounts /sys: a bpffs mounted on its /sys/fs/bpf would live only as long as the command
   const r = cli(['attach', 'veth0', '--id', '0a0b'], { ns: l.ns.name });
-  t.is(r.code, 0, r.stderr);
-  t.is(l.ns.xdpProgId('veth0'), undefined, 'the pinned link went with the mount namespace');
-  t.deepEqual(cliJson<Status>(cli(['status', '--json'], { ns: l.ns.name })).attached, []);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /^quicsteer: \/sys\/fs\/bpf\/quicsteer: this mount namespace has its own \/sys\/fs\/bpf .* --pin-path \/run\/qs-<name>\n$/);
+  t.is(l.ns.xdpProgId('veth0'), undefined, 'nothing attached');
   // with the pin path on a bpffs outside /sys (here the test's own), the attachment stays
   const env = { QUICSTEER_PIN_PATH: l.fs.dir };
   t.is(cli(['attach', 'veth0', '--id', '0a0b'], { ns: l.ns.name, env }).code, 0);

@@ -1,10 +1,12 @@
 // What every command shares: the global options, and --json.
 import type { Command } from 'commander';
+import { checkPinPath } from '../../control/bpffs.js';
 
 export interface Globals {
   pinPath: string;
 }
 
 export function globals(cmd: Command): Globals {
-  return { pinPath: (cmd.optsWithGlobals() as { pinPath: string }).pinPath };
+  // an empty, relative, /proc or /sys path is refused before anything looks at it
+  return { pinPath: checkPinPath((cmd.optsWithGlobals() as { pinPath: string }).pinPath) };
 }
