@@ -15,8 +15,8 @@ export function attachCommand(): Command {
       const name = parse(Ifname, ifname, 'interface name');
       const id = parse(ServerIdHex, opts.id, '--id');
       const mode = parse(Mode, opts.mode, '--mode');
-      const { requireRoot } = await import('../../control/errors.js');
-      requireRoot('attach');
+      const { requireCaps } = await import('../../control/errors.js');
+      requireCaps('attach', { mount: true });
       const { attach } = await import('../../control/attach.js');
       const r = attach(globals(cmd).pinPath, name, id, mode);
       out(opts.json ? json(r) : `${r.ifname}: program ${r.program} (${r.mode} mode, prog id ${r.progId}); local id ${id} ${r.localId}\n`);
@@ -31,8 +31,8 @@ export function detachCommand(): Command {
     .action(async (ifname: string, opts: { json?: boolean }, cmd: Command) => {
       const { parse, Ifname } = await import('../../control/schemas.js');
       const name = parse(Ifname, ifname, 'interface name');
-      const { requireRoot } = await import('../../control/errors.js');
-      requireRoot('detach');
+      const { requireCaps } = await import('../../control/errors.js');
+      requireCaps('detach');
       const { detach } = await import('../../control/attach.js');
       const r = detach(globals(cmd).pinPath, name);
       out(opts.json ? json(r) : `${r.ifname}: ${r.detached ? 'detached' : 'not attached'}${r.removedState ? '; no interface left, pinned state removed' : ''}\n`);

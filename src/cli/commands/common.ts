@@ -8,3 +8,8 @@ export interface Globals {
 export function globals(cmd: Command): Globals {
   return { pinPath: (cmd.optsWithGlobals() as { pinPath: string }).pinPath };
 }
+
+/** `--cid a --cid b`: a repeatable option with one value each (a variadic one would swallow the operands after it). */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
