@@ -60,7 +60,8 @@ export function requireCaps(what: string, needs: CapNeeds = {}): void {
   const missing = missingCaps(needs);
   if (!missing.length) return;
   const all = [...(needs.bpf !== false ? ['CAP_BPF'] : []), 'CAP_NET_ADMIN', ...(needs.mount ? ['CAP_SYS_ADMIN'] : [])];
-  throw new RuntimeError(`${what} needs ${all.join(', ')} (missing ${missing.join(', ')}): run it as root (sudo) or with those capabilities`, 'capabilities');
+  const and = (xs: string[]) => xs.join(', ').replace(/, ([^,]*)$/, ' and $1');
+  throw new RuntimeError(`${what} needs ${and(all)} (missing ${and(missing)}): run it as root (sudo) or with those capabilities`, 'capabilities');
 }
 
 /** The old name: every capability a command may need, mounting included. */
