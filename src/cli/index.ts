@@ -10,10 +10,19 @@ import { applyCommand } from './commands/apply.js';
 import { directorCommand } from './commands/director.js';
 import { realserverCommand } from './commands/realserver.js';
 import { demoCommand } from './commands/demo.js';
+import { UsageError } from '../control/errors.js';
 
 export const VERSION = '0.1.0';
 
-export function buildProgram(): Command {
+/** `quicsteer vips add`: the words a user types to reach `c`. */
+export function commandPath(c: Command): string {
+  const names: string[] = [];
+  for (let x: Command | null = c; x; x = x.parent) names.unshift(x.name());
+  return names.join(' ');
+}
+
+/** Builds the command tree. With `jsonErrors`, commander prints nothing: main reports its errors as JSON. */
+export function buildProgram(o: { jsonErrors?: boolean } = {}): Command {
   const program = new Command('quicsteer')
     .description('Steer QUIC packets that IPVS sent to the wrong real server back to the server that owns the connection ID.')
     .version(VERSION, '-V, --version')
@@ -24,50 +33,100 @@ export function buildProgram(): Command {
     )
     .option('--wait <seconds>', 'how long a change waits for another writer of the same pin path (0-3600)', '10')
     .hook('preAction', async (cmd) => {
-      const w = Number((cmd.opts() as { wait: string }).wait);
-      const { UsageError } = await import('../control/errors.js');
+      const raw = (cmd.opts() as { wait: string }).wait;
+      const w = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
       if (!(w >= 0 && w <= 3600)) throw new UsageError(`bad --wait '${(cmd.opts() as { wait: string }).wait}': seconds, 0 to 3600`);
       const { setLockWait } = await import('../control/lock.js');
       setLockWait(w);
     })
-    .showHelpAfterError('(quicsteer --help for usage)')
-    .exitOverride()
-    .configureOutput({ outputError: (s, write) => write(s.replace(/^error: /, 'quicsteer: ')) });
+    // commander's help command takes one name: `help vips add` would show `vips`
+    .helpCommand(false);
   for (const c of [attachCommand(), detachCommand(), resetCommand(), statusCommand(), vipsCommand(), serversCommand(), statsCommand(), cidCommand(), applyCommand(), directorCommand(), realserverCommand(), demoCommand()])
     program.addCommand(c);
-  // subcommands report errors the same way and never exit by themselves
+  program
+    .command('help')
+    .description('display help for a command (e.g. quicsteer help vips add)')
+    .argument('[command...]', 'the command path')
+    .action((names: string[]) => {
+      let c: Command = program;
+      for (const n of names) {
+        const sub = c.commands.find((x) => x.name() === n || x.aliases().includes(n));
+        if (!sub) throw new UsageError(`help: unknown command '${[...commandPath(c).split(' ').slice(1), n].join(' ')}' (quicsteer --help lists them)`);
+        c = sub;
+      }
+      c.help();
+    });
+  // every command reports errors the same way, names its own full path in the hint, and never exits by itself
   const inherit = (c: Command) => {
-    c.exitOverride().configureOutput({ outputError: (s, write) => write(s.replace(/^error: /, 'quicsteer: ')) });
-    c.showHelpAfterError(`(quicsteer ${c.name()} --help for usage)`);
+    c.exitOverride().configureOutput({
+      outputError: (s, write) => {
+        if (!o.jsonErrors) write(s.replace(/^error: /, 'quicsteer: '));
+      },
+    });
+    c.showHelpAfterError(o.jsonErrors ? false : `(${commandPath(c)} --help for usage)`);
     c.commands.forEach(inherit);
   };
-  program.commands.forEach(inherit);
+  inherit(program);
   return program;
 }
 
-/** One line for an error: ours as they are, the kernel's first line with its code. */
-function describe(e: unknown): { message: string; code: number } {
-  const err = e as { exitCode?: number; code?: string; errno?: number; message?: string; syscall?: string };
-  if (err && typeof err.exitCode === 'number' && (err as Error).name !== 'CommanderError') return { message: err.message!, code: err.exitCode };
-  if (err && typeof err.errno === 'number' && typeof err.code === 'string') {
-    const first = err.message!.split('\n')[0]!;
-    const hint = err.code === 'EPERM' ? ' (root with CAP_BPF and CAP_NET_ADMIN needed)' : '';
-    return { message: `kernel refused: ${first}${hint}`, code: 1 };
+export interface CliError {
+  /** stable: usage, bad-file, file, capabilities, kernel, state-gone, failed */
+  code: string;
+  message: string;
+  exitCode: number;
+  /** for code 'kernel': the errno name (EPERM, ...) */
+  errno?: string;
+}
+
+/** One line for an error: ours as they are, a file's with its name, the kernel's first line with its code. */
+export function describe(e: unknown): CliError {
+  const err = e as { exitCode?: number; kind?: string; code?: string; errno?: number; message?: string; syscall?: string; path?: string };
+  if (e instanceof CommanderError) return { code: 'usage', message: e.message.replace(/^error: /, ''), exitCode: e.exitCode === 0 ? 0 : 2 };
+  if (err && typeof err.exitCode === 'number') return { code: err.kind ?? (err.exitCode === 2 ? 'usage' : 'failed'), message: err.message!, exitCode: err.exitCode };
+  // Node's fs errors carry the path (and a negative errno): a file problem, not the kernel refusing BPF
+  if (err && typeof err.code === 'string' && typeof err.path === 'string') {
+    const why = /^[A-Z0-9_]+: ([^,]+)/.exec(err.message ?? '')?.[1];
+    return { code: 'file', message: `cannot ${err.syscall ?? 'use'} ${err.path}: ${err.code}${why ? ` (${why})` : ''}`, exitCode: 1 };
   }
-  return { message: e instanceof Error ? e.message : String(e), code: 1 };
+  if (err && typeof err.errno === 'number' && err.errno > 0 && typeof err.code === 'string' && typeof err.syscall === 'string') {
+    const first = err.message!.split('\n')[0]!;
+    const hint = err.code === 'EPERM' ? ' (CAP_BPF and CAP_NET_ADMIN needed)' : '';
+    return { code: 'kernel', message: `kernel refused: ${first}${hint}`, exitCode: 1, errno: err.code };
+  }
+  return { code: 'failed', message: e instanceof Error ? e.message : String(e), exitCode: 1 };
+}
+
+/** --json anywhere before `--` asks for machine-readable output, errors included. */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).slice(2).includes('--json');
+}
+
+/** A reader that went away (`quicsteer stats | head -1`) ends the command quietly, as cat would. */
+function quietOnEpipe(): void {
+  for (const s of [process.stdout, process.stderr])
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(0);
+      throw e;
+    });
 }
 
 /** Runs the CLI: 0 ok, 1 runtime failure, 2 bad usage. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  quietOnEpipe();
+  const jsonErrors = wantsJson(argv);
+  const program = buildProgram({ jsonErrors });
   try {
     await program.parseAsync(argv);
     return 0;
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    const { message, code } = describe(e);
-    process.stderr.write(`quicsteer: ${message}\n`);
+    if (e instanceof CommanderError && e.exitCode === 0) return 0;
+    const d = describe(e);
+    if (jsonErrors) process.stderr.write(`${JSON.stringify({ error: d })}\n`);
+    // commander has printed its own line (and the usage hint) already
+    else if (!(e instanceof CommanderError)) process.stderr.write(`quicsteer: ${d.message}\n`);
     if (process.env.QUICSTEER_DEBUG) process.stderr.write(`${(e as Error).stack ?? ''}\n`);
-    return code;
+    return d.exitCode;
   }
 }

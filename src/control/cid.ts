@@ -12,16 +12,19 @@ export interface Decoded {
   reason: string | null;
 }
 
-export function cidDecode(hex: string, specs: CidSpec[]): Decoded {
+/** `where` names the command in errors about the layout. */
+export function cidDecode(hex: string, specs: CidSpec[], where = 'cid decode'): Decoded {
   const h = hex.toLowerCase().replace(/^0x/, '');
   if (!/^([0-9a-f]{2})*$/.test(h) || h.length / 2 > MAX_CID_LEN) throw new UsageError(`bad connection ID '${hex}': expected 0..${MAX_CID_LEN} bytes of hex`);
-  const r = decodeCid(Buffer.from(h, 'hex'), specsToVip(specs, 'cid decode'));
+  const r = decodeCid(Buffer.from(h, 'hex'), specsToVip(specs, where));
   return 'sid' in r ? { cid: h, serverId: r.sid.toString('hex'), reason: null } : { cid: h, serverId: null, reason: r.reason.toLowerCase() };
 }
 
 /** A connection ID carrying `id` by the layout (random nonce), checked by decoding it back. */
 export function cidEncode(specs: CidSpec[], id: string): string {
   const sid = Buffer.from(id, 'hex');
+  // the layout's own errors first, named after this command
+  specsToVip(specs, 'cid encode');
   if (!sidLengths(specs).includes(sid.length))
     throw new UsageError(`server ID ${id} is ${sid.length} bytes, but ${specs.map(formatSpec).join(' ')} carries ${sidLengths(specs).join(' or ')}-byte IDs`);
   const s = specs.find((x) => x.kind !== 'quic-lb' || x.sid === sid.length)!;
@@ -46,7 +49,7 @@ export function cidEncode(specs: CidSpec[], id: string): string {
       sid.copy(cid, 1);
     }
   }
-  const back = cidDecode(cid.toString('hex'), specs);
+  const back = cidDecode(cid.toString('hex'), specs, 'cid encode');
   if (back.serverId !== id) throw new Error(`internal: encoded CID ${cid.toString('hex')} decodes to ${back.serverId ?? back.reason}`);
   return cid.toString('hex');
 }

@@ -10,6 +10,7 @@ import { readOnly } from './status.js';
 import { formatSpec, specsToVip, type CidSpec } from './spec.js';
 import { checkIdFits, ifindexOf } from './attach.js';
 import { resolveMac } from './neigh.js';
+import { checkUnicastMac } from './schemas.js';
 
 export type Change = 'added' | 'updated' | 'unchanged' | 'removed';
 
@@ -68,6 +69,8 @@ const sameServer = (a: ServerInput, b: ServerInput) => a.mac === b.mac && a.stat
 export async function resolveServer(id: string, o: { mac?: string; ip?: string; dev?: string; state?: StateName }): Promise<ServerInput> {
   const ifindex = o.dev === undefined ? 0 : ifindexOf(o.dev);
   const mac = o.mac ?? (await resolveMac(o.ip!)).mac;
+  // a neighbour entry can hold anything: a broadcast or multicast owner would flood steered packets
+  checkUnicastMac(mac, `MAC of ${o.ip ?? id}`);
   return { id, mac, state: o.state ?? 'up', ifindex };
 }
 

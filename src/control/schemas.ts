@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { z } from 'zod';
 import { MAX_SID_LEN } from '../bpf/layout.js';
-import { RuntimeError, UsageError } from './errors.js';
+import { RuntimeError, UsageError, fsErrorLine } from './errors.js';
 import { parseSpec, type CidSpec } from './spec.js';
 
 export const ServerIdHex = z
@@ -13,10 +13,29 @@ export const ServerIdHex = z
     message: `server ID must be 1..${MAX_SID_LEN} bytes of hex as in the CID (e.g. 0a0b or 0x0a0b)`,
   });
 
+/** Why a MAC cannot be a server's (steered frames go to it): null when it is unicast and not zero. */
+export function macProblem(mac: string): string | null {
+  const b = mac.split(/[:-]/).map((x) => parseInt(x, 16));
+  if (b.every((x) => x === 0)) return "the all-zero MAC is no host's: give the server's own (unicast) MAC";
+  if (b.every((x) => x === 0xff)) return "the broadcast MAC would flood steered packets to every port: give the server's own (unicast) MAC";
+  if (b[0]! & 1) return "a multicast MAC (low bit of the first octet set) would flood steered packets: give the server's own (unicast) MAC";
+  return null;
+}
+
+/** Refuses a MAC that is not a unicast, non-zero one (a UsageError naming `what`): for MACs from anywhere, e.g. the neighbour table. */
+export function checkUnicastMac(mac: string, what: string): void {
+  const p = macProblem(mac);
+  if (p) throw new UsageError(`bad ${what} '${mac}': ${p}`);
+}
+
 export const Mac = z
   .string()
   .refine((s) => /^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i.test(s), { message: 'MAC must be six hex bytes like 02:00:00:00:00:01' })
-  .transform((s) => s.toLowerCase().replace(/-/g, ':'));
+  .transform((s) => s.toLowerCase().replace(/-/g, ':'))
+  .superRefine((s, ctx) => {
+    const p = typeof s === 'string' ? macProblem(s) : null;
+    if (p) ctx.addIssue({ code: 'custom', message: p });
+  });
 
 export const IpAddress = z.string().refine((s) => net.isIP(s) !== 0, { message: 'not an IPv4 or IPv6 address' });
 
@@ -33,6 +52,43 @@ export const Endpoint = z.string().transform((s, ctx) => {
     return z.NEVER;
   }
   return { ip: m[1]!, port };
+});
+
+/** The 16 bytes of an IPv6 address (net.isIPv6 already said it is one; a zone is ignored). */
+function ipv6Bytes(ip: string): Buffer {
+  let a = ip.replace(/%.*$/, '');
+  const q = /^(.*:)(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(a);
+  if (q) a = `${q[1]}${((Number(q[2]) << 8) | Number(q[3])).toString(16)}:${((Number(q[4]) << 8) | Number(q[5])).toString(16)}`;
+  const [head, tail] = a.split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  const out = Buffer.alloc(16);
+  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  return out;
+}
+
+/** Why an address cannot be a VIP (packets to it are never one flow's): null when it is a unicast one. */
+export function vipProblem(ip: string): string | null {
+  if (net.isIPv4(ip)) {
+    const first = Number(ip.split('.')[0]);
+    if (ip === '0.0.0.0') return 'the unspecified address 0.0.0.0 is not a VIP';
+    if (ip === '255.255.255.255') return 'the broadcast address 255.255.255.255 is not a VIP';
+    if (first >= 224 && first <= 239) return `${ip} is multicast (224.0.0.0/4): a VIP must be unicast`;
+    return null;
+  }
+  const b = ipv6Bytes(ip);
+  if (b.every((x) => x === 0)) return 'the unspecified address :: is not a VIP';
+  if (b[0] === 0xff) return `${ip} is multicast (ff00::/8): a VIP must be unicast`;
+  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff)
+    return `${ip} is IPv4-mapped: packets to it arrive as IPv4 and never match; write ${[...b.subarray(12)].join('.')}`;
+  return null;
+}
+
+/** A VIP: an Endpoint whose address is unicast, not unspecified, and IPv4 written as IPv4. */
+export const VipEndpoint = Endpoint.superRefine((ep, ctx) => {
+  const p = typeof ep?.ip === 'string' ? vipProblem(ep.ip) : null;
+  if (p) ctx.addIssue({ code: 'custom', message: p });
 });
 
 export const Spec = z.string().transform((s, ctx): CidSpec => {
@@ -60,7 +116,7 @@ export const ConfigFile = z
   .object({
     localId: ServerIdHex,
     interfaces: z.array(z.object({ name: Ifname, mode: Mode.default('native') }).strict()).default([]),
-    vips: z.array(z.object({ address: Endpoint, cid: z.union([Spec.transform((s) => [s]), z.array(Spec).nonempty()]) }).strict()).default([]),
+    vips: z.array(z.object({ address: VipEndpoint, cid: z.union([Spec.transform((s) => [s]), z.array(Spec).nonempty()]) }).strict()).default([]),
     servers: z
       .array(
         z
@@ -81,15 +137,149 @@ export function formatFileError(file: string, e: z.ZodError): string {
   return `${file}: ${at}: ${i.message}`;
 }
 
-/** Reads a JSON configuration file through a schema: unreadable -> exit 1, not JSON or invalid -> exit 2. */
-export function readConfigFile<T extends z.ZodTypeAny>(file: string, schema: T): z.output<T> {
+/** Line and column (from 1) of a character offset. */
+function lineCol(text: string, pos: number): { line: number; column: number } {
+  const before = text.slice(0, pos).split('\n');
+  return { line: before.length, column: before.at(-1)!.length + 1 };
+}
+
+/**
+ * The first key an object of valid JSON text repeats (JSON.parse silently keeps the last one), with
+ * the path of that object and where the repeat is; null when no object repeats a key.
+ */
+export function findDuplicateKey(text: string): { key: string; at: string; line: number; column: number } | null {
+  type Frame = { obj: true; keys: Set<string>; key: string; path: string } | { obj: false; index: number; path: string };
+  const stack: Frame[] = [];
+  const childPath = (): string => {
+    const f = stack.at(-1);
+    if (!f) return '';
+    return f.obj ? `${f.path}${/^[A-Za-z_$][\w$]*$/.test(f.key) ? `${f.path ? '.' : ''}${f.key}` : `[${JSON.stringify(f.key)}]`}` : `${f.path}[${f.index}]`;
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const top = stack.at(-1);
+      let k = j + 1;
+      while (k < text.length && ' \t\r\n'.includes(text[k]!)) k++;
+      if (top?.obj && text[k] === ':') {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.keys.has(key)) return { key, at: top.path || '(top level)', ...lineCol(text, i) };
+        top.keys.add(key);
+        top.key = key;
+      }
+      i = j;
+    } else if (c === '{' || c === '[') {
+      const p = childPath();
+      stack.push(c === '{' ? { obj: true, keys: new Set(), key: '', path: p } : { obj: false, index: 0, path: p });
+    } else if (c === '}' || c === ']') stack.pop();
+    else if (c === ',') {
+      const top = stack.at(-1);
+      if (top && !top.obj) top.index++;
+    }
+  }
+  return null;
+}
+
+// A JSON number or literal at a position (sticky: no copies of the text).
+const JSON_ATOM = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
+
+/** Offset of the first character that makes `t` not JSON (V8's messages do not always give one); -1 when it is JSON. */
+export function jsonErrorAt(t: string): number {
+  let i = 0;
+  const fail = (): never => {
+    throw i;
+  };
+  const ws = () => {
+    while (i < t.length && ' \t\r\n'.includes(t[i]!)) i++;
+  };
+  const str = () => {
+    i++;
+    while (i < t.length && t[i] !== '"') {
+      if (t[i]! < ' ') fail();
+      if (t[i] === '\\') {
+        i++;
+        if (t[i] === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(t.slice(i + 1, i + 5))) fail();
+          i += 4;
+        } else if (!'"\\/bfnrt'.includes(t[i] ?? 'x')) fail();
+      }
+      i++;
+    }
+    if (i >= t.length) fail();
+    i++;
+  };
+  const value = (): void => {
+    ws();
+    const open = t[i];
+    if (open === '{' || open === '[') {
+      const close = open === '{' ? '}' : ']';
+      i++;
+      ws();
+      if (t[i] === close) return void i++;
+      for (;;) {
+        if (open === '{') {
+          ws();
+          if (t[i] !== '"') fail();
+          str();
+          ws();
+          if (t[i] !== ':') fail();
+          i++;
+        }
+        value();
+        ws();
+        if (t[i] === ',') i++;
+        else if (t[i] === close) return void i++;
+        else fail();
+      }
+    }
+    if (open === '"') return str();
+    JSON_ATOM.lastIndex = i;
+    const m = JSON_ATOM.exec(t);
+    if (!m) fail();
+    i += m![0].length;
+  };
+  try {
+    value();
+    ws();
+    if (i < t.length) fail();
+    return -1;
+  } catch (p) {
+    if (typeof p === 'number') return p;
+    return t.length; // nested too deep to walk: say the end
+  }
+}
+
+/** Parses JSON text of `file`: not JSON -> where (line, column) and why; a repeated key -> which and where. */
+export function parseJsonText(file: string, text: string): unknown {
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
+    raw = JSON.parse(text);
   } catch (e) {
-    throw (e as NodeJS.ErrnoException).code ? new RuntimeError(`cannot read ${file}: ${(e as Error).message}`) : new UsageError(`${file}: not JSON (${(e as Error).message})`);
+    // V8's reason without its position or its quote of the text (which may span lines)
+    const why = (e as Error).message
+      .split('\n')[0]!
+      .replace(/ (?:in JSON )?at position \d+.*$/, '')
+      .replace(/, (?:\.\.\.)?".*$/, '');
+    const at = jsonErrorAt(text);
+    const { line, column } = lineCol(text, at < 0 ? text.length : at);
+    throw new UsageError(`${file}: not JSON at line ${line}, column ${column} (${why})`, 'bad-file');
   }
-  const r = schema.safeParse(raw);
-  if (!r.success) throw new UsageError(formatFileError(file, r.error));
+  const dup = findDuplicateKey(text);
+  if (dup) throw new UsageError(`${file}: key "${dup.key}" given twice in ${dup.at} (line ${dup.line}, column ${dup.column}): give it once`, 'bad-file');
+  return raw;
+}
+
+/** Reads a JSON configuration file through a schema: unreadable -> exit 1, not JSON, repeated keys or invalid -> exit 2. */
+export function readConfigFile<T extends z.ZodTypeAny>(file: string, schema: T): z.output<T> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new RuntimeError(`cannot read ${file}: ${fsErrorLine(e)}`, 'file');
+  }
+  const r = schema.safeParse(parseJsonText(file, text));
+  if (!r.success) throw new UsageError(formatFileError(file, r.error), 'bad-file');
   return r.data;
 }

@@ -2,6 +2,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ipvsadm, plan, readServices, serviceKey, type IpvsCall, type Service } from './ipvs.js';
+import { RuntimeError, fsErrorLine } from '../control/errors.js';
 import { servicesOf, type DirectorFileT } from './config.js';
 
 export const DEFAULT_DIRECTOR_STATE = '/var/lib/quicsteer/director.json';
@@ -13,11 +14,19 @@ export interface DirectorState {
 }
 
 export function readState(p: string): DirectorState {
+  let text: string;
   try {
-    return JSON.parse(readFileSync(p, 'utf8')) as DirectorState;
+    text = readFileSync(p, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { services: [], file: null };
-    throw e;
+    throw new RuntimeError(`cannot read the director state ${p}: ${fsErrorLine(e)}`, 'file');
+  }
+  try {
+    const s = JSON.parse(text) as DirectorState;
+    if (!Array.isArray(s?.services)) throw new Error('no "services" list');
+    return s;
+  } catch (e) {
+    throw new RuntimeError(`the director state ${p} is corrupt (${(e as Error).message}): fix it, or remove it and run director apply again`, 'file');
   }
 }
 
@@ -46,19 +55,38 @@ async function run(calls: IpvsCall[], before: Service[], managed: Set<string>): 
 export interface ApplyResult {
   calls: string[];
   applied: boolean;
+  /** a dry run's starting point: the IPVS table (`ipvsadm -S -n`), or an empty one when it cannot be read, and why */
+  plannedFrom?: { table: 'ipvs' } | { table: 'empty'; reason: string };
 }
 
 export async function directorApply(statePath: string, file: DirectorFileT, dryRun: boolean): Promise<ApplyResult> {
   const st = readState(statePath);
   const desired = servicesOf(file);
   const managed = new Set([...st.services, ...desired.map(serviceKey)]);
-  const current = await readServices();
+  let current: Service[];
+  let plannedFrom: ApplyResult['plannedFrom'];
+  if (!dryRun) current = await readServices();
+  else {
+    // a dry run plans on a machine without IPVS too (a CI check of the file, a director being built)
+    try {
+      current = await readServices();
+      plannedFrom = { table: 'ipvs' };
+    } catch (e) {
+      current = [];
+      plannedFrom = { table: 'empty', reason: (e as Error).message };
+    }
+  }
   const calls = plan(current, desired, managed);
   if (!dryRun) {
     await run(calls, current, managed);
     writeState(statePath, { services: desired.map(serviceKey), file });
   }
-  return { calls: calls.map(show), applied: !dryRun && calls.length > 0 };
+  return { calls: calls.map(show), applied: !dryRun && calls.length > 0, ...(plannedFrom ? { plannedFrom } : {}) };
+}
+
+/** Fails now, with the one line ipvsadm's absence or a kernel without IPVS becomes, rather than at the first transition. */
+export async function checkIpvs(): Promise<void> {
+  await readServices();
 }
 
 export interface DirectorStatus {

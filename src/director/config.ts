@@ -1,7 +1,7 @@
 // The director file: listeners (VIP + UDP port), scheduler, real servers (address, port, weight), health checks.
 import net from 'node:net';
 import { z } from 'zod';
-import { Endpoint, ServerIdHex } from '../control/schemas.js';
+import { ServerIdHex, VipEndpoint } from '../control/schemas.js';
 import { normIp, type Service } from './ipvs.js';
 
 /** Health-check ranges and defaults (as cloud QUIC listeners offer them). */
@@ -36,7 +36,7 @@ const RealServerCfg = z
 
 export const Listener = z
   .object({
-    vip: Endpoint,
+    vip: VipEndpoint,
     scheduler: z.enum(['wrr', 'wlc', 'sh', 'mh']).default('wrr'),
     /** IPVS scheduler flags: sh-port / mh-port hash the source port too, *-fallback skips unavailable servers */
     flags: z.array(z.enum(['sh-port', 'sh-fallback', 'mh-port', 'mh-fallback'])).default([]),

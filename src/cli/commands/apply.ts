@@ -11,9 +11,9 @@ export function applyCommand(): Command {
     .option('--json', 'machine-readable output')
     .action(async (opts: { file: string; dryRun?: boolean; json?: boolean }, cmd: Command) => {
       const { ConfigFile, readConfigFile } = await import('../../control/schemas.js');
-      const { requireRoot } = await import('../../control/errors.js');
+      const { requireCaps } = await import('../../control/errors.js');
       const cfg = readConfigFile(opts.file, ConfigFile);
-      requireRoot('apply');
+      requireCaps('apply', { mount: !opts.dryRun });
       const { pinPath } = globals(cmd);
       const { desiredFrom, applyDesired } = await import('../../control/apply.js');
       const plan = applyDesired(pinPath, await desiredFrom(cfg), { dryRun: opts.dryRun });

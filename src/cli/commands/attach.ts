@@ -16,8 +16,8 @@ export function attachCommand(): Command {
       const name = parse(Ifname, ifname, 'interface name');
       const id = parse(ServerIdHex, opts.id, '--id');
       const mode = parse(Mode, opts.mode, '--mode');
-      const { requireRoot } = await import('../../control/errors.js');
-      requireRoot('attach');
+      const { requireCaps } = await import('../../control/errors.js');
+      requireCaps('attach', { mount: true });
       const { attach } = await import('../../control/attach.js');
       const r = attach(globals(cmd).pinPath, name, id, mode, { force: !!opts.force });
       out(opts.json ? json(r) : `${r.ifname}: program ${r.program} (${r.mode} mode, prog id ${r.progId}); local id ${id} ${r.localId}\n`);
@@ -31,9 +31,9 @@ export function detachCommand(): Command {
     .option('--all', 'every interface under the pin path, defunct links included')
     .option('--json', 'machine-readable output')
     .action(async (ifname: string | undefined, opts: { all?: boolean; json?: boolean }, cmd: Command) => {
-      const { UsageError, requireRoot } = await import('../../control/errors.js');
+      const { UsageError, requireCaps } = await import('../../control/errors.js');
       if ((ifname === undefined) === !opts.all) throw new UsageError('detach: give an interface or --all');
-      requireRoot('detach');
+      requireCaps('detach');
       const { detach, detachAll } = await import('../../control/attach.js');
       const pin = globals(cmd).pinPath;
       if (opts.all) {
@@ -54,8 +54,8 @@ export function resetCommand(): Command {
     .description('remove everything quicsteer pinned under the pin path, whatever shape it is in (links detached, maps unpinned); other pins stay')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const { requireRoot } = await import('../../control/errors.js');
-      requireRoot('reset');
+      const { requireCaps } = await import('../../control/errors.js');
+      requireCaps('reset', { mount: true });
       const { reset } = await import('../../control/attach.js');
       const pin = globals(cmd).pinPath;
       const r = reset(pin);

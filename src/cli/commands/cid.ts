@@ -1,5 +1,6 @@
 // quicsteer cid decode <hex-cid> --cid <spec> / cid encode --cid <spec> --id <server-id> (no privileges needed)
 import { Command } from 'commander';
+import { collect } from './common.js';
 import { json, out } from '../output.js';
 
 export function cidCommand(): Command {
@@ -8,7 +9,7 @@ export function cidCommand(): Command {
     .command('decode')
     .description('the server ID a connection ID carries under a layout')
     .argument('<hex-cid>', 'the connection ID in hex')
-    .requiredOption('--cid <spec...>', 'quic-lb:sid=<1-15>[,nonce=<n>][,cr=<0-6>], fixed:offset=<n>,len=<n>, msquic, mvfst')
+    .requiredOption('--cid <spec>', 'quic-lb:sid=<1-15>[,nonce=<n>][,cr=<0-6>] (repeat for several), fixed:offset=<n>,len=<n>, msquic, mvfst', collect)
     .option('--json', 'machine-readable output')
     .action(async (hex: string, opts: { cid: string[]; json?: boolean }) => {
       const { parse, Spec } = await import('../../control/schemas.js');
@@ -20,7 +21,7 @@ export function cidCommand(): Command {
   cid
     .command('encode')
     .description('a connection ID (random nonce) carrying a server ID under a layout')
-    .requiredOption('--cid <spec...>', 'the layout')
+    .requiredOption('--cid <spec>', 'the layout (repeat for several quic-lb configs)', collect)
     .requiredOption('--id <server-id>', 'hex bytes')
     .option('--json', 'machine-readable output')
     .action(async (opts: { cid: string[]; id: string; json?: boolean }) => {

@@ -10,3 +10,8 @@ export function globals(cmd: Command): Globals {
   // an empty, relative, /proc or /sys path is refused before anything looks at it
   return { pinPath: checkPinPath((cmd.optsWithGlobals() as { pinPath: string }).pinPath) };
 }
+
+/** `--cid a --cid b`: a repeatable option with one value each (a variadic one would swallow the operands after it). */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}

@@ -38,12 +38,22 @@ export function directorCommand(): Command {
     .addOption(stateOption())
     .option('--json', 'machine-readable output')
     .action(async (opts: { file: string; dryRun?: boolean; health?: boolean; notify?: string; state: string; json?: boolean }) => {
+      const { requireCaps, UsageError } = await import('../../control/errors.js');
+      if (opts.notify !== undefined && !opts.health) throw new UsageError('director apply: --notify runs on health transitions: it needs --health');
+      if (opts.health && opts.dryRun) throw new UsageError('director apply: --dry-run changes nothing, so there is nothing for --health to keep up: give one of them');
       const file = await loadFile(opts.file);
-      const { requireRoot } = await import('../../control/errors.js');
-      requireRoot('director apply');
+      // a dry run only reads the table (and plans from an empty one without IPVS or privileges)
+      if (!opts.dryRun) requireCaps('director apply', { bpf: false });
       const { directorApply } = await import('../../director/apply.js');
       const r = await directorApply(opts.state, file, !!opts.dryRun);
-      out(opts.json ? json({ dryRun: !!opts.dryRun, ...r }) : r.calls.length ? `${r.calls.join('\n')}\n${opts.dryRun ? '(dry run: nothing changed)' : 'applied'}\n` : 'no changes\n');
+      const from = r.plannedFrom?.table === 'empty' ? `planned from an empty table: ${r.plannedFrom.reason}` : 'planned from ipvsadm -S -n';
+      out(
+        opts.json
+          ? json({ dryRun: !!opts.dryRun, ...r })
+          : r.calls.length
+            ? `${r.calls.join('\n')}\n${opts.dryRun ? `(dry run, ${from}: nothing changed)` : 'applied'}\n`
+            : `no changes${opts.dryRun ? ` (dry run, ${from})` : ''}\n`,
+      );
       if (opts.health && !opts.dryRun) await health(file, opts.notify, !!opts.json);
     });
   d.command('status')
@@ -51,8 +61,8 @@ export function directorCommand(): Command {
     .addOption(stateOption())
     .option('--json', 'machine-readable output')
     .action(async (opts: { state: string; json?: boolean }) => {
-      const { requireRoot } = await import('../../control/errors.js');
-      requireRoot('director status');
+      const { requireCaps } = await import('../../control/errors.js');
+      requireCaps('director status', { bpf: false });
       const { directorStatus } = await import('../../director/apply.js');
       const { endpoint } = await import('../../director/ipvs.js');
       const s = await directorStatus(opts.state);
@@ -74,8 +84,8 @@ export function directorCommand(): Command {
     .addOption(stateOption())
     .option('--json', 'machine-readable output')
     .action(async (opts: { state: string; json?: boolean }) => {
-      const { requireRoot } = await import('../../control/errors.js');
-      requireRoot('director remove');
+      const { requireCaps } = await import('../../control/errors.js');
+      requireCaps('director remove', { bpf: false });
       const { directorRemove } = await import('../../director/apply.js');
       const r = await directorRemove(opts.state);
       out(opts.json ? json(r) : r.calls.length ? `${r.calls.join('\n')}\nremoved\n` : 'nothing to remove\n');
@@ -87,12 +97,14 @@ export function directorCommand(): Command {
     .addOption(stateOption())
     .option('--json', 'one JSON object per transition')
     .action(async (opts: { file?: string; notify?: string; state: string; json?: boolean }) => {
-      const { requireRoot, RuntimeError } = await import('../../control/errors.js');
+      const { requireCaps, RuntimeError } = await import('../../control/errors.js');
       const file = opts.file ? await loadFile(opts.file) : undefined;
-      requireRoot('director health');
-      const { readState } = await import('../../director/apply.js');
+      requireCaps('director health', { bpf: false });
+      const { readState, checkIpvs } = await import('../../director/apply.js');
       const f = file ?? readState(opts.state).file;
       if (!f) throw new RuntimeError(`nothing applied yet (${opts.state}): give -f or run director apply first`);
+      // every transition sets a weight through ipvsadm: find out now, not at the first one
+      await checkIpvs();
       await health(f, opts.notify, !!opts.json);
     });
   return d;

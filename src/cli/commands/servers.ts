@@ -15,13 +15,13 @@ export function serversCommand(): Command {
     .option('--json', 'machine-readable output')
     .action(async (id: string, opts: { mac?: string; ip?: string; dev?: string; json?: boolean }, cmd: Command) => {
       const { parse, ServerIdHex, Mac, IpAddress, Ifname } = await import('../../control/schemas.js');
-      const { UsageError, requireRoot } = await import('../../control/errors.js');
+      const { UsageError, requireCaps } = await import('../../control/errors.js');
       const sid = parse(ServerIdHex, id, 'server ID');
       if ((opts.mac === undefined) === (opts.ip === undefined)) throw new UsageError('servers add: give exactly one of --mac and --ip');
       const mac = opts.mac === undefined ? undefined : parse(Mac, opts.mac, '--mac');
       const ip = opts.ip === undefined ? undefined : parse(IpAddress, opts.ip, '--ip');
       const dev = opts.dev === undefined ? undefined : parse(Ifname, opts.dev, '--dev');
-      requireRoot('servers add');
+      requireCaps('servers add', { mount: true });
       const { resolveServer, serversAdd } = await import('../../control/config.js');
       const s = await resolveServer(sid, { mac, ip, dev });
       const r = serversAdd(globals(cmd).pinPath, s);
@@ -37,8 +37,8 @@ export function serversCommand(): Command {
       const { parse, ServerIdHex, State } = await import('../../control/schemas.js');
       const sid = parse(ServerIdHex, id, 'server ID');
       const state = parse(State, opts.state, '--state');
-      const { requireRoot } = await import('../../control/errors.js');
-      requireRoot('servers set');
+      const { requireCaps } = await import('../../control/errors.js');
+      requireCaps('servers set');
       const { serversSet } = await import('../../control/config.js');
       const r = serversSet(globals(cmd).pinPath, sid, state);
       out(opts.json ? json({ id: sid, state, result: r }) : `server ${sid}: ${state} (${r})\n`);
@@ -51,8 +51,8 @@ export function serversCommand(): Command {
     .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
       const { parse, ServerIdHex } = await import('../../control/schemas.js');
       const sid = parse(ServerIdHex, id, 'server ID');
-      const { requireRoot } = await import('../../control/errors.js');
-      requireRoot('servers remove');
+      const { requireCaps } = await import('../../control/errors.js');
+      requireCaps('servers remove');
       const { serversRemove } = await import('../../control/config.js');
       const r = serversRemove(globals(cmd).pinPath, sid);
       out(opts.json ? json({ id: sid, result: r }) : `server ${sid}: ${r}\n`);
@@ -62,8 +62,8 @@ export function serversCommand(): Command {
     .description('list servers')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const { requireRoot } = await import('../../control/errors.js');
-      requireRoot('servers list');
+      const { requireCaps } = await import('../../control/errors.js');
+      requireCaps('servers list');
       const { serversList } = await import('../../control/config.js');
       const list = serversList(globals(cmd).pinPath).map((s) => ({ id: s.id, mac: s.mac, state: s.state, dev: s.dev, slot: s.slot }));
       out(opts.json ? json(list) : list.length ? table(['SERVER', 'MAC', 'STATE', 'DEV'], list.map((s) => [s.id, s.mac, s.state, s.dev ?? '-'])) : '(no servers)\n');

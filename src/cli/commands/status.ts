@@ -8,8 +8,8 @@ export function statusCommand(): Command {
     .description('attached interfaces, local server ID, VIPs, servers, and consistency warnings')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const { requireRoot } = await import('../../control/errors.js');
-      requireRoot('status');
+      const { requireCaps } = await import('../../control/errors.js');
+      requireCaps('status');
       const { pinPath } = globals(cmd);
       const { readOnly, consistency } = await import('../../control/status.js');
       const { EMPTY_SNAPSHOT } = await import('../../control/state.js');

@@ -1,6 +1,6 @@
 // quicsteer vips add <ip>:<port> --cid <spec>... | remove <ip>:<port> | list [--json]
 import { Command } from 'commander';
-import { globals } from './common.js';
+import { collect, globals } from './common.js';
 import { json, out, table } from '../output.js';
 
 export function vipsCommand(): Command {
@@ -9,14 +9,14 @@ export function vipsCommand(): Command {
     .command('add')
     .description('add a VIP (or change its CID layout); IPv6 as [addr]:port')
     .argument('<address>', 'ip:port or [ipv6]:port')
-    .requiredOption('--cid <spec...>', 'quic-lb:sid=<1-15>[,nonce=<n>][,cr=<0-6>] (several allowed), fixed:offset=<n>,len=<n>, msquic, mvfst')
+    .requiredOption('--cid <spec>', 'quic-lb:sid=<1-15>[,nonce=<n>][,cr=<0-6>] (repeat for several), fixed:offset=<n>,len=<n>, msquic, mvfst', collect)
     .option('--json', 'machine-readable output')
     .action(async (address: string, opts: { cid: string[]; json?: boolean }, cmd: Command) => {
-      const { parse, Endpoint, Spec } = await import('../../control/schemas.js');
-      const ep = parse(Endpoint, address, 'VIP address');
+      const { parse, VipEndpoint, Spec } = await import('../../control/schemas.js');
+      const ep = parse(VipEndpoint, address, 'VIP address');
       const specs = opts.cid.map((c) => parse(Spec, c, 'CID spec'));
-      const { requireRoot } = await import('../../control/errors.js');
-      requireRoot('vips add');
+      const { requireCaps } = await import('../../control/errors.js');
+      requireCaps('vips add', { mount: true });
       const { vipsAdd } = await import('../../control/config.js');
       const r = vipsAdd(globals(cmd).pinPath, ep, specs);
       out(opts.json ? json({ address, result: r }) : `vip ${address}: ${r}\n`);
@@ -29,8 +29,8 @@ export function vipsCommand(): Command {
     .action(async (address: string, opts: { json?: boolean }, cmd: Command) => {
       const { parse, Endpoint } = await import('../../control/schemas.js');
       const ep = parse(Endpoint, address, 'VIP address');
-      const { requireRoot } = await import('../../control/errors.js');
-      requireRoot('vips remove');
+      const { requireCaps } = await import('../../control/errors.js');
+      requireCaps('vips remove');
       const { vipsRemove } = await import('../../control/config.js');
       const r = vipsRemove(globals(cmd).pinPath, ep);
       out(opts.json ? json({ address, result: r }) : `vip ${address}: ${r}\n`);
@@ -40,8 +40,8 @@ export function vipsCommand(): Command {
     .description('list VIPs')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const { requireRoot } = await import('../../control/errors.js');
-      requireRoot('vips list');
+      const { requireCaps } = await import('../../control/errors.js');
+      requireCaps('vips list');
       const { vipsList } = await import('../../control/config.js');
       const { formatSpec } = await import('../../control/spec.js');
       const list = vipsList(globals(cmd).pinPath).map((v) => ({ address: v.address, cid: v.specs.map(formatSpec) }));
