@@ -2,7 +2,7 @@
 // concurrent writers, wedged pin paths, defunct and foreign links, failed applies. Every command runs
 // as a separate process inside a namespace the test created, its state in a private bpffs.
 import test, { type ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ObjectSpec, Program, XdpAction } from '../../src/bpf/index.js';
@@ -143,12 +143,17 @@ serial('kill -9 at random instants during apply of a 4,000-server / 100-VIP file
   const mixed: string[] = [];
   let steerFail = 0;
   let next = 10;
-  while (kills < target && runs < target * 3) {
+  let flipAt = full * 0.8;
+  // past the target, go on (a bounded while) until one kill has landed inside the write
+  while ((kills < target || midWrite === 0) && runs < target * 3) {
     runs++;
     const before = classify(b, [10, 11]);
     const p = b.start(['apply', '-f', files[next]!]);
-    // anywhere from node's start to the end of the write
-    await sleep(Math.floor(full * (0.25 + Math.random() * 0.85)));
+    // half the kills anywhere from node's start to past the end of the write; the other half around
+    // the flip, found as it moves (a kill before it leaves the old generation, after it the new)
+    const around = runs % 2 === 0;
+    const delay = around ? Math.max(1, flipAt + (Math.random() - 0.7) * 30) : full * (0.25 + Math.random() * 0.85);
+    await sleep(Math.floor(delay));
     let killed = false;
     try {
       process.kill(p.pid, 'SIGKILL');
@@ -164,6 +169,7 @@ serial('kill -9 at random instants during apply of a 4,000-server / 100-VIP file
     else {
       if (now === before) old++;
       else fresh++;
+      if (around && killed) flipAt += now === before ? 4 : -4;
       if (!steersToLive(t, b)) steerFail++;
     }
     const st = PinnedState.open(b.fs.dir);
@@ -171,7 +177,7 @@ serial('kill -9 at random instants during apply of a 4,000-server / 100-VIP file
     st?.close();
     if (now === next) next = next === 10 ? 11 : 10;
   }
-  t.log(`apply killed ${kills} times (${completed} finished first): old generation live after ${old}, new after ${fresh}; ${midWrite} kills left a half-written inactive generation; ${mixed.length} mixed; ${steerFail} steering failures; one full apply ${full} ms`);
+  t.log(`apply killed ${kills} times (${completed} finished first): old generation live after ${old}, new after ${fresh}; ${midWrite} kills left a half-written inactive generation; ${mixed.length} mixed; ${steerFail} steering failures; one full apply ${full} ms, the flip found at ≈${Math.round(flipAt)} ms`);
   t.deepEqual(mixed, []);
   t.is(steerFail, 0);
   t.true(kills >= target, `${kills} kills`);
@@ -391,7 +397,8 @@ serial('a failed apply publishes nothing: counters of every server and the table
   // traffic for 0002 and 0003: counters move
   const live = b.live()!;
   const prog = Program.fromId(live.links[0]!.progId);
-  for (const id of ['0002', '0003']) prog.testRun({ data: frame({ ip: { v: 4, src: '198.51.100.7', dst: '10.5.0.1' }, udp: { sport: 1, dport: 443 }, payload: shortHeader(quicLbCid(0, Buffer.from(id, 'hex'), 6)) }), repeat: 7 });
+  for (const id of ['0002', '0003'])
+    for (let i = 0; i < 7; i++) prog.testRun({ data: frame({ ip: { v: 4, src: '198.51.100.7', dst: '10.5.0.1' }, udp: { sport: 1, dport: 443 }, payload: shortHeader(quicLbCid(0, Buffer.from(id, 'hex'), 6)) }) });
   prog.close();
   const before = cliJson<{ servers: Record<string, { packets: number }> }>(b.q('stats', '--json'));
   t.deepEqual([before.servers['0002']!.packets, before.servers['0003']!.packets], [7, 7]);
@@ -456,7 +463,6 @@ serial('servers add --dev under nsenter --net: the egress MAC is the namespace\'
 });
 
 function spawnOk(cmd: string, args: string[], tolerate = false): string {
-  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   if (r.status !== 0 && !tolerate) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
