@@ -1,5 +1,6 @@
 // kill -9 of `quicsteer demo` at random moments: what each killed run left is swept by the next run
-// (or `quicsteer demo --sweep-only`), and a lab whose owner is alive is left alone.
+// (or `quicsteer demo --sweep-only`), and a lab whose owner is alive is left alone. SIGINT, SIGTERM
+// and SIGHUP: the demo cleans up itself and exits non-zero.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { ExecutionContext } from 'ava';
@@ -11,14 +12,16 @@ import { tempDir } from '../helpers/tmp.js';
 import { LAB_RECORDS, procStart, type SweepReport } from '../../src/lab/owner.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const KILLS = 3;
 // the kill lands in a different part of the run each time: while the lab is built, in the run with
-// quicsteer, in the run without (the demo takes ~15 s; the lab's namespaces exist from ~1 s)
+// quicsteer, around the switch, in the run without (the demo takes ~20 s; its namespaces exist from ~1 s)
 const WINDOWS_MS = [
   [0, 1500],
-  [1500, 5000],
-  [5000, 9000],
+  [1500, 4000],
+  [4000, 8000],
+  [8000, 12000],
+  [12000, 15000],
 ] as const;
+const KILLS = WINDOWS_MS.length;
 
 interface Left {
   ns: string[];
@@ -35,13 +38,7 @@ function leftBy(pid: number): Left {
     .split('\n')
     .map((l) => l.split(' ')[0]!)
     .filter((l) => l.startsWith('qs-') && l.includes(`-${pid}-`));
-  const procs = ns.flatMap((n) => {
-    try {
-      return execFileSync('ip', ['netns', 'pids', n], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
-    } catch {
-      return [];
-    }
-  });
+  const procs = ns.flatMap(nsPids);
   return {
     ns,
     mounts: readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(`qs-bpffs-${pid}-`)),
@@ -49,6 +46,14 @@ function leftBy(pid: number): Left {
     procs,
     records: existsSync(LAB_RECORDS) ? readdirSync(LAB_RECORDS).filter((f) => f.startsWith(`${pid}.`)) : [],
   };
+}
+
+function nsPids(ns: string): number[] {
+  try {
+    return execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 async function until(what: string, ok: () => boolean, ms: number): Promise<void> {
@@ -74,13 +79,13 @@ privilegedSerial('demo sweep: kill -9 at random moments leaves namespaces, mount
   // a lab whose owner (this test process) is alive, with a process in its namespace
   const live = { ns: new Netns('qs-live'), fs: new TempBpffs(), dir: tempDir('qs-live') };
   const sleeper = spawn('ip', ['netns', 'exec', live.ns.name, 'sleep', '300'], { stdio: 'ignore' });
-  await until('the live lab process', () => live.ns.pids().length > 0, 5000);
+  await until('the live lab process', () => nsPids(live.ns.name).length > 0, 5000);
   const liveIntact = () => {
     t.true(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).includes(live.ns.name), 'live namespace kept');
     t.true(readFileSync('/proc/self/mounts', 'utf8').includes(live.fs.dir), 'live bpffs mount kept');
     t.true(existsSync(live.dir), 'live temp dir kept');
     t.truthy(procStart(sleeper.pid!), 'live lab process kept');
-    t.deepEqual(live.ns.pids(), [sleeper.pid], 'live namespace still runs its process');
+    t.deepEqual(nsPids(live.ns.name), [sleeper.pid], 'live namespace still runs its process');
   };
 
   try {
@@ -94,10 +99,10 @@ privilegedSerial('demo sweep: kill -9 at random moments leaves namespaces, mount
       if (prev) {
         // the run sweeps before it builds its lab: by now the previous killed run's things are gone
         const p = prev;
-        t.regex(d.out(), new RegExp(`swept what earlier runs left \\(dead owner pid [\\d, ]*\\b${p.pid}\\b[\\d, ]*\\): \\d+ namespaces?, \\d+ bpffs mounts?, \\d+ process(es)?, \\d+ temp dirs?`), `run ${i + 1} reports sweeping run ${i}`);
         assertGone(t, p.pid, p.left);
+        t.regex(d.out(), new RegExp(`swept what earlier runs left \\(dead owner pid [\\d, ]*\\b${p.pid}\\b[\\d, ]*\\): \\d+ namespaces?, \\d+ bpffs mounts?, \\d+ process(es)?, \\d+ temp dirs?`), `run ${i + 1} reports sweeping run ${i}`);
       }
-      const [lo, hi] = WINDOWS_MS[i % WINDOWS_MS.length]!;
+      const [lo, hi] = WINDOWS_MS[i]!;
       await sleep(lo + Math.random() * (hi - lo));
       const before = leftBy(pid);
       t.truthy(procStart(pid), `demo ${i + 1} still running at its kill moment (output so far: ${d.out()})`);
@@ -107,7 +112,6 @@ privilegedSerial('demo sweep: kill -9 at random moments leaves namespaces, mount
       const left = leftBy(pid);
       t.log(`kill ${kills} after ${Math.round((Date.now() - t0) / 100) / 10} s: left ${left.ns.length} namespaces, ${left.mounts.length} bpffs mounts, ${left.procs.length} processes, ${left.tmp.length} temp dirs, ${left.records.length} record`);
       t.true(left.ns.length > 0 && left.ns.length >= before.ns.length, 'kill -9 left namespaces behind');
-      t.is(left.records.length, 1, 'and a record of what it owned');
       killed.push((prev = { pid, left }));
     }
 
@@ -126,6 +130,24 @@ privilegedSerial('demo sweep: kill -9 at random moments leaves namespaces, mount
     sleeper.kill('SIGKILL');
     live.ns.destroy();
     live.fs.destroy();
+  }
+});
+
+privilegedSerial('demo: SIGINT, SIGTERM or SIGHUP at a random moment: it cleans up everything itself and exits 128 + the signal', async (t) => {
+  t.timeout(90_000);
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+    const d = startDemo();
+    const pid = d.p.pid!;
+    await until(`the demo's namespaces (${sig})`, () => leftBy(pid).ns.length > 0, 30_000);
+    const at = Math.round(Math.random() * 6000);
+    await sleep(at);
+    const before = leftBy(pid);
+    const status = new Promise<number | null>((r) => d.p.on('exit', (c) => r(c)));
+    d.p.kill(sig);
+    t.is(await status, code, `${sig} ${at} ms after the namespaces appeared: exit ${code}; output: ${d.out()}`);
+    t.regex(d.out(), new RegExp(`quicsteer demo: ${sig}, cleaning up`));
+    t.log(`${sig} ${at} ms in: ${before.ns.length} namespaces, ${before.mounts.length} bpffs mounts, ${before.procs.length} processes, ${before.tmp.length} temp dirs removed by the demo itself`);
+    assertGone(t, pid, before);
   }
 });
 
