@@ -46,7 +46,12 @@ export async function demo(o: DemoOptions): Promise<DemoResult> {
   const stop = (sig: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    process.stderr.write(`quicsteer demo: ${sig}, cleaning up\n`);
+    try {
+      // after a hangup the terminal may be gone: the cleanup matters, the message does not
+      process.stderr.write(`quicsteer demo: ${sig}, cleaning up\n`);
+    } catch {
+      /* no terminal */
+    }
     try {
       lab?.destroy();
     } finally {
@@ -71,8 +76,9 @@ export async function demo(o: DemoOptions): Promise<DemoResult> {
     say(complete(on) && !complete(off) ? 'quicsteer kept the connection alive; without it, the same change broke it.' : 'unexpected: see the results above.');
     return { swept, event: o.event, withSteering: on, withoutSteering: off };
   } finally {
-    for (const sig of SIGNALS) process.off(sig, stop);
+    // a signal during destroy() is handled after it (destroy is synchronous), then exits non-zero
     lab?.destroy();
+    for (const sig of SIGNALS) process.off(sig, stop);
     say('cleaned up: namespaces, pins and files removed');
   }
 }

@@ -180,8 +180,10 @@ export function sweep(): SweepReport {
   }
   const present = new Set(netnsList());
   for (const name of ns) if (present.has(name) && run('ip', 'netns', 'delete', name)) r.namespaces.push(name);
+  const mountPoints = allMounts();
   for (const d of dirs) {
-    if (mounted.has(d) || !rootsDir(d)) continue; // never remove through a mount still up
+    // never remove through a mount still up (any filesystem, at or under the dir)
+    if (mountPoints.some((m) => m === d || m.startsWith(`${d}/`)) || !rootsDir(d)) continue;
     rmSync(d, { recursive: true, force: true });
     r.dirs.push(d);
   }
@@ -229,14 +231,17 @@ function netnsPids(name: string): number[] {
   }
 }
 
-/** Mount points of bpffs instances in this mount namespace. */
-export function bpfMounts(): string[] {
+/** Mount points in this mount namespace, with their filesystem type. */
+function mountTable(): { at: string; type: string }[] {
   return readFileSync('/proc/self/mounts', 'utf8')
     .split('\n')
     .map((l) => l.split(' '))
-    .filter((f) => f[2] === 'bpf')
-    .map((f) => f[1]!.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+    .filter((f) => f.length > 2)
+    .map((f) => ({ at: f[1]!.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))), type: f[2]! }));
 }
+
+const allMounts = () => mountTable().map((m) => m.at);
+const bpfMounts = () => mountTable().filter((m) => m.type === 'bpf').map((m) => m.at);
 
 function readdirSafe(d: string): string[] {
   try {
