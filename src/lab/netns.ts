@@ -73,7 +73,13 @@ export class Netns {
   destroy(): void {
     if (!live.delete(this)) return;
     // a process left inside would keep the namespace (and its interfaces) alive after the delete
-    for (const pid of this.pids()) {
+    let inside: number[] = [];
+    try {
+      inside = this.pids();
+    } catch {
+      /* the delete below says what is wrong */
+    }
+    for (const pid of inside) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {

@@ -52,7 +52,10 @@ let recording = isRoot;
 let sweptOnce = false;
 let exitHook = false;
 
-/** Writes an entry to this process's record before the thing is created (best effort: names carry the pid anyway). */
+/**
+ * Writes an entry to this process's record before the thing is created (best effort: names carry the
+ * pid anyway). The first claim of a process sweeps first: every lab start cleans up after dead ones.
+ */
 export function claim(e: LabEntry): void {
   if (!sweptOnce) sweep();
   if (!recording) return;
@@ -75,12 +78,6 @@ export function claimChild(c: ChildProcess): void {
   if (c.pid === undefined) return;
   const start = procStart(c.pid);
   if (start !== undefined) claim({ kind: 'proc', pid: c.pid, start });
-}
-
-
-/** Runs the sweep once per process (the first lab resource does it); a no-op afterwards. */
-export function sweepOnce(): SweepReport | undefined {
-  return sweptOnce ? undefined : sweep();
 }
 
 /** Removes what dead lab owners left: their processes, bpffs mounts, namespaces and temp dirs. Root only. */
