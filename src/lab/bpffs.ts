@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sh } from './netns.js';
+import { claim } from './owner.js';
 
 // Mounts still up when the process exits (a test that died midway) are removed then.
 const live = new Set<TempBpffs>();
@@ -15,6 +16,8 @@ export class TempBpffs {
 
   constructor() {
     this.dir = mkdtempSync(path.join(os.tmpdir(), `qs-bpffs-${process.pid}-`));
+    claim({ kind: 'dir', path: this.dir });
+    claim({ kind: 'bpffs', path: this.dir });
     sh('mount', '-t', 'bpf', 'bpf', this.dir);
     live.add(this);
   }

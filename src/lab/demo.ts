@@ -1,7 +1,10 @@
 // quicsteer demo: the migration lab on this kernel, one event with quicsteer and the same event
-// without it, told in plain words with the counters; everything it creates is removed at the end.
+// without it, told in plain words with the counters; everything it creates is removed at the end, on
+// SIGINT/SIGTERM/SIGHUP too, and what an earlier run killed outright left is swept first.
 import { spawnSync } from 'node:child_process';
+import os from 'node:os';
 import { RuntimeError } from '../control/errors.js';
+import { describeSweep, sweep, type SweepReport } from './owner.js';
 import { MigrationLab, EVENTS, SERVERS, VIP, PORT, CLIENT_IP, NAT_PUBLIC, type LabEvent, type RunResult } from './migration.js';
 
 export interface DemoOptions {
@@ -13,11 +16,14 @@ export interface DemoOptions {
 }
 
 export interface DemoResult {
+  /** what earlier runs (killed before their cleanup) left, removed before this one started */
+  swept: SweepReport;
   event: LabEvent;
   withSteering: RunResult;
   withoutSteering: RunResult;
 }
 
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const TOOLS = ['gtlsserver', 'gtlsclient', 'openssl', 'nft', 'conntrack', 'tc', 'ethtool', 'ip'];
 
 const sid = (name: string) => SERVERS.find((s) => s.name === name)!.sid;
@@ -32,14 +38,30 @@ export async function demo(o: DemoOptions): Promise<DemoResult> {
   say(`  client ${CLIENT_IP} -> NAT (public ${NAT_PUBLIC}) -> director -> ${SERVERS.map((s) => `${s.name} ${s.ip}`).join(', ')}`);
   say(`  each real server: VIP ${VIP} on lo, gtlsserver on ${VIP}:${PORT} issuing CIDs that carry its server ID, quicsteer on eth0`);
   say(`  the director is simulated (this kernel has no IPVS): the NAT sends the VIP to the MAC of the server it picks`);
-  const lab = new MigrationLab({ director: 'neigh', uploadBytes: o.uploadMiB << 20, downloadBytes: o.downloadMiB << 20, rate: '50mbit', eventAfterMs: 1000, timeoutS: 40 });
-  const stop = () => {
-    lab.destroy();
-    process.exit(130);
+  const swept = sweep();
+  say(`  ${describeSweep(swept)}`);
+  let lab: MigrationLab | undefined;
+  let stopping = false;
+  // a signal: clean up, then exit 128 + its number; a second signal while cleaning up is ignored
+  const stop = (sig: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    try {
+      // after a hangup the terminal may be gone: the cleanup matters, the message does not
+      process.stderr.write(`quicsteer demo: ${sig}, cleaning up\n`);
+    } catch {
+      /* no terminal */
+    }
+    try {
+      lab?.destroy();
+    } finally {
+      // the lab modules' exit handlers remove whatever destroy() could not
+      process.exit(128 + (os.constants.signals[sig] ?? 0));
+    }
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  for (const sig of SIGNALS) process.on(sig, stop);
   try {
+    lab = new MigrationLab({ director: 'neigh', uploadBytes: o.uploadMiB << 20, downloadBytes: o.downloadMiB << 20, rate: '50mbit', eventAfterMs: 1000, timeoutS: 40 });
     say('');
     say(`1. with quicsteer attached on every real server`);
     lab.steering(true);
@@ -52,11 +74,11 @@ export async function demo(o: DemoOptions): Promise<DemoResult> {
     tell(say, off);
     say('');
     say(complete(on) && !complete(off) ? 'quicsteer kept the connection alive; without it, the same change broke it.' : 'unexpected: see the results above.');
-    return { event: o.event, withSteering: on, withoutSteering: off };
+    return { swept, event: o.event, withSteering: on, withoutSteering: off };
   } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-    lab.destroy();
+    // a signal during destroy() is handled after it (destroy is synchronous), then exits non-zero
+    lab?.destroy();
+    for (const sig of SIGNALS) process.off(sig, stop);
     say('cleaned up: namespaces, pins and files removed');
   }
 }

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { TempBpffs } from './bpffs.js';
 import { NapiPorts } from './napi.js';
 import { Netns, sh } from './netns.js';
+import { claimChild } from './owner.js';
 import { QuicServer } from './quic.js';
 import { tempDir } from './tmp.js';
 
@@ -291,6 +292,7 @@ export class MigrationLab {
     if (event === 'client-rebinding') clientArgs.push('--nat-rebinding');
     const t0 = Date.now();
     const c = spawn('ip', ['netns', 'exec', this.cl.name, 'timeout', String(o.timeoutS), 'gtlsclient', ...clientArgs, VIP, String(PORT), `https://${VIP}:${PORT}/data.bin`], { stdio: 'ignore' });
+    claimChild(c);
     // gtlsclient exits 0 on its idle timeout too: the bytes, not its exit code, tell what happened
     const exited = new Promise<void>((r) => c.on('exit', () => r()));
     await sleep(o.eventAfterMs);

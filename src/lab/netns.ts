@@ -1,7 +1,8 @@
-// Network namespaces and veth pairs the lab (tests, demo) creates and always removes.
+// Network namespaces and veth pairs the lab (tests, demo) creates and always removes, with what runs in them.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { native } from '../bpf/native.js';
+import { claim } from './owner.js';
 
 export function sh(cmd: string, ...args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -18,6 +19,7 @@ export class Netns {
 
   constructor(prefix = 'qs') {
     this.name = `${prefix}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    claim({ kind: 'netns', name: this.name });
     sh('ip', 'netns', 'add', this.name);
     live.add(this);
     this.ip('link', 'set', 'lo', 'up');
@@ -57,6 +59,11 @@ export class Netns {
     this.ip('link', 'set', b, 'up');
   }
 
+  /** Processes running inside the namespace. */
+  pids(): number[] {
+    return sh('ip', 'netns', 'pids', this.name).split('\n').filter(Boolean).map(Number);
+  }
+
   /** XDP program id attached to an interface, or undefined (reads `ip -j link`). */
   xdpProgId(ifname: string): number | undefined {
     const [link] = JSON.parse(this.ip('-j', '-d', 'link', 'show', 'dev', ifname)) as { xdp?: { prog?: { id: number }; attached?: { prog?: { id: number } }[] } }[];
@@ -65,6 +72,20 @@ export class Netns {
 
   destroy(): void {
     if (!live.delete(this)) return;
+    // a process left inside would keep the namespace (and its interfaces) alive after the delete
+    let inside: number[] = [];
+    try {
+      inside = this.pids();
+    } catch {
+      /* the delete below says what is wrong */
+    }
+    for (const pid of inside) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* exited meanwhile */
+      }
+    }
     sh('ip', 'netns', 'delete', this.name);
   }
 }

@@ -3,6 +3,13 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { tempDir } from './tmp.js';
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { claimChild } from './owner.js';
+
+// Servers still running when the process exits (a test that died midway) are killed then.
+const live = new Set<QuicServer>();
+process.on('exit', () => {
+  for (const q of live) q.destroy();
+});
 
 export interface QuicServerOptions {
   /** extra environment (e.g. LD_PRELOAD of the CID shim) */
@@ -26,6 +33,8 @@ export class QuicServer {
     const out = this.opts.log ? openSync(this.logFile, 'a') : 'ignore';
     this.#p = spawn('ip', ['netns', 'exec', this.ns, 'env', ...env, 'gtlsserver', ...verbosity, '-d', this.dir, this.addr, String(this.port), path.join(this.dir, 'key.pem'), path.join(this.dir, 'cert.pem')], { stdio: ['ignore', out, out] });
     if (typeof out === 'number') closeSync(out);
+    claimChild(this.#p);
+    live.add(this);
   }
 
   /** The log so far ('' without `log`). */
@@ -40,6 +49,7 @@ export class QuicServer {
   stop(): void {
     this.#p?.kill('SIGKILL');
     this.#p = undefined;
+    live.delete(this);
   }
 
   destroy(): void {

@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { claim } from './owner.js';
 
 const dirs = new Set<string>();
 process.on('exit', () => {
@@ -10,6 +11,7 @@ process.on('exit', () => {
 
 export function tempDir(prefix: string): string {
   const d = mkdtempSync(path.join(os.tmpdir(), `${prefix}-${process.pid}-`));
+  claim({ kind: 'dir', path: d });
   dirs.add(d);
   return d;
 }

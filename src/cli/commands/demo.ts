@@ -1,4 +1,5 @@
-// quicsteer demo [--event e] [--upload MiB] [--download MiB]: the migration lab on this kernel, with and without quicsteer.
+// quicsteer demo [--event e] [--upload MiB] [--download MiB] [--sweep-only]: the migration lab on this kernel, with and
+// without quicsteer; it first sweeps what runs killed before their cleanup left (--sweep-only: just that).
 import { Command, Option } from 'commander';
 import { json, out } from '../output.js';
 
@@ -10,8 +11,9 @@ export function demoCommand(): Command {
     .addOption(new Option('--event <event>', 'what changes the client address').choices(EVENTS).default('nat-rebinding'))
     .option('--upload <MiB>', 'MiB the client uploads', '8')
     .option('--download <MiB>', 'MiB the client downloads (at least 8: the transfer must outlast the change)', '20')
+    .option('--sweep-only', 'only remove what earlier lab runs killed before their cleanup left (namespaces, bpffs mounts, processes, temp dirs), then exit')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { event: (typeof EVENTS)[number]; upload: string; download: string; json?: boolean }) => {
+    .action(async (opts: { event: (typeof EVENTS)[number]; upload: string; download: string; sweepOnly?: boolean; json?: boolean }) => {
       const { UsageError, requireRoot } = await import('../../control/errors.js');
       const mib = (v: string, name: string, min: number) => {
         if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > 256) throw new UsageError(`${name} must be a whole number of MiB, ${min}..256: '${v}'`);
@@ -21,6 +23,12 @@ export function demoCommand(): Command {
       // at 50 Mbit/s the download must outlast the change, 1 s in
       const downloadMiB = mib(opts.download, '--download', 8);
       requireRoot('demo');
+      if (opts.sweepOnly) {
+        const { sweep, describeSweep } = await import('../../lab/owner.js');
+        const swept = sweep();
+        out(opts.json ? json({ swept }) : `${describeSweep(swept)}\n`);
+        return;
+      }
       const { demo } = await import('../../lab/demo.js');
       const res = await demo({ event: opts.event, uploadMiB, downloadMiB, ...(opts.json ? {} : { say: (l: string) => out(`${l}\n`) }) });
       if (opts.json) out(json(res));
