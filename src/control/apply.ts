@@ -16,7 +16,8 @@ import type { ConfigFileT } from './schemas.js';
 
 export interface Desired {
   localId: string;
-  interfaces: { name: string; ifindex: number; mode: Mode }[];
+  /** null: the file names none, attachments stay as they are */
+  interfaces: { name: string; ifindex: number; mode: Mode }[] | null;
   vips: { address: string; key: VipKeyT; value: VipT }[];
   servers: ServerInput[];
 }
@@ -44,13 +45,13 @@ export async function desiredFrom(cfg: ConfigFileT): Promise<Desired> {
   if (vips.length > VIP_SLOTS / 4) throw new UsageError(`${vips.length} VIPs: the table holds ${VIP_SLOTS / 4}`);
   const d2 = dup(cfg.servers.map((s) => s.id));
   if (d2) throw new UsageError(`server ${d2} appears twice`);
-  const d3 = dup(cfg.interfaces.map((i) => i.name));
+  const d3 = dup((cfg.interfaces ?? []).map((i) => i.name));
   if (d3) throw new UsageError(`interface ${d3} appears twice`);
   const lens = new Set(vips.flatMap((v) => sidLengths(vipToSpecs(v.value))));
   for (const id of [cfg.localId, ...cfg.servers.map((s) => s.id)])
     if (lens.size > 0 && !lens.has(id.length / 2))
       throw new UsageError(`server ID ${id} is ${id.length / 2} bytes, but the VIPs' CID layouts carry ${[...lens].sort().join(' or ')}-byte server IDs`);
-  const interfaces = cfg.interfaces.map((i) => ({ name: i.name, ifindex: ifindexOf(i.name), mode: i.mode }));
+  const interfaces = cfg.interfaces ? cfg.interfaces.map((i) => ({ name: i.name, ifindex: ifindexOf(i.name), mode: i.mode })) : null;
   const servers = await Promise.all(cfg.servers.map((s) => resolveServer(s.id, s)));
   return { localId: cfg.localId, interfaces, vips, servers };
 }
@@ -82,12 +83,12 @@ export function planAgainst(cur: Snapshot, d: Desired): Plan {
   }
   for (const id of curServers.keys()) if (!d.servers.some((s) => s.id === id)) changes.push(`- server ${id}`);
   const curLinks = new Map(cur.links.map((l) => [l.ifindex, l]));
-  for (const i of d.interfaces) {
+  for (const i of d.interfaces ?? []) {
     const l = curLinks.get(i.ifindex);
     if (!l) changes.push(`+ attach ${i.name} (${i.mode})`);
     else if (l.mode !== 'unknown' && l.mode !== i.mode) throw new RuntimeError(`${i.name} is attached in ${l.mode} mode; detach it first to change the mode`);
   }
-  for (const l of cur.links) if (!d.interfaces.some((i) => i.ifindex === l.ifindex)) changes.push(`- detach ${l.ifname ?? `ifindex ${l.ifindex}`}`);
+  if (d.interfaces) for (const l of cur.links) if (!d.interfaces.some((i) => i.ifindex === l.ifindex)) changes.push(`- detach ${l.ifname ?? `ifindex ${l.ifindex}`}`);
   return { desired: d, changes };
 }
 
@@ -121,8 +122,9 @@ export function applyDesired(pin: string, d: Desired, o: { dryRun?: boolean; hoo
 /**
  * Applies a plan (the caller holds the writer lock). The whole configuration is built first and
  * published as one generation after new interfaces are attached; an attach that fails undoes the
- * attachments made here and publishes nothing. Links of interfaces no longer listed go last; with
- * no interface left, every pinned object goes (as after the last detach). Returns that.
+ * attachments made here and publishes nothing. Links of interfaces no longer listed go last (a file
+ * without "interfaces" leaves attachments as they are); with an empty list every pinned object
+ * goes (as after the last detach). Returns whether it did.
  */
 export function applyPlan(pin: string, plan: Plan, hooks: PublishHooks = {}): boolean {
   const d = plan.desired;
@@ -135,7 +137,7 @@ export function applyPlan(pin: string, plan: Plan, hooks: PublishHooks = {}): bo
   try {
     // checks everything before anything is attached
     prepare(wantedOfDesired(d), st.image());
-    for (const i of d.interfaces) {
+    for (const i of d.interfaces ?? []) {
       if (existsSync(linkPinPath(pin, i.ifindex))) continue;
       attachLink(pin, i.name, i.ifindex, i.mode);
       attachedHere.push(i.ifindex);
@@ -149,6 +151,7 @@ export function applyPlan(pin: string, plan: Plan, hooks: PublishHooks = {}): bo
   }
   st.close();
   // links of interfaces no longer listed (a defunct one too: the file no longer names it)
+  if (d.interfaces === null) return false;
   for (const l of before.links) if (!d.interfaces.some((i) => i.ifindex === l.ifindex)) detachLink(pin, l.ifindex);
   if (d.interfaces.length === 0) {
     removeAll(pin);

@@ -115,7 +115,8 @@ export function parse<T extends z.ZodTypeAny>(schema: T, value: unknown, what: s
 export const ConfigFile = z
   .object({
     localId: ServerIdHex,
-    interfaces: z.array(z.object({ name: Ifname, mode: Mode.default('native') }).strict()).default([]),
+    // absent: attachments stay as they are; [] detaches every interface (and the state goes with the last)
+    interfaces: z.array(z.object({ name: Ifname, mode: Mode.default('native') }).strict()).optional(),
     vips: z.array(z.object({ address: VipEndpoint, cid: z.union([Spec.transform((s) => [s]), z.array(Spec).nonempty()]) }).strict()).default([]),
     servers: z
       .array(

@@ -83,6 +83,8 @@ export interface RunResult {
   ownerSaw: string[];
   /** packets each real server steered to another during the run */
   steered: Record<RsName, number>;
+  /** packets per reason each real server counted during the run (nonzero ones) */
+  reasons: Record<RsName, Record<string, number>>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -212,14 +214,21 @@ export class MigrationLab {
     }
   }
 
-  /** `quicsteer stats` of each real server: packets it steered (0 where quicsteer is detached). */
-  steeredPackets(): Record<RsName, number> {
-    const out = {} as Record<RsName, number>;
+  /** `quicsteer stats` of each real server: packets per reason (none where quicsteer is detached or stats failed). */
+  reasonPackets(): Record<RsName, Record<string, number>> {
+    const out = {} as Record<RsName, Record<string, number>>;
     for (const s of SERVERS) {
       const st = this.#quicsteer(s.name, ['stats', '--json'], false);
-      out[s.name] = st.ok ? (JSON.parse(st.stdout) as { reasons: Record<string, { packets: number }> }).reasons.steered!.packets : 0;
+      const reasons = st.ok ? (JSON.parse(st.stdout) as { reasons: Record<string, { packets: number }> }).reasons : {};
+      out[s.name] = Object.fromEntries(Object.entries(reasons).map(([k, v]) => [k, v.packets]));
     }
     return out;
+  }
+
+  /** Packets each real server steered to another (0 where quicsteer is detached). */
+  steeredPackets(): Record<RsName, number> {
+    const r = this.reasonPackets();
+    return Object.fromEntries(SERVERS.map((s) => [s.name, r[s.name].steered ?? 0])) as Record<RsName, number>;
   }
 
   /** The simulated director: the NAT sends the VIP to this real server's MAC. */
@@ -282,7 +291,7 @@ export class MigrationLab {
       rmSync(q.logFile, { force: true });
       q.start();
     }
-    const before = this.steeredPackets();
+    const before = this.reasonPackets();
     await sleep(300); // the servers are listening again
 
     const out = path.join(this.tmp, `dl-${this.#runs}`);
@@ -317,9 +326,14 @@ export class MigrationLab {
     const fin = [...ownerLog.matchAll(/frm rx \d+ 1RTT STREAM\(0x0[9bdf]\) id=0x0 fin=1 offset=(\d+) len=(\d+)/g)];
     // the request stream (id 0) ends past the body: HTTP/3 HEADERS and DATA framing come on top
     const uploadComplete = fin.some((m) => Number(m[1]) + Number(m[2]) >= o.uploadBytes);
-    const after = this.steeredPackets();
+    const after = this.reasonPackets();
     const steered = {} as Record<RsName, number>;
-    for (const s of SERVERS) steered[s.name] = after[s.name] - before[s.name];
+    const reasons = {} as Record<RsName, Record<string, number>>;
+    for (const s of SERVERS) {
+      steered[s.name] = (after[s.name].steered ?? 0) - (before[s.name].steered ?? 0);
+      // per reason, what moved during the run (why a server did or did not steer)
+      reasons[s.name] = Object.fromEntries(Object.entries(after[s.name]).map(([k, v]) => [k, v - (before[s.name][k] ?? 0)]).filter(([, v]) => v !== 0));
+    }
     const choice = this.director ? this.ipvsChoices() : undefined;
     return {
       event,
@@ -336,6 +350,7 @@ export class MigrationLab {
       publicAfter,
       ownerSaw,
       steered,
+      reasons,
     };
   }
 

@@ -8,14 +8,15 @@
 //   verifier   instructions the verifier processed, program sizes
 //   control    wall time of quicsteer apply / status / attach / detach vs a bare node start
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Link, ObjectSpec, XdpAction, type Collection, type Program } from '../../src/bpf/index.js';
 import { u32, u64, whole } from '../../src/bpf/codec.js';
 import { CidFormat, LbFlags, PEER_SLOTS, type ServerIdT, type ServerT } from '../../src/bpf/layout.js';
 import { native } from '../../src/bpf/native.js';
-import { SERVER_TABLE, publishImage } from '../../src/datapath/install.js';
+import { SERVER_TABLE, build, generationMaps, publish, publishImage, waitForReaders, type Image } from '../../src/datapath/install.js';
+import { withWriteLock } from '../../src/control/lock.js';
 import { macKey, placeKeys, qsHash, serverValue, sidKey, vipKey, vipValue } from '../../src/datapath/tables.js';
 import { fixtures } from '../helpers/fixtures.js';
 import { ROOT } from '../helpers/paths.js';
@@ -42,7 +43,7 @@ export interface Goal {
 export interface Row {
   section: string;
   figure: string;
-  unit: 'ns' | 'Mpps' | 'ms' | 'insns' | 'bytes';
+  unit: 'ns' | 'µs' | 'Mpps' | 'ms' | 'insns' | 'bytes';
   /** The best sample (least disturbed by neighbours): min of times, max of rates. */
   value: number;
   median: number;
@@ -178,6 +179,7 @@ export function runBench(opts: BenchOptions): Row[] {
     const rows = measure(cases, opts.samples);
     rows.push(...vethRate(h, floors, steer, opts));
     rows.push(...verifier(h.prog, floors.program('floor_tx')));
+    rows.push(...stateCosts(h, opts));
     rows.push(...controlPlane(h.ns.name, opts));
     return judge(rows);
   } finally {
@@ -262,6 +264,51 @@ function verifier(prog: Program, floor: Program): Measured[] {
     one('size, BPF (xlated)', 'bytes', i.xlatedProgLen, f.xlatedProgLen),
     one('size, JIT (x86-64)', 'bytes', i.jitedProgLen, f.jitedProgLen),
   ];
+}
+
+/**
+ * What one change costs a writer, in-process: the pin path's lock taken and released (uncontended),
+ * the RCU grace period a publish waits for, and a whole publish of the shipped tables at capacity
+ * (build, write the inactive generation, flip), next to an fstat as the floor of a syscall.
+ */
+function stateCosts(h: Harness, opts: BenchOptions): Measured[] {
+  const section = 'a change: writer lock and generation flip, µs (in-process)';
+  const floor = 'fstat(2) (floor)';
+  const pin = mkdtempSync(path.join(os.tmpdir(), 'qs-bn-lock-'));
+  const maps = generationMaps((n) => h.coll.maps.get(n)!.fd);
+  const hex = (n: number, w: number) => n.toString(16).padStart(w, '0');
+  const image: Image = {
+    localId: sidKey(Buffer.from('0100', 'hex')),
+    vips: [[vipKey(VIP4, PORT_QUIC_LB), vipValue({ cid_format: CidFormat.QUIC_LB, quic_lb: [{ sid_len: 2, nonce_len: 6, flags: LbFlags.ENABLED }] })]],
+    servers: Array.from({ length: APPLY_SERVERS }, (_, i): [ServerIdT, ServerT] => [sidKey(Buffer.from(hex(0x1000 + i, 4), 'hex')), serverValue({ mac: Buffer.from([2, 0, 0, 1, i % APPLY_MACS, 1]), slot: i })]),
+    peers: Array.from({ length: APPLY_MACS }, (_, i) => macKey(Buffer.from([2, 0, 0, 1, i, 1]))),
+  };
+  const us = (n: number, f: () => void) => {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) f();
+    return Number(process.hrtime.bigint() - t0) / 1e3 / n;
+  };
+  const fd = openSync(pin, 'r');
+  try {
+    const rows = measure(
+      [
+        { row: { section, figure: floor, unit: 'µs' }, sample: () => us(1000, () => fstatSync(fd)) },
+        { row: { section, figure: 'writer lock: take and release, uncontended', unit: 'µs', floorOf: floor }, sample: () => us(200, () => withWriteLock(pin, () => undefined)) },
+        { row: { section, figure: 'RCU grace period (map-in-map update on qs_sync)', unit: 'µs', floorOf: floor }, sample: () => us(5, () => waitForReaders(maps)) },
+        {
+          row: { section, figure: `publish: ${APPLY_SERVERS.toLocaleString('en')} servers built, written, flipped`, unit: 'µs', floorOf: floor },
+          sample: () => us(1, () => publish(maps, build(image))),
+        },
+      ],
+      opts.samples,
+    );
+    // the harness' world is live again for whoever measures after this group
+    h.install(fixtureWorld((n) => h.ifindex(n)));
+    return rows;
+  } finally {
+    closeSync(fd);
+    rmSync(pin, { recursive: true, force: true });
+  }
 }
 
 /** Wall time of CLI commands, each next to starting node itself (in the same namespace setting). */

@@ -17,7 +17,7 @@ export function result(rows: Row[], options: BenchOptions): BenchResult {
 }
 
 const num = (x: number, unit: Row['unit']) =>
-  unit === 'Mpps' ? x.toFixed(2) : unit === 'ns' || unit === 'ms' ? x.toFixed(x < 10 ? 1 : 0) : x.toLocaleString('en');
+  unit === 'Mpps' ? x.toFixed(2) : unit === 'ns' || unit === 'µs' || unit === 'ms' ? x.toFixed(x < 10 ? 1 : 0) : x.toLocaleString('en');
 
 function goalText(g: Goal, unit: Row['unit']): string {
   const op = g.op === '<=' ? '≤' : g.op === '>=' ? '≥' : '<';

@@ -15,6 +15,7 @@ export function assertMigration(t: ExecutionContext, on: RunResult, off: RunResu
   const total = (r: RunResult) => Object.values(r.steered).reduce((a, b) => a + b, 0);
   const mib = (r: RunResult) => `${r.event}: up ${on.uploadBytes >> 20} MiB + down ${on.downloadBytes >> 20} MiB`;
   t.log(`${mib(on)} with steering in ${on.ms} ms, ${total(on)} packets steered (${on.directorAfter} -> ${on.owner}); owner saw ${on.ownerSaw.join(', ')}`);
+  if (!on.downloadIdentical || on.steered[on.directorAfter!] === 0) t.log(`${on.event}: per-server reasons during the run: ${JSON.stringify(on.reasons)}`);
   t.log(`${on.event} control without steering: download ${off.downloadIdentical ? 'complete' : 'incomplete'}, upload ${off.uploadComplete ? 'complete' : 'incomplete'}, client gave up after ${off.ms} ms`);
   // the event really moved the flow: the director sent the new address to another real server
   t.truthy(on.directorBefore);

@@ -128,7 +128,11 @@ function steersToLive(t: ExecutionContext, b: Box): boolean {
 const serial = (title: string, impl: Parameters<typeof privileged>[1]) => privileged(title, impl, test.serial);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-serial('kill -9 at random instants during apply of a 4,000-server / 100-VIP file: never a mixed generation, always steering by the live one', async (t) => {
+/**
+ * kill -9 at random instants during applies of a 4,000-server / 100-VIP file, alternating two files:
+ * never a mixed generation, and a packet owned by a live server is steered there after every kill.
+ */
+async function killApplies(t: ExecutionContext, target: number): Promise<void> {
   const b = box();
   const files = { 10: b.file('a.json', bigConfig(10)), 11: b.file('b.json', bigConfig(11)) } as Record<number, string>;
   // full runs first: how long one apply takes here
@@ -138,7 +142,6 @@ serial('kill -9 at random instants during apply of a 4,000-server / 100-VIP file
   t.is(b.q('apply', '-f', files[11]!).code, 0);
   const full = Math.max(Date.now() - t1, t1 - t0);
   t.is(classify(b, [11]), 11);
-  const target = Number(process.env.QS_KILLS ?? 200);
   let kills = 0, completed = 0, midWrite = 0, old = 0, fresh = 0, runs = 0;
   const mixed: string[] = [];
   let steerFail = 0;
@@ -186,9 +189,17 @@ serial('kill -9 at random instants during apply of a 4,000-server / 100-VIP file
   t.is(b.q('apply', '-f', files[10]!).code, 0);
   t.is(classify(b, [10]), 10);
   t.true(steersToLive(t, b));
-});
+}
 
-serial('kill -9 during a first attach: afterwards every command works or says exactly what to run', async (t) => {
+const APPLY_KILLS = Number(process.env.QS_KILLS ?? 200);
+for (let round = 1; round <= 4; round++)
+  serial(`kill -9 during apply of a 4,000-server / 100-VIP file, round ${round} of 4 (${APPLY_KILLS / 4} kills): never a mixed generation, always steering by the live one`, (t) => killApplies(t, Math.ceil(APPLY_KILLS / 4)));
+
+const ATTACH_KILLS = Number(process.env.QS_ATTACH_KILLS ?? 40);
+for (let round = 1; round <= 2; round++)
+  serial(`kill -9 during a first attach, round ${round} of 2: afterwards every command works or says exactly what to run`, (t) => killFirstAttaches(t, Math.ceil(ATTACH_KILLS / 2)));
+
+async function killFirstAttaches(t: ExecutionContext, target: number): Promise<void> {
   const b = box();
   // how long a first attach takes
   const t0 = Date.now();
@@ -196,7 +207,6 @@ serial('kill -9 during a first attach: afterwards every command works or says ex
   const full = Date.now() - t0;
   t.is(b.q('detach', 'veth0').code, 0);
   t.deepEqual(b.pins(), []);
-  const target = Number(process.env.QS_ATTACH_KILLS ?? 40);
   let kills = 0, partial = 0, runs = 0;
   while (kills < target && runs < target * 3) {
     runs++;
@@ -225,7 +235,7 @@ serial('kill -9 during a first attach: afterwards every command works or says ex
   }
   t.log(`first attach killed ${kills} times; ${partial} left a partial pin set; every following status, attach and detach worked`);
   t.true(kills >= target);
-});
+}
 
 async function concurrently(b: Box, argss: string[][]) {
   return Promise.all(argss.map((a) => b.start(['--wait', '120', ...a]).done));
