@@ -445,6 +445,12 @@ serial('--dry-run refuses what apply refuses: 301 MACs, 4,097 servers, two spell
   }
   t.is(b.q('apply', '-f', b.file('ok.json', { ...base, servers: [{ id: '0001', mac: macOf(4, 0) }] })).code, 0);
   t.true(b.pins().length > 0);
+  // a file without "interfaces" leaves the attachments as they are
+  const { interfaces: _, ...noIfs } = base;
+  const keep = b.q('apply', '-f', b.file('noifs.json', { ...noIfs, servers: [{ id: '0001', mac: macOf(4, 1) }] }), '--json');
+  t.is(keep.code, 0, keep.stderr);
+  t.deepEqual(JSON.parse(keep.stdout).changes, [`~ server 0001 ${macOf(4, 0)} up -> ${macOf(4, 1)} up`]);
+  t.true(b.ns.xdpProgId('veth0')! > 0);
   const none = b.q('apply', '-f', b.file('none.json', { ...base, interfaces: [] }));
   t.is(none.code, 0);
   t.regex(none.stdout, /- detach veth0\n.*applied\nno interface left: pinned state removed\n$/s);
