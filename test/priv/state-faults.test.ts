@@ -176,8 +176,10 @@ async function killApplies(t: ExecutionContext, target: number): Promise<void> {
       if (!steersToLive(t, b)) steerFail++;
     }
     const st = PinnedState.open(b.fs.dir);
-    if (st && st.generation().staleWriting) midWrite++;
+    const stale = !!st && st.generation().staleWriting;
     st?.close();
+    // the first time: status says so, and calls nothing wrong
+    if (stale && midWrite++ === 0) t.regex(b.q('status').stdout, /generation: \d+ \(a writer killed midway left the inactive one half-written; the next change rewrites it\)\n/);
     if (now === next) next = next === 10 ? 11 : 10;
   }
   t.log(`apply killed ${kills} times (${completed} finished first): old generation live after ${old}, new after ${fresh}; ${midWrite} kills left a half-written inactive generation; ${mixed.length} mixed; ${steerFail} steering failures; one full apply ${full} ms, the flip found at ≈${Math.round(flipAt)} ms`);

@@ -29,13 +29,13 @@ export function statusCommand(): Command {
         pinPath,
         attached: snap.links.map((l) => ({ interface: l.ifname, ifindex: l.ifindex, mode: l.mode, progId: l.progId, linkId: l.linkId })),
         localId: snap.localId,
-        generation: snap.generation ? { seq: snap.generation.seq, index: snap.generation.gen } : null,
+        generation: snap.generation ? { seq: snap.generation.seq, index: snap.generation.gen, inactiveHalfWritten: snap.generation.staleWriting } : null,
         vips: snap.vips.map((v) => ({ address: v.address, cid: v.specs.map(formatSpec) })),
         servers: snap.servers.map((s) => ({ id: s.id, mac: s.mac, state: s.state, dev: s.dev, slot: s.slot })),
         warnings: [...(wedged ? [wedged] : []), ...consistency(snap), ...(snap.foreign ?? []).map((f) => `${f} under the pin path is not a quicsteer link (left alone; remove it by hand)`)],
       };
       if (opts.json) return out(json(report));
-      let s = `pin path: ${pinPath}\nlocal id: ${report.localId ?? '(none)'}\n${report.generation ? `generation: ${report.generation.seq}\n` : ''}`;
+      let s = `pin path: ${pinPath}\nlocal id: ${report.localId ?? '(none)'}\n${report.generation ? `generation: ${report.generation.seq}${report.generation.inactiveHalfWritten ? ' (a writer killed midway left the inactive one half-written; the next change rewrites it)' : ''}\n` : ''}`;
       s += report.attached.length
         ? `\n${table(['INTERFACE', 'IFINDEX', 'MODE', 'PROG', 'LINK'], report.attached.map((a) => [a.interface ?? '(gone)', a.ifindex, a.mode, a.progId, a.linkId]))}`
         : 'attached: (none)\n';
