@@ -5,8 +5,8 @@ import { endpointString, vipKey } from '../datapath/tables.js';
 import { VIP_SLOTS, type VipKeyT, type VipT } from '../bpf/layout.js';
 import { RuntimeError, UsageError } from './errors.js';
 import { ensurePinDir } from './bpffs.js';
-import { EMPTY_SNAPSHOT, PinnedState, linkPinPath, prepare, type ServerInput, type Snapshot, type Wanted } from './state.js';
-import { EMPTY_IMAGE, type Image, type PublishHooks } from '../datapath/install.js';
+import { EMPTY_SNAPSHOT, PinnedState, linkPinPath, prepare, type LinkView, type Prepared, type ServerInput, type Snapshot, type Wanted } from './state.js';
+import { EMPTY_IMAGE, type Image } from '../datapath/install.js';
 import { withWriteLock } from './lock.js';
 import { readOnly } from './status.js';
 import { formatSpec, sidLengths, specsToVip, vipToSpecs } from './spec.js';
@@ -92,67 +92,68 @@ export function planAgainst(cur: Snapshot, d: Desired): Plan {
   return { desired: d, changes };
 }
 
-/** What is pinned now (empty when nothing is). */
-export function currentSnapshot(pin: string): Snapshot {
-  return readOnly(pin, (st) => st.snapshot(), EMPTY_SNAPSHOT);
-}
-
 const wantedOfDesired = (d: Desired): Wanted => ({ localId: d.localId, vips: d.vips.map((v) => ({ key: v.key, value: v.value })), servers: d.servers });
 
 /**
- * Plans `d` against what is live and, unless a dry run, applies it, all under the writer lock so
- * no other writer's change slips between the plan and the write. A dry run builds the whole
- * generation too (every capacity and duplicate check of the write) and writes nothing.
+ * Plans `d` against the live generation and, unless a dry run, applies it, all under the writer
+ * lock so no other writer's change slips between the plan and the write. The live generation is
+ * read once and the next one built once; a dry run builds it too (every capacity and duplicate
+ * check of the write) and writes nothing.
  */
-export function applyDesired(pin: string, d: Desired, o: { dryRun?: boolean; hooks?: PublishHooks } = {}): Plan & { removedState: boolean } {
+export function applyDesired(pin: string, d: Desired, o: { dryRun?: boolean } = {}): Plan & { removedState: boolean } {
+  const planned = (st: PinnedState | null) => {
+    const live: Image = st ? st.image() : EMPTY_IMAGE;
+    const cur = st ? st.snapshot(live) : EMPTY_SNAPSHOT;
+    return { plan: planAgainst(cur, d), live, links: cur.links };
+  };
   if (o.dryRun) {
-    const plan = planAgainst(currentSnapshot(pin), d);
-    const live = readOnly(pin, (st) => st.image() as Image, EMPTY_IMAGE);
+    const { plan, live } = readOnly(pin, planned, planned(null));
     prepare(wantedOfDesired(d), live);
     return { ...plan, removedState: false };
   }
   return withWriteLock(pin, () => {
-    const plan = planAgainst(currentSnapshot(pin), d);
-    let removedState = false;
-    if (plan.changes.length) removedState = applyPlan(pin, plan, o.hooks);
-    return { ...plan, removedState };
+    const st = PinnedState.openForWrite(pin);
+    try {
+      const { plan, live, links } = planned(st);
+      if (!plan.changes.length) return { ...plan, removedState: false };
+      return { ...plan, removedState: applyPlan(pin, st, plan, prepare(wantedOfDesired(d), live), links) };
+    } finally {
+      st?.close();
+    }
   });
 }
 
 /**
- * Applies a plan (the caller holds the writer lock). The whole configuration is built first and
- * published as one generation after new interfaces are attached; an attach that fails undoes the
- * attachments made here and publishes nothing. Links of interfaces no longer listed go last (a file
- * without "interfaces" leaves attachments as they are); with an empty list every pinned object
- * goes (as after the last detach). Returns whether it did.
+ * Applies a plan (the caller holds the writer lock and has built the generation from the live one
+ * of `existing`, null when nothing is pinned). New interfaces are attached first, then the
+ * generation is published with one flip; an attach that fails undoes the attachments made here and
+ * publishes nothing. Links of interfaces no longer listed go last (a file without "interfaces"
+ * leaves attachments as they are); with an empty list every pinned object goes (as after the last
+ * detach). Returns whether it did.
  */
-export function applyPlan(pin: string, plan: Plan, hooks: PublishHooks = {}): boolean {
+function applyPlan(pin: string, existing: PinnedState | null, plan: Plan, next: Prepared, links: LinkView[]): boolean {
   const d = plan.desired;
   ensurePinDir(pin);
-  const existing = PinnedState.openForWrite(pin);
-  existing?.close();
-  const st = PinnedState.openOrCreate(pin);
-  const before = st.snapshot();
+  const st = existing ?? PinnedState.create(pin);
   const attachedHere: number[] = [];
   try {
-    // checks everything before anything is attached
-    prepare(wantedOfDesired(d), st.image());
     for (const i of d.interfaces ?? []) {
       if (existsSync(linkPinPath(pin, i.ifindex))) continue;
       attachLink(pin, i.name, i.ifindex, i.mode);
       attachedHere.push(i.ifindex);
     }
-    st.commit(wantedOfDesired(d), hooks);
+    st.publishPrepared(next);
   } catch (e) {
     for (const ifindex of attachedHere) detachLink(pin, ifindex);
-    st.close();
+    // a state made here goes again: nothing half-applied
     if (!existing) removeAll(pin);
     throw e;
+  } finally {
+    if (!existing) st.close();
   }
-  st.close();
   // links of interfaces no longer listed (a defunct one too: the file no longer names it)
   if (d.interfaces === null) return false;
-  for (const l of before.links) if (!d.interfaces.some((i) => i.ifindex === l.ifindex)) detachLink(pin, l.ifindex);
+  for (const l of links) if (!d.interfaces.some((i) => i.ifindex === l.ifindex)) detachLink(pin, l.ifindex);
   if (d.interfaces.length === 0) {
     removeAll(pin);
     return true;

@@ -7,7 +7,7 @@ import { native } from '../bpf/native.js';
 import { RuntimeError, UsageError } from './errors.js';
 import { ensurePinDir, releasePinDir } from './bpffs.js';
 import { BPF_OBJECT } from './paths.js';
-import { PROGRAM_NAME, PinnedState, inventory, linkPinPath, readLinks, removeMaps } from './state.js';
+import { PROGRAM_NAME, PinnedState, inventory, linkPinPath, readLinks, removeMaps, vipViews, wantedOf, type VipView } from './state.js';
 import { withWriteLock } from './lock.js';
 import { sidLengths } from './spec.js';
 
@@ -22,10 +22,10 @@ export function ifindexOf(ifname: string): number {
 }
 
 /** Refuses an ID no configured VIP layout can carry (it would never match). */
-export function checkIdFits(st: PinnedState, id: string, what: string): void {
-  const vips = st.readVips().filter((v) => v.specs.length > 0);
-  if (vips.length === 0) return;
-  const lens = [...new Set(vips.flatMap((v) => sidLengths(v.specs)))].sort((a, b) => a - b);
+export function checkIdFits(vips: VipView[], id: string, what: string): void {
+  const laid = vips.filter((v) => v.specs.length > 0);
+  if (laid.length === 0) return;
+  const lens = [...new Set(laid.flatMap((v) => sidLengths(v.specs)))].sort((a, b) => a - b);
   if (!lens.includes(id.length / 2))
     throw new UsageError(`${what} ${id} is ${id.length / 2} bytes, but the VIPs' CID layouts carry ${lens.join(' or ')}-byte server IDs`);
 }
@@ -109,18 +109,19 @@ export function attach(pin: string, ifname: string, id: string, mode: Mode, o: {
   const ifindex = ifindexOf(ifname);
   return withWriteLock(pin, () => {
     ensurePinDir(pin);
-    const existed = PinnedState.openForWrite(pin);
-    existed?.close();
-    const st = PinnedState.openOrCreate(pin);
+    const found = PinnedState.openForWrite(pin);
+    const existed = found !== null;
+    const st = found ?? PinnedState.create(pin);
     let ok = false;
     try {
-      checkIdFits(st, id, 'server ID');
-      const w = st.wanted();
+      const live = st.image();
+      checkIdFits(vipViews(live), id, 'server ID');
+      const w = wantedOf(live);
       const before = w.localId;
       if (before !== null && before !== id && !o.force)
         throw new UsageError(`this server's local ID is ${before} on every interface; attach --id ${id} would change it: pass --force, or change "localId" through quicsteer apply`);
       // the local ID first: the program never runs on a new interface without it
-      if (before !== id) st.commit({ ...w, localId: id });
+      if (before !== id) st.commit({ ...w, localId: id }, live);
       let r;
       try {
         r = attachLink(pin, ifname, ifindex, mode);

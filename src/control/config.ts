@@ -3,7 +3,7 @@ import { VIP_SLOTS } from '../bpf/layout.js';
 import { vipKey } from '../datapath/tables.js';
 import { RuntimeError } from './errors.js';
 import { ensurePinDir } from './bpffs.js';
-import { PinnedState, type ServerInput, type ServerView, type StateName, type VipView, type Wanted } from './state.js';
+import { PinnedState, vipViews, wantedOf, type ServerInput, type ServerView, type StateName, type VipView, type Wanted } from './state.js';
 import { withWriteLock } from './lock.js';
 import type { VipKeyT } from '../bpf/layout.js';
 import { readOnly } from './status.js';
@@ -16,17 +16,18 @@ export type Change = 'added' | 'updated' | 'unchanged' | 'removed';
 
 /**
  * A read-modify-write of the whole configuration under the pin path's writer lock: `fn` gets the
- * live configuration and returns the next one (or null for no change) and its result; the next one
- * is published as one generation.
+ * live configuration (and its VIPs as views) and returns the next one (or null for no change) and
+ * its result; the next one is published as one generation. The live generation is read once.
  */
-function change<T>(pin: string, create: boolean, fn: (w: Wanted, st: PinnedState) => { next: Wanted | null; result: T }): T {
+function change<T>(pin: string, create: boolean, fn: (w: Wanted, vips: VipView[]) => { next: Wanted | null; result: T }): T {
   return withWriteLock(pin, () => {
     if (create) ensurePinDir(pin);
     const st = create ? PinnedState.openOrCreate(pin) : PinnedState.openForWrite(pin);
     if (!st) throw new RuntimeError(`no quicsteer state under ${pin}: nothing is configured (quicsteer attach or apply first)`);
     try {
-      const { next, result } = fn(st.wanted(), st);
-      if (next) st.commit(next);
+      const live = st.image();
+      const { next, result } = fn(wantedOf(live), vipViews(live));
+      if (next) st.commit(next, live);
       return result;
     } finally {
       st.close();
@@ -41,8 +42,7 @@ export function vipsAdd(pin: string, ep: { ip: string; port: number }, specs: Ci
   const where = `VIP ${ep.ip.includes(':') ? `[${ep.ip}]` : ep.ip}:${ep.port}`;
   const value = specsToVip(specs, where);
   const key = vipKey(ep.ip, ep.port);
-  return change(pin, true, (w, st) => {
-    const vips = st.readVips();
+  return change(pin, true, (w, vips) => {
     const i = vips.findIndex((v) => sameKey(v.key, key));
     if (i >= 0 && sameVip(vips[i]!, specs)) return { next: null, result: 'unchanged' as Change };
     if (i < 0 && vips.length >= VIP_SLOTS / 4) throw new RuntimeError(`${where}: the VIP table is full (${VIP_SLOTS / 4})`);
@@ -75,8 +75,8 @@ export async function resolveServer(id: string, o: { mac?: string; ip?: string; 
 }
 
 export function serversAdd(pin: string, s: ServerInput): Change {
-  return change(pin, true, (w, st) => {
-    checkIdFits(st, s.id, 'server ID');
+  return change(pin, true, (w, vips) => {
+    checkIdFits(vips, s.id, 'server ID');
     const i = w.servers.findIndex((x) => x.id === s.id);
     if (i >= 0 && sameServer(w.servers[i]!, s)) return { next: null, result: 'unchanged' as Change };
     return { next: { ...w, servers: [...w.servers.filter((_, j) => j !== i), s] }, result: i >= 0 ? 'updated' : 'added' };

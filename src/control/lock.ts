@@ -23,6 +23,18 @@ const held = new Map<string, { fd: number; depth: number }>();
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const sleep = (ms: number) => Atomics.wait(sleeper, 0, 0, ms);
 
+/** flock(fd, LOCK_EX), waited for up to waitMs by polling with backoff: true once taken, false on time-out. */
+export function flockWithin(fd: number, waitMs: number): boolean {
+  const deadline = Date.now() + waitMs;
+  let pause = 2;
+  while (!native().flock(fd, 'ex')) {
+    if (Date.now() >= deadline) return false;
+    sleep(Math.min(pause, Math.max(1, deadline - Date.now())));
+    pause = Math.min(pause * 2, 25);
+  }
+  return true;
+}
+
 /** The lock file of a pin path (the same path from every namespace and directory). */
 export function lockFileOf(pin: string): string {
   const abs = path.resolve(pin);
@@ -72,14 +84,8 @@ export function withWriteLock<T>(pin: string, fn: () => T): T {
   const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   try {
     if (!fstatSync(fd).isFile()) throw new RuntimeError(`refusing the lock file ${file}: not a regular file`);
-    const deadline = Date.now() + waitSeconds * 1000;
-    let pause = 2;
-    while (!native().flock(fd, 'ex')) {
-      if (Date.now() >= deadline)
-        throw new RuntimeError(`${path.resolve(pin)} is being changed by ${holderOf(file)}; gave up after ${waitSeconds} s (--wait <seconds> to wait longer)`);
-      sleep(Math.min(pause, Math.max(1, deadline - Date.now())));
-      pause = Math.min(pause * 2, 25);
-    }
+    if (!flockWithin(fd, waitSeconds * 1000))
+      throw new RuntimeError(`${path.resolve(pin)} is being changed by ${holderOf(file)}; gave up after ${waitSeconds} s (--wait <seconds> to wait longer)`);
     ftruncateSync(fd, 0);
     writeSync(fd, `${process.pid}\n${describeSelf()}\n`, 0);
   } catch (e) {

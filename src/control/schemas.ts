@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { z } from 'zod';
+import { ipBytes } from '../datapath/tables.js';
 import { MAX_SID_LEN } from '../bpf/layout.js';
 import { RuntimeError, UsageError, fsErrorLine } from './errors.js';
 import { parseSpec, type CidSpec } from './spec.js';
@@ -55,18 +56,7 @@ export const Endpoint = z.string().transform((s, ctx) => {
 });
 
 /** The 16 bytes of an IPv6 address (net.isIPv6 already said it is one; a zone is ignored). */
-function ipv6Bytes(ip: string): Buffer {
-  let a = ip.replace(/%.*$/, '');
-  const q = /^(.*:)(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(a);
-  if (q) a = `${q[1]}${((Number(q[2]) << 8) | Number(q[3])).toString(16)}:${((Number(q[4]) << 8) | Number(q[5])).toString(16)}`;
-  const [head, tail] = a.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
-  return out;
-}
+const ipv6Bytes = (ip: string): Buffer => ipBytes(ip.replace(/%.*$/, '')).addr;
 
 /** Why an address cannot be a VIP (packets to it are never one flow's): null when it is a unicast one. */
 export function vipProblem(ip: string): string | null {

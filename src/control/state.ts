@@ -9,7 +9,7 @@ import {
   Config, Counter, Live, MAX_SERVERS, PeerEntry, Reasons, ServerEntry, ServerState, VipEntry,
   type CounterT, type ServerIdT, type ServerT, type VipKeyT, type VipT,
 } from '../bpf/layout.js';
-import { EMPTY_IMAGE, build, generationInfo, generationMaps, publish, readLive, type Built, type GenerationInfo, type GenerationMaps, type Image, type PublishHooks } from '../datapath/install.js';
+import { EMPTY_IMAGE, build, generationInfo, generationMaps, publish, readLive, type Built, type GenerationInfo, type GenerationMaps, type Image } from '../datapath/install.js';
 import { TableFullError, endpointString, ipString, macBytes, macKey, macString, serverValue, sidKey } from '../datapath/tables.js';
 import { RuntimeError } from './errors.js';
 import { BPF_OBJECT } from './paths.js';
@@ -330,8 +330,11 @@ export class PinnedState {
 
   /** For writers: the state, creating (and pinning) empty maps first when there is none. */
   static openOrCreate(pin: string): PinnedState {
-    const st = PinnedState.openForWrite(pin);
-    if (st) return st;
+    return PinnedState.openForWrite(pin) ?? PinnedState.create(pin);
+  }
+
+  /** For writers, where openForWrite found nothing: pins empty maps (loading the object) and opens them. */
+  static create(pin: string): PinnedState {
     ObjectSpec.open(BPF_OBJECT, { pinRootPath: pin }).load().close();
     return new PinnedState(pin);
   }
@@ -369,18 +372,22 @@ export class PinnedState {
     return wantedOf(this.image());
   }
 
+  /** Makes `w` the live configuration (see publishPrepared); `live` is the image it replaces, when already read. */
+  commit(w: Wanted, live: Image = this.image()): { seq: bigint } {
+    return this.publishPrepared(prepare(w, live));
+  }
+
   /**
-   * Makes `w` the live configuration: builds the whole generation (every capacity and duplicate
-   * check), clears the counters of new server IDs, adds egress ports, publishes it with one flip,
-   * then drops egress ports nothing names any more. Counters of servers that stay are untouched.
+   * Publishes a generation built by prepare() against the live image: clears the counters of new
+   * server IDs, adds egress ports, publishes it with one flip, then drops egress ports nothing names
+   * any more. Counters of servers that stay are untouched.
    */
-  commit(w: Wanted, hooks: PublishHooks = {}): { seq: bigint } {
-    const p = prepare(w, this.image());
+  publishPrepared(p: Prepared): { seq: bigint } {
     const zero = { packets: 0n, bytes: 0n };
     // new IDs start from zero; their slots are free in the live generation
     this.serverStats.updateBatch(p.fresh.map((slot) => [slot, zero]));
     for (const i of p.ports) this.txPorts.update(i, i);
-    const r = publish(this.maps, p.built, hooks);
+    const r = publish(this.maps, p.built);
     for (const i of [...this.txPorts.keys()]) if (!p.ports.has(i)) this.txPorts.delete(i);
     return { seq: r.seq };
   }
@@ -389,8 +396,7 @@ export class PinnedState {
     return readLinks(this.pin).links;
   }
 
-  snapshot(): Snapshot {
-    const img = this.image();
+  snapshot(img: Image = this.image()): Snapshot {
     const links = readLinks(this.pin);
     return { localId: localIdOf(img), vips: vipViews(img), servers: serverViews(img), links: links.links, generation: this.generation(), foreign: links.foreign };
   }
@@ -414,7 +420,7 @@ function localIdOf(img: Image): string | null {
   return img.localId ? hexOf(img.localId) : null;
 }
 
-function vipViews(img: Image): VipView[] {
+export function vipViews(img: Image): VipView[] {
   return img.vips
     .map(([key, value]) => ({ address: endpointString(key.family, key.addr, key.port), ip: ipString(key.family, key.addr), port: key.port, key, value, specs: vipToSpecs(value) }))
     .sort((a, b) => a.key.family - b.key.family || Buffer.compare(a.key.addr, b.key.addr) || a.port - b.port);

@@ -194,20 +194,17 @@ export function waitForReaders(maps: GenerationMaps): void {
   }
 }
 
-export interface PublishHooks {
-  /** called once the new generation is complete and before it goes live (tests stop here) */
-  beforeFlip?: () => void;
-}
-
 /**
  * Writes `b` whole into the inactive generation and makes it live with one word. Returns the
  * generation's index and number. The caller holds the writer lock.
  */
-export function publish(maps: GenerationMaps, b: Built, hooks: PublishHooks = {}, slots: Slots = SHIPPED_SLOTS): { gen: number; seq: bigint } {
+export function publish(maps: GenerationMaps, b: Built, slots: Slots = SHIPPED_SLOTS): { gen: number; seq: bigint } {
   const n = native();
   const live = liveIndex(maps);
   const target = 1 - live;
-  const seq = (readConfig(maps, live).seq > readConfig(maps, target).seq ? readConfig(maps, live).seq : readConfig(maps, target).seq) + 1n;
+  // one more than either generation's number (a half-written target may carry the higher one)
+  const [a, b2] = [readConfig(maps, live).seq, readConfig(maps, target).seq];
+  const seq = (a > b2 ? a : b2) + 1n;
   // the target was live until the last flip: no packet may still be reading it when it is rewritten
   waitForReaders(maps);
   const localId = b.image.localId ?? { len: 0, id: Buffer.alloc(0) };
@@ -222,7 +219,6 @@ export function publish(maps: GenerationMaps, b: Built, hooks: PublishHooks = {}
   writeHalf(maps.servers, slots.servers, b.servers);
   writeHalf(maps.peers, slots.peers, b.peers);
   n.mapUpdate(maps.config, keyBuf(target), cfg(GenState.COMPLETE), n.constants.BPF_ANY);
-  hooks.beforeFlip?.();
   // the flip: one aligned word
   n.mapUpdate(maps.live, keyBuf(0), Live.encode({ gen: target, pad: 0 }), n.constants.BPF_ANY);
   return { gen: target, seq };
@@ -231,5 +227,5 @@ export function publish(maps: GenerationMaps, b: Built, hooks: PublishHooks = {}
 /** Builds and publishes an image in one call (tests, benchmarks; the CLI goes through PinnedState). */
 export function publishImage(fdOf: (name: string) => number, image: Image, slots: Slots = SHIPPED_SLOTS): { gen: number; seq: bigint } {
   const maps = generationMaps(fdOf);
-  return publish(maps, build(image, slots), {}, slots);
+  return publish(maps, build(image, slots), slots);
 }

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { native } from '../bpf/native.js';
+import { flockWithin } from '../control/lock.js';
 import { RuntimeError, UsageError } from '../control/errors.js';
 import { normVip, vipProblem } from './vip.js';
 
@@ -137,14 +137,9 @@ export class RecordStore {
       if (errno(e) === 'ENOENT') return () => {};
       throw new RuntimeError(`state directory ${path.dirname(this.file)}: ${(e as Error).message}`);
     }
-    const n = native();
-    const until = Date.now() + waitMs;
-    while (!n.flock(fd, 'ex')) {
-      if (Date.now() >= until) {
-        fs.closeSync(fd);
-        throw new RuntimeError(`another realserver setup or teardown holds ${path.dirname(this.file)} (waited ${waitMs / 1000} s): try again when it is done`);
-      }
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    if (!flockWithin(fd, waitMs)) {
+      fs.closeSync(fd);
+      throw new RuntimeError(`another realserver setup or teardown holds ${path.dirname(this.file)} (waited ${waitMs / 1000} s): try again when it is done`);
     }
     return () => fs.closeSync(fd); // closing the last fd releases the flock
   }

@@ -1,22 +1,15 @@
 // Which addresses a real server may put on lo as a VIP: unicast, routable to it, one spelling.
 import net from 'node:net';
+import { ipBytes } from '../datapath/tables.js';
+import { normIp } from '../director/ipvs.js';
 
-/** The 16 bytes of an IPv6 address (dotted IPv4 tails included). */
+/** The 16 bytes of an IPv6 address (the data path's own parser). */
 export function ipv6Bytes(ip: string): number[] {
-  // the URL parser writes an embedded IPv4 tail as hex groups and compresses once
-  const norm = new URL(`http://[${ip}]/`).hostname.slice(1, -1);
-  const [head, tail] = norm.includes('::') ? norm.split('::') : [norm, undefined];
-  const groups = (s: string | undefined) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
-  const h = groups(head);
-  const t = groups(tail);
-  const all = tail === undefined ? h : [...h, ...Array<number>(8 - h.length - t.length).fill(0), ...t];
-  return all.flatMap((g) => [g >> 8, g & 0xff]);
+  return [...ipBytes(ip).addr];
 }
 
 /** The one spelling of an address (IPv6 compressed, lower case), as `ip -j addr` prints it. */
-export function normVip(ip: string): string {
-  return net.isIPv6(ip) ? new URL(`http://[${ip}]/`).hostname.slice(1, -1) : ip;
-}
+export const normVip = normIp;
 
 /** Why an address cannot be a real server's VIP, or undefined when it can. */
 export function vipProblem(ip: string): string | undefined {

@@ -15,7 +15,7 @@ import { Link, ObjectSpec, XdpAction, type Collection, type Program } from '../.
 import { u32, u64, whole } from '../../src/bpf/codec.js';
 import { CidFormat, LbFlags, PEER_SLOTS, type ServerIdT, type ServerT } from '../../src/bpf/layout.js';
 import { native } from '../../src/bpf/native.js';
-import { SERVER_TABLE, build, generationMaps, publish, publishImage, waitForReaders, type Image } from '../../src/datapath/install.js';
+import { SERVER_TABLE, build, generationInfo, generationMaps, publish, publishImage, readLive, waitForReaders, type Image } from '../../src/datapath/install.js';
 import { withWriteLock } from '../../src/control/lock.js';
 import { macKey, placeKeys, qsHash, serverValue, sidKey, vipKey, vipValue } from '../../src/datapath/tables.js';
 import { fixtures } from '../helpers/fixtures.js';
@@ -297,7 +297,14 @@ function stateCosts(h: Harness, opts: BenchOptions): Measured[] {
         { row: { section, figure: 'RCU grace period (map-in-map update on qs_sync)', unit: 'µs', floorOf: floor }, sample: () => us(5, () => waitForReaders(maps)) },
         {
           row: { section, figure: `publish: ${APPLY_SERVERS.toLocaleString('en')} servers built, written, flipped`, unit: 'µs', floorOf: floor },
-          sample: () => us(1, () => publish(maps, build(image))),
+          sample: () => {
+            // the row measures a flip only if one happened: the live generation's number moved by one
+            const before = generationInfo(maps).seq;
+            const t = us(1, () => publish(maps, build(image)));
+            const after = generationInfo(maps);
+            if (after.seq !== before + 1n || readLive(maps).servers.length !== APPLY_SERVERS) throw new Error(`bench: publish did not flip to a generation of ${APPLY_SERVERS} servers`);
+            return t;
+          },
         },
       ],
       opts.samples,
