@@ -272,15 +272,6 @@ export class PinnedState {
     if (fsTypeOf(path.resolve(pin)) !== 'bpf') throw new RuntimeError(`${pin} is not on a bpffs: no pinned state can be there (mount -t bpf bpf <dir>, or another --pin-path)`);
   }
 
-  /** True when every map is pinned under `pin`; an incomplete state throws (IncompleteStateError). */
-  static exists(pin: string): boolean {
-    const inv = inventory(pin);
-    if (inv.maps.length === 0 && inv.links.length === 0) return false;
-    PinnedState.checkFs(pin);
-    if (inv.missing.length > 0) throw new IncompleteStateError(pin, inv.missing, inv.links.length ? 'links are pinned' : 'no link is pinned');
-    return true;
-  }
-
   /**
    * For readers: the state, or null when there is none. Maps whose pins are gone are found through
    * the attached program (nothing is re-pinned); with no program holding them, IncompleteStateError.
@@ -355,10 +346,6 @@ export class PinnedState {
     return generationInfo(this.maps);
   }
 
-  localId(): string | null {
-    return localIdOf(this.image());
-  }
-
   readVips(): VipView[] {
     return vipViews(this.image());
   }
@@ -390,10 +377,6 @@ export class PinnedState {
     const r = publish(this.maps, p.built);
     for (const i of [...this.txPorts.keys()]) if (!p.ports.has(i)) this.txPorts.delete(i);
     return { seq: r.seq };
-  }
-
-  readLinks(): LinkView[] {
-    return readLinks(this.pin).links;
   }
 
   snapshot(img: Image = this.image()): Snapshot {
