@@ -213,19 +213,17 @@ export class RecordStore {
     }
   }
 
-  // temp files of a writer killed between create and rename (the pid in the name is gone)
+  // temp files of a writer killed between create and rename. Writers hold the directory's lock
+  // (lock()) while a temp file exists, and so does the caller: any other writer's temp file is dead,
+  // whether or not its pid now names another (reused) or an unreaped process.
   #sweep(): void {
     const prefix = `.${this.#base}.`;
     for (const f of fs.readdirSync(this.#dir)) {
       const m = f.startsWith(prefix) ? /^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(f.slice(prefix.length)) : null;
-      if (!m || Number(m[1]) === process.pid) continue;
-      try {
-        process.kill(Number(m[1]), 0);
-      } catch (e) {
-        if (errno(e) === 'ESRCH') fs.rmSync(path.join(this.#dir, f), { force: true });
-      }
+      if (m && Number(m[1]) !== process.pid) fs.rmSync(path.join(this.#dir, f), { force: true });
     }
   }
+
 
   #syncDir(): void {
     const d = fs.openSync(this.#dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
