@@ -19,7 +19,10 @@ endif
 # test/bpf/*.bpf.c are test-only objects.
 BPF_CFLAGS := -target bpf -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -I$(ARCH_INC) -Ibpf
 BPF_SRC    := $(wildcard bpf/*.bpf.c bpf/bench/*.bpf.c test/bpf/*.bpf.c)
-BPF_OBJ    := $(patsubst %.bpf.c,$(BUILD)/bpf/%.bpf.o,$(notdir $(BPF_SRC))) $(BUILD)/bpf/quicsteer_scale.bpf.o
+# make bench's cost breakdown: the program stopped after stage N (see QS_BENCH_STOP in quicsteer.bpf.c).
+BENCH_STOPS := 1 2 3 4 5 6 7
+BPF_OBJ    := $(patsubst %.bpf.c,$(BUILD)/bpf/%.bpf.o,$(notdir $(BPF_SRC))) $(BUILD)/bpf/quicsteer_scale.bpf.o \
+              $(foreach n,$(BENCH_STOPS),$(BUILD)/bpf/quicsteer_stop$(n).bpf.o)
 BPF_HDR    := $(wildcard bpf/*.h)
 # make bench's scale rows: the same program with tables for 65,536 servers (at 8 probes that takes
 # 1/8 load: at 1/4 the tail of linear probing passes 8) and 1,024 VIPs.
@@ -50,6 +53,10 @@ $(BUILD)/bpf/%.bpf.o: %.bpf.c $(BPF_HDR) | $(BUILD)/bpf
 $(BUILD)/bpf/quicsteer_scale.bpf.o: bpf/quicsteer.bpf.c $(BPF_HDR) Makefile | $(BUILD)/bpf
 	$(msg) CLANG $@
 	$(Q)$(CLANG) $(BPF_CFLAGS) $(SCALE_DEFS) -c $< -o $@
+
+$(BUILD)/bpf/quicsteer_stop%.bpf.o: bpf/quicsteer.bpf.c $(BPF_HDR) Makefile | $(BUILD)/bpf
+	$(msg) CLANG $@
+	$(Q)$(CLANG) $(BPF_CFLAGS) -DQS_BENCH_STOP=$* -c $< -o $@
 
 $(BUILD)/bpf:
 	$(Q)mkdir -p $@

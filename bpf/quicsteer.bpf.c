@@ -8,6 +8,25 @@
 #include "stats.h"
 #include "table.h"
 
+/*
+ * make bench's cost breakdown builds this file with -DQS_BENCH_STOP=N (1..7): a packet's work ends
+ * after stage N (1 parse, 2 VIP lookup, 3 QUIC header, 4 server ID, 5 owner lookup, 6 loop guard,
+ * 7 MAC rewrite) with XDP_TX, and nothing is counted. The shipped build has no stop.
+ */
+#ifdef QS_BENCH_STOP
+#define QS_R_BENCH_STOP QS_R_MAX
+// keep: what the stage produced; it escapes, so clang cannot drop the work that made it
+#define bench_stop(n, keep)                                    \
+	do {                                                   \
+		if ((n) == QS_BENCH_STOP) {                    \
+			asm volatile("" ::"r"(keep) : "memory"); \
+			return QS_R_BENCH_STOP;                \
+		}                                              \
+	} while (0)
+#else
+#define bench_stop(n, keep) do { } while (0)
+#endif
+
 // IPv6 next-header values that are extension headers (RFC 8200 4, IANA): passed, not parsed.
 static __always_inline int ipv6_is_ext(int nexthdr)
 {
@@ -79,6 +98,7 @@ static __always_inline int parse_to_vip(struct xdp_md *ctx, __u32 gen, struct qs
 
 	if (parse_udphdr(&nh, data_end, &udp) == QS_PARSE_TRUNCATED)
 		return QS_R_MALFORMED;
+	bench_stop(1, udp);
 	vk.port = udp->dest;
 	pkt->vip = vip_lookup(gen, &vk);
 	if (!pkt->vip)
@@ -129,12 +149,15 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 	r = parse_to_vip(ctx, gen, &pkt);
 	if (r != QS_CONTINUE)
 		return r;
+	bench_stop(2, pkt.vip);
 	r = parse_quic(pkt.payload, pkt.plen, data_end, &dcid);
 	if (r != QS_CONTINUE)
 		return r;
+	bench_stop(3, &dcid);
 	r = decode_sid(pkt.payload, pkt.plen, data_end, &dcid, pkt.vip, &sid);
 	if (r != QS_CONTINUE)
 		return r;
+	bench_stop(4, &sid);
 
 	cfg = bpf_map_lookup_elem(&qs_config, &gen);
 	if (cfg && sid_equal(&sid, &cfg->local_id))
@@ -146,11 +169,13 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 		return QS_R_PEER_DRAIN;
 	if (srv->state != QS_SERVER_UP)
 		return QS_R_PEER_DOWN;
+	bench_stop(5, srv);
 
 	// Only frames about to be steered pay for the loop-guard lookup.
 	__builtin_memcpy(peer.mac, pkt.eth->h_source, ETH_ALEN);
 	if (peer_lookup(gen, &peer))
 		return QS_R_LOOP_GUARD;
+	bench_stop(6, srv);
 
 	if (srv->ifindex == 0 || srv->ifindex == ctx->ingress_ifindex) {
 		// back out where it came in: our MAC is the one the frame was sent to
@@ -165,6 +190,7 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 	}
 	__builtin_memcpy(pkt.eth->h_dest, srv->mac, ETH_ALEN);
 	v->slot = srv->slot;
+	bench_stop(7, pkt.eth);
 	return QS_R_STEERED;
 }
 
@@ -177,6 +203,9 @@ int quicsteer_xdp(struct xdp_md *ctx)
 
 	btf_anchor();
 	reason = decide(ctx, &v);
+#ifdef QS_BENCH_STOP
+	return reason == QS_R_BENCH_STOP ? XDP_TX : XDP_DROP;
+#endif
 
 	count_reason(reason, bytes);
 	if (reason == QS_R_STEERED)

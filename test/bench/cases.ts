@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Link, ObjectSpec, XdpAction, type Collection, type Program } from '../../src/bpf/index.js';
 import { u32, u64, whole } from '../../src/bpf/codec.js';
-import { CidFormat, LbFlags, PEER_SLOTS, type ServerIdT, type ServerT } from '../../src/bpf/layout.js';
+import { CidFormat, LbFlags, PEER_SLOTS, type ReasonName, type ServerIdT, type ServerT } from '../../src/bpf/layout.js';
 import { native } from '../../src/bpf/native.js';
 import { SERVER_TABLE, build, generationInfo, generationMaps, publish, publishImage, readLive, waitForReaders, type Image } from '../../src/datapath/install.js';
 import { withWriteLock } from '../../src/control/lock.js';
@@ -21,6 +21,7 @@ import { macKey, placeKeys, qsHash, serverValue, sidKey, vipKey, vipValue } from
 import { fixtures } from '../helpers/fixtures.js';
 import { ROOT } from '../helpers/paths.js';
 import { Harness, LOCAL_SID, MAC_PEER, MAC_RS2, PORT_QUIC_LB, VIP4, fixtureWorld } from '../helpers/world.js';
+import { BenchWorld, OBJECTS, benchConfig } from './world.js';
 
 export interface BenchOptions {
   /** BPF_PROG_TEST_RUN runs per sample (the kernel reports the mean). */
@@ -50,6 +51,8 @@ export interface Row {
   samples: number[];
   floor?: { figure: string; value: number };
   ratio?: number;
+  /** value - floor value, shown instead of the ratio (the cost breakdown's stages) */
+  delta?: number;
   goal?: Goal;
   verdict: 'met' | 'missed' | '—';
   /** What it takes to read the row right (printed under the table). */
@@ -57,10 +60,9 @@ export interface Row {
 }
 
 /** A row before judging: its floor may still be named by another row's figure. */
-type Measured = Omit<Row, 'ratio' | 'verdict'> & { floorOf?: string };
+type Measured = Omit<Row, 'ratio' | 'verdict' | 'delta'> & { floorOf?: string; delta?: boolean };
 
 const OBJ = {
-  floors: path.join(ROOT, 'build/bpf/floors.bpf.o'),
   scale: path.join(ROOT, 'build/bpf/quicsteer_scale.bpf.o'),
 };
 // The scale build's table slots: SCALE_DEFS in the Makefile (a mismatch fails at the first table swap).
@@ -69,23 +71,38 @@ const SCALE_VIP_SLOTS = 4096;
 
 const PASS_FLOOR = 'XDP_PASS floor';
 const MAC_FLOOR = 'MAC-rewrite floor';
+const HARNESS = 'restoring harness, own cost';
+const STEER_NET = 'short header, steered, net of XDP_PASS';
+// The issue's goals: a steered short header at most 20 ns above XDP_PASS and 3x the MAC-rewrite
+// floor; every other packet class at most 2x that floor.
+const STEER_NET_GOAL_NS = 20;
+// The cost breakdown's stages, in program order (QS_BENCH_STOP=1..7 in bpf/quicsteer.bpf.c).
+const STAGES = [
+  'parse Ethernet/IP/UDP',
+  '+ VIP lookup',
+  '+ QUIC header',
+  '+ server ID from the CID',
+  '+ local check, owner lookup',
+  '+ loop guard',
+  '+ MAC rewrite, XDP_TX',
+];
 
 // Packet classes of the data path: figure, fixture row (test/helpers/fixtures.ts), goal as × MAC-rewrite floor.
 const CLASSES: [string, string, number][] = [
-  ['short header, steered (XDP_TX)', 'IPv4, short header to RS2', 1.25],
-  ['short header, own ID (local)', 'own server ID: delivered locally', 1.5],
-  ['Handshake, steered', 'v1 Handshake to RS2', 1.5],
-  ['Initial (passed)', 'v1 Initial: the director decides', 1.5],
-  ['UDP to a VIP, not QUIC (empty)', 'empty UDP payload', 1.5],
-  ['UDP to a VIP address, other port', 'UDP to another port of the VIP address', 1.5],
-  ['UDP to a non-VIP address', 'UDP to another address', 1.5],
-  ['IPv6 short header, steered', 'IPv6, short header to RS2', 1.5],
-  ['802.1Q-tagged short header, steered', '802.1Q tagged, short header to RS2', 1.5],
-  ['CID QUIC-LB, 3-byte ID, steered', 'QUIC-LB config 1 (3-byte server ID)', 1.5],
-  ['CID fixed offset (MsQuic), steered', 'MsQuic short header to 192.0.2.2', 1.5],
-  ['CID mvfst v1, steered', 'mvfst v1 (16-bit host id in bits 2..17)', 1.5],
-  ['CID mvfst v3, steered', 'mvfst v3 (32-bit host id)', 1.5],
-  ['devmap redirect, steered', 'owner behind another interface: devmap redirect with its MAC', 1.5],
+  ['short header, steered (XDP_TX)', 'IPv4, short header to RS2', 3],
+  ['short header, own ID (local)', 'own server ID: delivered locally', 2],
+  ['Handshake, steered', 'v1 Handshake to RS2', 2],
+  ['Initial (passed)', 'v1 Initial: the director decides', 2],
+  ['UDP to a VIP, not QUIC (empty)', 'empty UDP payload', 2],
+  ['UDP to a VIP address, other port', 'UDP to another port of the VIP address', 2],
+  ['UDP to a non-VIP address', 'UDP to another address', 2],
+  ['IPv6 short header, steered', 'IPv6, short header to RS2', 2],
+  ['802.1Q-tagged short header, steered', '802.1Q tagged, short header to RS2', 2],
+  ['CID QUIC-LB, 3-byte ID, steered', 'QUIC-LB config 1 (3-byte server ID)', 2],
+  ['CID fixed offset (MsQuic), steered', 'MsQuic short header to 192.0.2.2', 2],
+  ['CID mvfst v1, steered', 'mvfst v1 (16-bit host id in bits 2..17)', 2],
+  ['CID mvfst v3, steered', 'mvfst v3 (32-bit host id)', 2],
+  ['devmap redirect, steered', 'owner behind another interface: devmap redirect with its MAC', 2],
 ];
 
 // "Lookup cost must not grow": a bigger table may cost at most this much more than the smallest.
@@ -118,13 +135,14 @@ function measure(cases: Case[], samples: number): Measured[] {
 /** Resolves floors named by figure, then ratio and verdict. */
 function judge(rows: Measured[]): Row[] {
   const byFigure = new Map(rows.map((r) => [r.figure, r]));
-  return rows.map(({ floorOf, ...r }) => {
+  return rows.map(({ floorOf, delta: showDelta, ...r }) => {
     const floor = floorOf === undefined ? r.floor : { figure: floorOf, value: byFigure.get(floorOf)!.value };
     const ratio = floor ? r.value / floor.value : undefined;
-    if (!r.goal) return { ...r, floor, ratio, verdict: '—' };
+    const delta = showDelta && floor ? r.value - floor.value : undefined;
+    if (!r.goal) return { ...r, floor, ratio, delta, verdict: '—' };
     const x = r.goal.on === 'ratio' ? ratio! : r.value;
     const ok = r.goal.op === '<=' ? x <= r.goal.limit : r.goal.op === '<' ? x < r.goal.limit : x >= r.goal.limit;
-    return { ...r, floor, ratio, verdict: ok ? 'met' : 'missed' };
+    return { ...r, floor, ratio, delta, verdict: ok ? 'met' : 'missed' };
   });
 }
 
@@ -132,33 +150,83 @@ function judge(rows: Measured[]): Row[] {
 export function runBench(opts: BenchOptions): Row[] {
   const h = new Harness('qs-bn');
   const open: Collection[] = [];
+  let w: BenchWorld | undefined;
   try {
-    const floors = ObjectSpec.open(OBJ.floors).load();
-    open.push(floors);
     h.install(fixtureWorld((n) => h.ifindex(n)));
+    w = new BenchWorld(h.ns, benchConfig());
+    const world = w;
     const table = new Map(fixtures().map((f) => [f.name, f]));
-    const steer = table.get(CLASSES[0]![1])!.frame;
+    const steer = table.get(CLASSES[0]![1])!;
+    const shipped = w.build(OBJECTS.shipped).program('quicsteer_xdp');
     const run = (prog: Program, frame: Buffer, repeat: number) => h.ns.enter(() => prog.testRun({ data: frame, repeat, ingressIfindex: 1 }));
-    // a case checks its verdict first: a row never measures a path other than the one it names
-    const perPacket = (section: string, figure: string, prog: Program, frame: Buffer, expect: number, more: Partial<Measured> = {}): Case => {
-      const got = run(prog, frame, 1).retval;
-      if (got !== expect) throw new Error(`bench: ${figure}: the program returned ${got}, the row measures ${expect}`);
-      return { row: { section, figure, unit: 'ns', ...more }, sample: () => run(prog, frame, opts.repeat).durationNs };
+
+    // Every row but the bare floor runs through the restoring harness; the harness' own cost (it
+    // tail-calling floor_pass, minus floor_pass alone) is measured in each round and subtracted.
+    let passNs = 0;
+    let harnessNs = 0;
+    const lastNs = new Map<string, number>();
+    // a raw sampler: checks the verdict (and, given a reason, that every run was counted under it)
+    const timed = (figure: string, prog: Program, frame: Buffer, expect: number, reason?: ReasonName) => {
+      const once = (repeat: number) => {
+        world.arm(prog, frame);
+        const before = reason ? world.reasonPackets(reason) : 0n;
+        const r = run(world.restore, frame, repeat);
+        if (r.retval !== expect) throw new Error(`bench: ${figure}: the program returned ${r.retval}, the row measures ${expect}`);
+        const moved = reason ? world.reasonPackets(reason) - before : BigInt(repeat);
+        if (moved !== BigInt(repeat)) throw new Error(`bench: ${figure}: ${repeat} runs moved ${reason} by ${moved}`);
+        return r.durationNs;
+      };
+      once(1);
+      return () => once(opts.repeat);
+    };
+    const viaHarness = (figure: string, prog: Program, frame: Buffer, expect: number, reason?: ReasonName) => {
+      const raw = timed(figure, prog, frame, expect, reason);
+      return () => {
+        const ns = raw() - harnessNs;
+        lastNs.set(figure, ns);
+        return ns;
+      };
     };
 
-    // data path and scale: one interleaved group, so every ns figure shares its noisy moments
-    const dp = 'data path, ns/packet (BPF_PROG_TEST_RUN)';
+    const dp = 'data path, ns/packet (BPF_PROG_TEST_RUN; frames restored by the harness before every run)';
+    const pass = w.floors.program('floor_pass');
     const cases: Case[] = [
-      perPacket(dp, PASS_FLOOR, floors.program('floor_pass'), steer, XdpAction.PASS),
-      perPacket(dp, MAC_FLOOR, floors.program('floor_tx'), steer, XdpAction.TX, {
-        floorOf: PASS_FLOOR,
-        note: `${MAC_FLOOR}: bpf/bench/floors.bpf.c, the project's parsers (Ethernet/VLAN, IPv4, UDP), both MACs rewritten, XDP_TX`,
-      }),
-      ...CLASSES.map(([figure, name, limit]) => {
+      { row: { section: dp, figure: PASS_FLOOR, unit: 'ns' }, sample: () => (passNs = run(pass, steer.frame, opts.repeat).durationNs) },
+      {
+        row: { section: dp, figure: HARNESS, unit: 'ns', note: `${HARNESS}: bpf/bench/harness.bpf.c puts the row's MACs back and tail-calls the program; measured on floor_pass each round and subtracted from every row below` },
+        sample: (() => {
+          const raw = timed(HARNESS, pass, steer.frame, XdpAction.PASS);
+          return () => (harnessNs = raw() - passNs);
+        })(),
+      },
+      {
+        row: { section: dp, figure: MAC_FLOOR, unit: 'ns', floorOf: PASS_FLOOR, note: `${MAC_FLOOR}: bpf/bench/floors.bpf.c, the project's parsers (Ethernet/VLAN, IPv4, UDP), both MACs rewritten, XDP_TX` },
+        sample: viaHarness(MAC_FLOOR, w.floors.program('floor_tx'), steer.frame, XdpAction.TX),
+      },
+      ...CLASSES.map(([figure, name, limit]): Case => {
         const f = table.get(name)!;
-        return perPacket(dp, figure, h.prog, f.frame, f.action, { floorOf: MAC_FLOOR, goal: { on: 'ratio', op: '<=', limit } });
+        return { row: { section: dp, figure, unit: 'ns', floorOf: MAC_FLOOR, goal: { on: 'ratio', op: '<=', limit } }, sample: viaHarness(figure, shipped, f.frame, f.action, f.reason) };
       }),
+      {
+        row: { section: dp, figure: STEER_NET, unit: 'ns', goal: { on: 'value', op: '<=', limit: STEER_NET_GOAL_NS }, note: `${STEER_NET}: the steered row minus the XDP_PASS floor, per round` },
+        sample: () => lastNs.get(CLASSES[0]![0])! - passNs,
+      },
     ];
+
+    // where a steered packet's time goes: the program stopped after each stage (QS_BENCH_STOP)
+    const bd = 'cost breakdown: short header steered, each build stopped after a stage (ns, harness subtracted)';
+    let prev = PASS_FLOOR;
+    for (const [n, stage] of STAGES.entries()) {
+      const figure = `${n + 1}. ${stage}`;
+      const prog = w.build(OBJECTS.stop(n + 1)).program('quicsteer_xdp');
+      cases.push({ row: { section: bd, figure, unit: 'ns', floorOf: prev, delta: true }, sample: viaHarness(figure, prog, steer.frame, XdpAction.TX) });
+      prev = figure;
+    }
+    cases.push({
+      row: { section: bd, figure: `${STAGES.length + 1}. + counters: the shipped program`, unit: 'ns', floorOf: prev, delta: true },
+      sample: viaHarness('breakdown: shipped', shipped, steer.frame, steer.action, steer.reason),
+    });
+
     const sc = 'scale: short header steered, ns/packet';
     const probes: number[] = [];
     let smallest = '';
@@ -170,20 +238,24 @@ export function runBench(opts: BenchOptions): Row[] {
       const more: Partial<Measured> = smallest
         ? { floorOf: smallest, goal: { on: 'ratio', op: '<=', limit: SCALE_GOAL } }
         : { floorOf: MAC_FLOOR };
-      cases.push(perPacket(sc, figure, coll.program('quicsteer_xdp'), steer, XdpAction.TX, more));
+      const prog = coll.program('quicsteer_xdp');
+      const got = run(prog, steer.frame, 1).retval;
+      if (got !== XdpAction.TX) throw new Error(`bench: ${figure}: the program returned ${got}`);
+      cases.push({ row: { section: sc, figure, unit: 'ns', ...more }, sample: () => run(prog, steer.frame, opts.repeat).durationNs });
       smallest ||= figure;
     }
     cases.at(-1)!.row.note =
       'scale rows: quicsteer.bpf.c built with -DQS_SERVER_SLOTS=524288 -DQS_VIP_SLOTS=4096; the owner is placed last ' +
       `(probe distance ${probes.join(', ')}); one frame repeated, so its table entries stay in cache`;
     const rows = measure(cases, opts.samples);
-    rows.push(...vethRate(h, floors, steer, opts));
-    rows.push(...verifier(h.prog, floors.program('floor_tx')));
+    rows.push(...vethRate(h, w, shipped, steer.frame, opts));
+    rows.push(...verifier(shipped, w.floors.program('floor_tx')));
     rows.push(...stateCosts(h, opts));
     rows.push(...controlPlane(h.ns.name, opts));
     return judge(rows);
   } finally {
     for (const c of open) c.close();
+    w?.destroy();
     h.destroy();
   }
 }
@@ -219,16 +291,21 @@ function scaleWorld(servers: number, vips: number): { coll: Collection; probe: n
 /**
  * Frames per second delivered through a veth pair: live frames injected at veth0 go out by XDP_TX and
  * are counted by a sink on veth1 (which must run XDP for NAPI to deliver). Rate = delivered / time.
+ * Live frames reuse their pages without restoring them, so both rows run through the harness too.
  */
-function vethRate(h: Harness, floors: Collection, frame: Buffer, opts: BenchOptions): Measured[] {
+function vethRate(h: Harness, w: BenchWorld, prog: Program, frame: Buffer, opts: BenchOptions): Measured[] {
   const [tx, rx] = h.ns.enter(() => [native().ifNameToIndex('veth0'), native().ifNameToIndex('veth1')]);
-  const received = floors.perCpuMap('floor_rx', whole(u32), whole(u64));
+  const received = w.floors.perCpuMap('floor_rx', whole(u32), whole(u64));
   const delivered = () => received.lookup(0)!.reduce((a, b) => a + b, 0n);
-  const sink = h.ns.enter(() => Link.attachXdp(floors.program('floor_sink'), { ifindex: rx!, mode: 'native' }));
+  const sink = h.ns.enter(() => Link.attachXdp(w.floors.program('floor_sink'), { ifindex: rx!, mode: 'native' }));
   try {
-    const rate = (prog: Program) => () => {
+    const rate = (p: Program, reason?: ReasonName) => () => {
       received.update(0, 0n);
-      const r = h.ns.enter(() => prog.testRun({ data: frame, repeat: opts.liveRepeat, liveFrames: true, ingressIfindex: tx! }));
+      w.arm(p, frame);
+      const before = reason ? w.reasonPackets(reason) : 0n;
+      const r = h.ns.enter(() => w.restore.testRun({ data: frame, repeat: opts.liveRepeat, liveFrames: true, ingressIfindex: tx! }));
+      const moved = reason ? w.reasonPackets(reason) - before : BigInt(opts.liveRepeat);
+      if (moved !== BigInt(opts.liveRepeat)) throw new Error(`bench: veth: ${opts.liveRepeat} frames moved ${reason} by ${moved}`);
       // the sink's NAPI may still be draining the ring: wait until the count stops moving
       let n = delivered();
       for (let i = 0, last = -1n; i < 20 && n !== last; i++) {
@@ -238,12 +315,12 @@ function vethRate(h: Harness, floors: Collection, frame: Buffer, opts: BenchOpti
       }
       return (Number(n) / opts.liveRepeat) * (1e3 / r.durationNs);
     };
-    const section = 'veth rate, Mpps delivered (live frames, XDP_TX out of veth0, counted on veth1)';
+    const section = 'veth rate, Mpps delivered (live frames through the harness, XDP_TX out of veth0, counted on veth1)';
     const floorFig = `${MAC_FLOOR} (veth)`;
     return measure(
       [
-        { row: { section, figure: floorFig, unit: 'Mpps' }, sample: rate(floors.program('floor_tx')) },
-        { row: { section, figure: 'short header, steered (veth)', unit: 'Mpps', floorOf: floorFig, goal: { on: 'ratio', op: '>=', limit: RATE_GOAL } }, sample: rate(h.prog) },
+        { row: { section, figure: floorFig, unit: 'Mpps' }, sample: rate(w.floors.program('floor_tx')) },
+        { row: { section, figure: 'short header, steered (veth)', unit: 'Mpps', floorOf: floorFig, goal: { on: 'ratio', op: '>=', limit: RATE_GOAL } }, sample: rate(prog, 'STEERED') },
       ],
       opts.samples,
     );

@@ -30,7 +30,8 @@ export function formatTable(r: BenchResult): string {
   const head = [
     `make bench, ${r.date.slice(0, 16).replace('T', ' ')} UTC, Linux ${r.kernel}, ${r.cpus}, node ${r.node}`,
     `BPF_PROG_TEST_RUN: ${samples} interleaved samples of ${repeat.toLocaleString('en')} runs; veth: ${samples} × ${liveRepeat.toLocaleString('en')} frames; CLI: ${cliRuns} runs.`,
-    'value = best sample (min time, max rate), median in brackets; ratio = value / floor value, both from this run.',
+    'value = best sample (min time, max rate), median in brackets; ratio = value / floor value, both from this run; verdicts judge the value.',
+    'breakdown rows show what the stage adds (value - the value of the stage before) where other rows show the ratio.',
     '',
   ];
   const cells: string[][] = [['figure', 'value', 'floor', 'ratio', 'goal', 'verdict']];
@@ -45,7 +46,7 @@ export function formatTable(r: BenchResult): string {
       row.figure,
       `${num(row.value, row.unit)} ${row.unit}${sampled ? ` (${num(row.median, row.unit)})` : ''}`,
       row.floor ? `${num(row.floor.value, row.unit)} ${row.floor.figure}` : '',
-      row.ratio === undefined ? '' : `${row.ratio.toFixed(2)}×`,
+      row.delta !== undefined ? `${row.delta >= 0 ? '+' : ''}${num(row.delta, row.unit)} ${row.unit}` : row.ratio === undefined ? '' : `${row.ratio.toFixed(2)}×`,
       row.goal ? goalText(row.goal, row.unit) : '',
       row.verdict,
     ]);

@@ -1,0 +1,126 @@
+// make bench's data path as a user's would be: `quicsteer apply` (the CLI, a process of its own)
+// writes the tables on a private bpffs, and every build under test (the shipped program, the cost
+// breakdown's stopped builds) is loaded on those pins. Rows run through a restoring harness
+// (bpf/bench/harness.bpf.c) so every repetition sees the row's frame, not the previous output.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ObjectSpec, type Collection, type PerCpuMap, type Program } from '../../src/bpf/index.js';
+import { u32, whole } from '../../src/bpf/codec.js';
+import { Counter, Reasons, type CounterT, type ReasonName } from '../../src/bpf/layout.js';
+import { native } from '../../src/bpf/native.js';
+import { TempBpffs } from '../helpers/bpffs.js';
+import { MAC_SELF } from '../helpers/frames.js';
+import { ROOT } from '../helpers/paths.js';
+import { MAC_RS2, MAC_RS3, MAC_RS4, LOCAL_SID, PORT_MSQUIC, PORT_MVFST, PORT_QUIC_LB, VIP4, VIP6 } from '../helpers/world.js';
+import type { Netns } from '../helpers/netns.js';
+
+export const OBJECTS = {
+  shipped: path.join(ROOT, 'build/bpf/quicsteer.bpf.o'),
+  floors: path.join(ROOT, 'build/bpf/floors.bpf.o'),
+  harness: path.join(ROOT, 'build/bpf/harness.bpf.o'),
+  stop: (n: number) => path.join(ROOT, `build/bpf/quicsteer_stop${n}.bpf.o`),
+};
+export const CLI = path.join(ROOT, 'scripts/quicsteer.mjs');
+
+const mac = (b: Buffer) => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+
+/**
+ * The apply file of the bench: the fixtures' VIPs and owners (every CID layout a row measures), this
+ * server's own entry among the servers, so the peer set holds this server's MAC as in a real fleet
+ * (a steered frame's new source MAC: run again unrestored, it would hit the loop guard).
+ */
+export function benchConfig(extraServers: { id: string; mac: string }[] = []): object {
+  const quicLb = ['quic-lb:sid=2,nonce=6', 'quic-lb:sid=3,nonce=4,cr=1'];
+  return {
+    localId: LOCAL_SID,
+    vips: [
+      { address: `${VIP4}:${PORT_QUIC_LB}`, cid: quicLb },
+      { address: `[${VIP6}]:${PORT_QUIC_LB}`, cid: quicLb },
+      { address: `${VIP4}:${PORT_MSQUIC}`, cid: 'msquic' },
+      { address: `${VIP4}:${PORT_MVFST}`, cid: 'mvfst' },
+    ],
+    servers: [
+      { id: LOCAL_SID, mac: mac(MAC_SELF) },
+      { id: '0c0d', mac: mac(MAC_RS2) },
+      { id: '0a0b0c', mac: mac(MAC_RS3) },
+      { id: 'c0000202', mac: mac(MAC_RS2) },
+      { id: '1234', mac: mac(MAC_RS3) },
+      { id: '12345678', mac: mac(MAC_RS3) },
+      { id: '2021', mac: mac(MAC_RS4), dev: 'veth0' },
+      ...extraServers,
+    ],
+  };
+}
+
+/** Runs the CLI in the namespace; throws with its stderr when it fails. Returns wall time in ms. */
+export function cli(ns: Netns, pin: string, ...args: string[]): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('ip', ['netns', 'exec', ns.name, process.execPath, CLI, '--pin-path', pin, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`bench: quicsteer ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+/** The applied state, the builds loaded on its pins, and the restoring harness. */
+export class BenchWorld {
+  readonly fs = new TempBpffs();
+  readonly pin = this.fs.path('qs');
+  readonly tmp = mkdtempSync(path.join(os.tmpdir(), 'qs-bn-cfg-'));
+  readonly open: Collection[] = [];
+  readonly harness: Collection;
+  readonly floors: Collection;
+  readonly stats: PerCpuMap<number, CounterT>;
+
+  constructor(
+    readonly ns: Netns,
+    config: object,
+  ) {
+    try {
+      const file = path.join(this.tmp, 'config.json');
+      writeFileSync(file, JSON.stringify(config));
+      cli(ns, this.pin, 'apply', '-f', file);
+      this.harness = this.track(ObjectSpec.open(OBJECTS.harness).load());
+      this.floors = this.track(ObjectSpec.open(OBJECTS.floors).load());
+      this.stats = this.build(OBJECTS.shipped).perCpuMap('qs_stats', whole(u32), Counter);
+    } catch (e) {
+      this.destroy();
+      throw e;
+    }
+  }
+
+  private track(c: Collection): Collection {
+    this.open.push(c);
+    return c;
+  }
+
+  /** A build of the program loaded on the applied maps (same map definitions: the pins are reused). */
+  build(obj: string): Collection {
+    return this.track(ObjectSpec.open(obj, { pinRootPath: this.pin }).load());
+  }
+
+  /** Packets counted under a reason, summed over CPUs. */
+  reasonPackets(r: ReasonName): bigint {
+    return this.stats.lookup(Reasons.indexOf(r))!.reduce((a, c) => a + c.packets, 0n);
+  }
+
+  /** Makes the harness restore `frame`'s MACs and then run `prog`. */
+  arm(prog: Program, frame: Buffer): void {
+    const n = native();
+    const key = whole(u32).encode(0);
+    const eth = Buffer.alloc(16);
+    frame.copy(eth, 0, 0, 12);
+    n.mapUpdate(this.harness.maps.get('bench_eth')!.fd, key, eth, n.constants.BPF_ANY);
+    n.mapUpdate(this.harness.maps.get('bench_progs')!.fd, key, whole(u32).encode(prog.fd), n.constants.BPF_ANY);
+  }
+
+  get restore(): Program {
+    return this.harness.program('bench_restore');
+  }
+
+  destroy(): void {
+    for (const c of this.open.splice(0)) c.close();
+    this.fs.destroy();
+    rmSync(this.tmp, { recursive: true, force: true });
+  }
+}
