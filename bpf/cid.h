@@ -5,6 +5,7 @@
 #include <linux/types.h>
 #include "quicsteer.h"
 #include "quic.h"
+#include "table.h"
 
 // QUIC-LB: the config-rotation bits are the first octet's top three.
 #define QUIC_LB_CR_SHIFT 5
@@ -15,17 +16,38 @@
 #define MVFST_V2 2   /* 24-bit host id in bytes 1..3 */
 #define MVFST_V3 3   /* 32-bit host id in bytes 1..4 */
 
+// The key's bytes 0..n-1 of a 64-bit word (n may be out of 0..8).
+static __always_inline __u64 low_bytes(__s32 n)
+{
+	if (n <= 0)
+		return 0;
+	if (n >= 8)
+		return ~0ULL;
+	return (1ULL << (8 * n)) - 1;
+}
+
 /*
  * Copies len (1..QS_MAX_SID_LEN) bytes at p into sid: QS_CONTINUE, or QS_R_MALFORMED if the packet
  * ends first (callers have checked the length already; this keeps the verifier's view exact).
+ * A real QUIC packet has far more than 16 bytes from its server ID on (CID, packet number, AEAD
+ * tag): it takes two 8-byte loads and two 8-byte stores, which the key's word loads forward from.
  */
 static __always_inline int copy_sid(__u8 *p, __u32 len, const __u8 *data_end, struct qs_server_id *sid)
 {
+	qs_qword *q = (qs_qword *)sid;
 	__u32 i;
 
-	// a bounded loop (verified as such since 5.3); early exits keep clang from unrolling it.
-	// barrier_var hides i from clang, which would otherwise merge the two bounds into one compare
-	// against min(len, 15) and walk a pointer: neither is something the 6.1 verifier can bound
+	if (p + 16 <= data_end) {
+		__u64 w0 = *(const qs_qword *)p, w1 = *(const qs_qword *)(p + 8);
+
+		// key byte 0 is the length, bytes 1..len the ID (little-endian words), the rest zero
+		q[0] = (w0 << 8 | len) & low_bytes(len + 1);
+		q[1] = (w1 << 8 | w0 >> 56) & low_bytes(len + 1 - 8);
+		return QS_CONTINUE;
+	}
+	// short packets: a bounded loop (verified as such since 5.3); early exits keep clang from
+	// unrolling it. barrier_var hides i from clang, which would otherwise merge the two bounds into
+	// one compare against min(len, 15) and walk a pointer: neither is something the 6.1 verifier can bound
 	for (i = 0; i < QS_MAX_SID_LEN; i++) {
 		barrier_var(i);
 		if (i >= len)
@@ -99,9 +121,9 @@ static __always_inline int mvfst_sid(__u8 *cid, __u32 cid_len, const __u8 *data_
 		if (cid + 3 > data_end)
 			return QS_R_MALFORMED;
 		host = (cid[0] & 0x3f) << 10 | cid[1] << 2 | cid[2] >> 6;
-		sid->len = 2;
-		sid->id[0] = host >> 8;
-		sid->id[1] = host & 0xff;
+		// length 2, then the host id big-endian: whole-word stores (see copy_sid)
+		((qs_qword *)sid)[0] = 2 | (__u64)(host >> 8) << 8 | (__u64)(host & 0xff) << 16;
+		((qs_qword *)sid)[1] = 0;
 		return QS_CONTINUE;
 	}
 	return copy_sid(cid + 1, need - 1, data_end, sid);

@@ -59,11 +59,15 @@ static __always_inline int parse_to_vip(struct xdp_md *ctx, __u32 gen, struct qs
 {
 	void *data_end = (void *)(long)ctx->data_end;
 	struct hdr_cursor nh = { .pos = (void *)(long)ctx->data };
-	struct qs_vip_key vk __attribute__((aligned(4))) = {};
+	// written as whole words only (see qs_word); IPv4 leaves words 1..3 zero
+	union {
+		struct qs_vip_key key;
+		__u32 w[sizeof(struct qs_vip_key) / 4];
+	} vk = {};
 	struct iphdr *ip;
 	struct ipv6hdr *ip6;
 	struct udphdr *udp;
-	__u32 ulen;
+	__u32 ulen, family;
 	int proto;
 
 	proto = parse_ethhdr(&nh, data_end, &pkt->eth);
@@ -78,8 +82,8 @@ static __always_inline int parse_to_vip(struct xdp_md *ctx, __u32 gen, struct qs
 			return QS_R_NOT_VIP;
 		if (ipv4_is_fragment(ip))
 			return QS_R_FRAGMENT;
-		vk.family = QS_FAMILY_IPV4;
-		__builtin_memcpy(vk.addr, &ip->daddr, sizeof(ip->daddr));
+		family = QS_FAMILY_IPV4;
+		vk.w[0] = ip->daddr;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		proto = parse_ip6hdr(&nh, data_end, &ip6);
 		if (proto == QS_PARSE_TRUNCATED)
@@ -90,8 +94,11 @@ static __always_inline int parse_to_vip(struct xdp_md *ctx, __u32 gen, struct qs
 			return QS_R_IPV6_EXT;
 		if (proto != IPPROTO_UDP)
 			return QS_R_NOT_VIP;
-		vk.family = QS_FAMILY_IPV6;
-		__builtin_memcpy(vk.addr, &ip6->daddr, sizeof(ip6->daddr));
+		family = QS_FAMILY_IPV6;
+		vk.w[0] = ip6->daddr.in6_u.u6_addr32[0];
+		vk.w[1] = ip6->daddr.in6_u.u6_addr32[1];
+		vk.w[2] = ip6->daddr.in6_u.u6_addr32[2];
+		vk.w[3] = ip6->daddr.in6_u.u6_addr32[3];
 	} else {
 		return QS_R_NOT_VIP;
 	}
@@ -99,8 +106,9 @@ static __always_inline int parse_to_vip(struct xdp_md *ctx, __u32 gen, struct qs
 	if (parse_udphdr(&nh, data_end, &udp) == QS_PARSE_TRUNCATED)
 		return QS_R_MALFORMED;
 	bench_stop(1, udp);
-	vk.port = udp->dest;
-	pkt->vip = vip_lookup(gen, &vk);
+	// port (network order as on the wire), family, pad: the key's last word, little-endian
+	vk.w[4] = (__u32)udp->dest | family << 16;
+	pkt->vip = vip_lookup(gen, &vk.key);
 	if (!pkt->vip)
 		return QS_R_NOT_VIP;
 	// The UDP length, not the frame, bounds the payload (frames may carry Ethernet padding).
@@ -138,7 +146,10 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 {
 	const __u8 *data_end = (const __u8 *)(long)ctx->data_end;
 	struct qs_server_id sid __attribute__((aligned(8))) = {};
-	struct qs_mac_key peer __attribute__((aligned(4))) = {};
+	union {
+		struct qs_mac_key key;
+		__u32 w[2];
+	} peer;
 	const struct qs_config *cfg;
 	const struct qs_server *srv;
 	struct qs_dcid dcid;
@@ -172,8 +183,9 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 	bench_stop(5, srv);
 
 	// Only frames about to be steered pay for the loop-guard lookup.
-	__builtin_memcpy(peer.mac, pkt.eth->h_source, ETH_ALEN);
-	if (peer_lookup(gen, &peer))
+	peer.w[0] = *(const __u32 *)pkt.eth->h_source;
+	peer.w[1] = *(const __u16 *)(pkt.eth->h_source + 4);
+	if (peer_lookup(gen, &peer.key))
 		return QS_R_LOOP_GUARD;
 	bench_stop(6, srv);
 

@@ -34,9 +34,15 @@
 // Per-owner counter slots (one per server the table can hold).
 #define QS_MAX_SERVERS (QS_SERVER_SLOTS / 4)
 
-// qs_hash(): multiply-xorshift over the key's 32-bit words (golden-ratio multiplier).
-#define QS_HASH_SEED 0x51c7e3a5
-#define QS_HASH_MUL 0x9e3779b1
+// qs_hash(): multiply-shift over 32-bit words (Dietzfelbinger): h = QS_HASH_B + sum of QS_HASH_A<i> *
+// word i, mod 2^64; a table of 2^k slots homes a key at the top k bits of h. Odd 64-bit constants
+// (splitmix64 outputs); keys have at most 5 words.
+#define QS_HASH_A0 0x736a5236b1b3f21dULL
+#define QS_HASH_A1 0x84c546e7464c9effULL
+#define QS_HASH_A2 0x6e9c83fcde518865ULL
+#define QS_HASH_A3 0xd8eaa0713b69ae0dULL
+#define QS_HASH_A4 0xa05b4878b46e466fULL
+#define QS_HASH_B 0xde5f3ccf27497f49ULL
 
 // Address family tags stored in qs_vip_key.family (not AF_* so the layout is OS independent).
 enum qs_family {

@@ -16,9 +16,9 @@ export const GENERATIONS = 2;
 export const GenState = { EMPTY: 0, WRITING: 1, COMPLETE: 2 } as const;
 /** Per-owner counter slots (QS_MAX_SERVERS). */
 export const MAX_SERVERS = SERVER_SLOTS / 4;
-/** qs_hash() constants (QS_HASH_SEED, QS_HASH_MUL). */
-export const HASH_SEED = 0x51c7e3a5;
-export const HASH_MUL = 0x9e3779b1;
+/** qs_hash() constants (QS_HASH_A0..A4, QS_HASH_B). */
+export const HASH_A = [0x736a5236b1b3f21dn, 0x84c546e7464c9effn, 0x6e9c83fcde518865n, 0xd8eaa0713b69ae0dn, 0xa05b4878b46e466fn] as const;
+export const HASH_B = 0xde5f3ccf27497f49n;
 /** QUIC-LB config flags (QS_LB_F_*). */
 export const LbFlags = { ENABLED: 0x1, ENCRYPTED: 0x2 } as const;
 /** QUIC-LB configs selectable by the first octet's rotation bits (QS_QUIC_LB_CONFIGS). */

@@ -1,7 +1,7 @@
 // Builds the keys and values of the XDP program's tables from plain inputs (addresses, hex IDs, MACs).
 import net from 'node:net';
 import {
-  CidFormat, Family, HASH_MUL, HASH_SEED, MAX_SID_LEN, PROBES, QUIC_LB_CONFIGS, ServerState,
+  CidFormat, Family, HASH_A, HASH_B, MAX_SID_LEN, PROBES, QUIC_LB_CONFIGS, ServerState,
   type MacKeyT, type QuicLbConfT, type ServerIdT, type ServerT, type VipKeyT, type VipT,
 } from '../bpf/layout.js';
 
@@ -57,15 +57,23 @@ export function serverValue(s: { mac: Buffer; src_mac?: Buffer; state?: number; 
   return { mac: s.mac, src_mac: s.src_mac ?? Buffer.alloc(6), state: s.state ?? ServerState.UP, pad: Buffer.alloc(3), ifindex: s.ifindex ?? 0, slot: s.slot };
 }
 
-/** qs_hash() of bpf/table.h: multiply-xorshift over the key's 32-bit little-endian words. */
+/**
+ * qs_hash() of bpf/table.h: (HASH_B + sum of HASH_A[i] * word i) mod 2^64 over the key's 32-bit
+ * little-endian words; returns its top 32 bits (a table of 2^k slots uses the top k).
+ */
 export function qsHash(key: Buffer): number {
   if (key.length % 4 !== 0) throw new RangeError(`keys are hashed by 32-bit words, got ${key.length} bytes`);
-  let h = HASH_SEED;
-  for (let i = 0; i < key.length; i += 4) {
-    h = Math.imul((h ^ key.readUInt32LE(i)) >>> 0, HASH_MUL) >>> 0;
-    h = (h ^ (h >>> 15)) >>> 0;
-  }
-  return h;
+  if (key.length / 4 > HASH_A.length) throw new RangeError(`keys are at most ${HASH_A.length} words, got ${key.length / 4}`);
+  let h = HASH_B;
+  for (let i = 0; i < key.length; i += 4) h += HASH_A[i / 4]! * BigInt(key.readUInt32LE(i));
+  return Number(BigInt.asUintN(64, h) >> 32n);
+}
+
+/** The slot a key's probe starts at in a table of `slots` (a power of two, at least 2): the hash's top bits. */
+export function homeSlot(key: Buffer, slots: number): number {
+  const bits = Math.log2(slots);
+  if (!Number.isInteger(bits) || bits < 1 || bits > 32) throw new RangeError(`table slots must be a power of two in 2..2^32, got ${slots}`);
+  return Math.floor(qsHash(key) / 2 ** (32 - bits));
 }
 
 /** A table that cannot hold what it was given (over capacity, or a key too far from its home slot). */
@@ -90,7 +98,7 @@ export function placeKeys(keys: Buffer[], slots: number, what: string): number[]
     const hex = k.toString('hex');
     if (seen.has(hex)) throw new RangeError(`${what}: duplicate key ${hex}`);
     seen.add(hex);
-    const home = qsHash(k);
+    const home = homeSlot(k, slots);
     for (let i = 0; i < PROBES; i++) {
       const slot = (home + i) & (slots - 1);
       if (!taken.has(slot)) {

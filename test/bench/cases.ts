@@ -17,7 +17,7 @@ import { CidFormat, LbFlags, PEER_SLOTS, type ReasonName, type ServerIdT, type S
 import { native } from '../../src/bpf/native.js';
 import { SERVER_TABLE, build, generationInfo, generationMaps, publish, publishImage, readLive, waitForReaders, type Image } from '../../src/datapath/install.js';
 import { withWriteLock } from '../../src/control/lock.js';
-import { macKey, placeKeys, qsHash, serverValue, sidKey, vipKey, vipValue } from '../../src/datapath/tables.js';
+import { homeSlot, macKey, placeKeys, serverValue, sidKey, vipKey, vipValue } from '../../src/datapath/tables.js';
 import { fixtures } from '../helpers/fixtures.js';
 import { ROOT } from '../helpers/paths.js';
 import { Harness, LOCAL_SID, MAC_PEER, MAC_RS2, PORT_QUIC_LB, VIP4, fixtureWorld } from '../helpers/world.js';
@@ -280,7 +280,7 @@ function scaleWorld(servers: number, vips: number): { coll: Collection; probe: n
     // placement is deterministic: placing the same keys again tells how far the owner sits from its home slot
     const keys = entries.map(([k]) => SERVER_TABLE.keyCodec.encode(k));
     const at = placeKeys(keys, SCALE_SERVER_SLOTS, 'servers').at(-1)!;
-    const home = qsHash(keys.at(-1)!) & (SCALE_SERVER_SLOTS - 1);
+    const home = homeSlot(keys.at(-1)!, SCALE_SERVER_SLOTS);
     return { coll, probe: (at - home + SCALE_SERVER_SLOTS) % SCALE_SERVER_SLOTS };
   } catch (e) {
     coll.close();

@@ -1,7 +1,7 @@
 // Open-addressed table placement: within the probe bound, no gaps, duplicates and overfull tables refused.
 import test from 'ava';
 import { PROBES } from '../../src/bpf/layout.js';
-import { TableFullError, ipBytes, placeKeys, qsHash, sidKey, vipKey } from '../../src/datapath/tables.js';
+import { TableFullError, homeSlot, ipBytes, placeKeys, qsHash, sidKey, vipKey } from '../../src/datapath/tables.js';
 import { ServerId } from '../../src/bpf/layout.js';
 
 const key = (i: number) => ServerId.encode(sidKey(Buffer.from([i >> 8, i & 0xff])));
@@ -13,7 +13,7 @@ test('every key lands within PROBES of its home slot, with no empty slot on the 
   const taken = new Set(placed);
   t.is(taken.size, keys.length);
   keys.forEach((k, i) => {
-    const home = qsHash(k) & (slots - 1);
+    const home = homeSlot(k, slots);
     const dist = (placed[i]! - home + slots) % slots;
     t.true(dist < PROBES);
     for (let d = 0; d < dist; d++) t.true(taken.has((home + d) % slots), 'no gap before the key');
@@ -33,7 +33,7 @@ test('a key with PROBES colliding neighbours is refused, not placed out of reach
   let crowd: Buffer[] | undefined;
   for (let i = 0; !crowd; i++) {
     const k = key(i);
-    const h = qsHash(k) & (slots - 1);
+    const h = homeSlot(k, slots);
     const list = byHome.get(h) ?? [];
     list.push(k);
     byHome.set(h, list);
@@ -49,7 +49,7 @@ test('duplicate keys are refused', (t) => {
 
 test('qsHash hashes whole 32-bit little-endian words and spreads neighbours', (t) => {
   t.throws(() => qsHash(Buffer.alloc(6)), { instanceOf: RangeError });
-  const homes = new Set(Array.from({ length: 1000 }, (_, i) => qsHash(key(i)) & 4095));
+  const homes = new Set(Array.from({ length: 1000 }, (_, i) => homeSlot(key(i), 4096)));
   t.true(homes.size > 850, `${homes.size} distinct homes for 1000 keys`);
 });
 
