@@ -20,13 +20,13 @@
 // every key within that bound, into the inactive generation (see maps.h); slots are 4x the capacity.
 #define QS_PROBES 8
 #ifndef QS_VIP_SLOTS
-#define QS_VIP_SLOTS 1024
+#define QS_VIP_SLOTS 4096
 #endif
 #ifndef QS_SERVER_SLOTS
-#define QS_SERVER_SLOTS 16384
+#define QS_SERVER_SLOTS 65536
 #endif
 #ifndef QS_PEER_SLOTS
-#define QS_PEER_SLOTS 1024
+#define QS_PEER_SLOTS 65536
 #endif
 // Two generations of every table: one live, one being written (QS_GENERATIONS must stay 2: the
 // live index is flipped with one write of one word).
@@ -34,9 +34,9 @@
 // Per-owner counter slots (one per server the table can hold).
 #define QS_MAX_SERVERS (QS_SERVER_SLOTS / 4)
 
-// qs_hash(): multiply-shift over 32-bit words (Dietzfelbinger): h = QS_HASH_B + sum of QS_HASH_A<i> *
-// word i, mod 2^64; a table of 2^k slots homes a key at the top k bits of h. Odd 64-bit constants
-// (splitmix64 outputs); keys have at most 5 words.
+// qs_hash(): multiply-shift over 32-bit words (Dietzfelbinger): h = QS_HASH_B + the sum of
+// QS_HASH_A<i> * word i, mod 2^64, folded to 32 bits (low half xor high half); a key's home slot is
+// that & (slots - 1). Odd 64-bit constants (splitmix64 outputs); keys have at most 5 words.
 #define QS_HASH_A0 0x736a5236b1b3f21dULL
 #define QS_HASH_A1 0x84c546e7464c9effULL
 #define QS_HASH_A2 0x6e9c83fcde518865ULL

@@ -29,9 +29,10 @@ typedef __u64 __attribute__((__may_alias__)) qs_qword;
 /*
  * qs_hash(): the same function user space places keys with (src/datapath/tables.ts). The products
  * are independent, so the hash costs one multiply's latency and an adder tree, not a multiply per
- * word in a chain.
+ * word in a chain; folding the high half into the low one breaks up the lattice a linear hash makes
+ * of structured keys (IDs counting up in one byte), so they spread like random ones.
  */
-static __always_inline __u64 qs_hash(const qs_word *w, int words)
+static __always_inline __u32 qs_hash(const qs_word *w, int words)
 {
 	const __u64 a[5] = { QS_HASH_A0, QS_HASH_A1, QS_HASH_A2, QS_HASH_A3, QS_HASH_A4 };
 	__u64 h = QS_HASH_B;
@@ -40,7 +41,7 @@ static __always_inline __u64 qs_hash(const qs_word *w, int words)
 #pragma unroll
 	for (i = 0; i < words; i++)
 		h += a[i] * w[i];
-	return h;
+	return h ^ h >> 32;
 }
 
 static __always_inline int words_equal(const qs_word *a, const qs_word *b, int words)
@@ -74,7 +75,7 @@ static __always_inline __u32 live_generation(void)
 		__u32 base = (gen & (QS_GENERATIONS - 1)) * (SLOTS), home, i;                   \
                                                                                                 \
 		_Static_assert(sizeof(KEY_T) / 4 <= 5, "qs_hash takes at most 5 words");       \
-		home = qs_hash((const qs_word *)key, words) >> (64 - __builtin_ctz(SLOTS));     \
+		home = qs_hash((const qs_word *)key, words);                                    \
 		for (i = 0; i < QS_PROBES; i++) {                                               \
 			__u32 slot = base + ((home + i) & ((SLOTS) - 1));                       \
 			const ENTRY_T *e = bpf_map_lookup_elem(&MAP, &slot);                    \

@@ -6,9 +6,9 @@ export const MAX_SID_LEN = 15;
 /** Longest connection ID QUIC v1/v2 allow (QS_MAX_CID_LEN). */
 export const MAX_CID_LEN = 20;
 /** Slots of the open-addressed tables and the probe bound (QS_*_SLOTS, QS_PROBES); capacity is a quarter. */
-export const VIP_SLOTS = 1024;
-export const SERVER_SLOTS = 16384;
-export const PEER_SLOTS = 1024;
+export const VIP_SLOTS = 4096;
+export const SERVER_SLOTS = 65536;
+export const PEER_SLOTS = 65536;
 export const PROBES = 8;
 /** Generations of every table (QS_GENERATIONS): one live, one written. */
 export const GENERATIONS = 2;

@@ -66,7 +66,7 @@ const OBJ = {
   scale: path.join(ROOT, 'build/bpf/quicsteer_scale.bpf.o'),
 };
 // The scale build's table slots: SCALE_DEFS in the Makefile (a mismatch fails at the first table swap).
-const SCALE_SERVER_SLOTS = 524288;
+const SCALE_SERVER_SLOTS = 262144;
 const SCALE_VIP_SLOTS = 4096;
 
 const PASS_FLOOR = 'XDP_PASS floor';

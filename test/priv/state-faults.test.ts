@@ -7,6 +7,9 @@ import { existsSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node
 import path from 'node:path';
 import { ObjectSpec, Program, XdpAction } from '../../src/bpf/index.js';
 import { native } from '../../src/bpf/native.js';
+import { MAX_SERVERS, PEER_SLOTS } from '../../src/bpf/layout.js';
+
+test('the peer set holds a MAC for every server the server table holds', (t) => t.true(PEER_SLOTS / 4 >= MAX_SERVERS));
 import { PinnedState } from '../../src/control/state.js';
 import { withWriteLock } from '../../src/control/lock.js';
 import { privileged } from '../helpers/env.js';
@@ -428,12 +431,16 @@ serial('a failed apply publishes nothing: counters of every server and the table
   b.ns.ip('link', 'set', 'veth1', 'xdp', 'off');
 });
 
-serial('--dry-run refuses what apply refuses: 301 MACs, 4,097 servers, two spellings of one IPv6 VIP; no interfaces removes the state', (t) => {
+serial(`--dry-run refuses what apply refuses: ${MAX_SERVERS + 1} servers, two spellings of one IPv6 VIP; no interfaces removes the state`, (t) => {
   const b = box();
   const base = { localId: '0001', interfaces: [{ name: 'veth0' }], vips: [{ address: '10.4.0.1:443', cid: 'quic-lb:sid=2,nonce=6' }] };
   const cases: [string, unknown, RegExp][] = [
-    ['macs', { ...base, servers: Array.from({ length: 301 }, (_, i) => ({ id: hex2(i + 1), mac: macOf(4, i) })) }, /qs_peers: 301 entries, the table holds 256/],
-    ['servers', { ...base, servers: Array.from({ length: 4097 }, (_, i) => ({ id: hex2(i + 1), mac: macOf(4, i % 10) })) }, /4097 servers: the server table holds 4096|qs_servers: 4097 entries, the table holds 4096/],
+    // (the peer set holds as many MACs as there can be servers: every server may be a host of its own)
+    [
+      'servers',
+      { ...base, servers: Array.from({ length: MAX_SERVERS + 1 }, (_, i) => ({ id: hex2(i + 1), mac: macOf(4, i % 10) })) },
+      new RegExp(`${MAX_SERVERS + 1} servers: the server table holds ${MAX_SERVERS}|qs_servers: ${MAX_SERVERS + 1} entries, the table holds ${MAX_SERVERS}`),
+    ],
     ['v6', { ...base, vips: [{ address: '[2001:db8::10]:443', cid: 'quic-lb:sid=2' }, { address: '[2001:db8:0::0010]:443', cid: 'quic-lb:sid=2' }], servers: [] }, /VIP \[2001:db8::10\]:443 appears twice/],
   ];
   for (const [name, cfg, msg] of cases) {
