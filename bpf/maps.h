@@ -39,7 +39,7 @@ struct {
 	__type(value, struct qs_peer_entry);
 } qs_peers SEC(".maps");
 
-// The live generation's index: the one word a change flips.
+// The live generation's index (the one word a change flips) and each generation's local ID.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -72,7 +72,8 @@ struct {
 	__type(value, __u32);
 } qs_tx_ports SEC(".maps");
 
-// This server's own settings, one entry per generation (changed without a reload).
+// This server's own settings, one entry per generation: its number and state are user space's
+// (the data path reads the local ID from qs_live).
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, QS_GENERATIONS);

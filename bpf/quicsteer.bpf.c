@@ -63,7 +63,7 @@ static __always_inline int parse_to_vip(struct xdp_md *ctx, __u32 gen, struct qs
 	union {
 		struct qs_vip_key key;
 		__u32 w[sizeof(struct qs_vip_key) / 4];
-	} vk = {};
+	} vk __attribute__((aligned(8))) = {};
 	struct iphdr *ip;
 	struct ipv6hdr *ip6;
 	struct udphdr *udp;
@@ -149,13 +149,17 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 	union {
 		struct qs_mac_key key;
 		__u32 w[2];
-	} peer;
-	const struct qs_config *cfg;
+	} peer __attribute__((aligned(8)));
+	const struct qs_live *live = live_state();
 	const struct qs_server *srv;
 	struct qs_dcid dcid;
 	struct qs_pkt pkt;
-	__u32 gen = live_generation();
+	__u32 gen;
 	int r;
+
+	if (!live)
+		return QS_R_NOT_VIP;   /* unreachable: a one-entry array always has entry 0 */
+	gen = live->gen & (QS_GENERATIONS - 1);
 
 	r = parse_to_vip(ctx, gen, &pkt);
 	if (r != QS_CONTINUE)
@@ -170,8 +174,7 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 		return r;
 	bench_stop(4, &sid);
 
-	cfg = bpf_map_lookup_elem(&qs_config, &gen);
-	if (cfg && sid_equal(&sid, &cfg->local_id))
+	if (sid_equal(&sid, &live->local_id[gen]))
 		return QS_R_LOCAL;
 	srv = server_lookup(gen, &sid);
 	if (!srv)

@@ -175,10 +175,13 @@ struct qs_config {
 };
 
 // Which generation the data path reads (single entry of qs_live): one aligned word, so a packet
-// sees the old generation or the new one, never a mix.
+// sees the old generation or the new one, never a mix. Each generation's local ID is here too (a
+// copy of qs_config's), so a packet finds both with one lookup: user space writes the inactive
+// generation's copy while `gen` still names the other one, and flips `gen` with the rest unchanged.
 struct qs_live {
 	__u32 gen;       /* 0 or 1: index of the live generation */
 	__u32 pad;
+	struct qs_server_id local_id[QS_GENERATIONS];   /* len 0: no local ID, nothing is local */
 };
 
 // Packet and byte counter (per CPU in the maps, summed by the control plane).

@@ -6,7 +6,7 @@ import { native } from '../bpf/native.js';
 import { u32, whole, type StructCodec } from '../bpf/codec.js';
 import {
   Config, GENERATIONS, GenState, Live, MacKey, PEER_SLOTS, PeerEntry, SERVER_SLOTS, ServerEntry, ServerId, VIP_SLOTS, VipEntry, VipKey,
-  type ConfigT, type MacKeyT, type ServerIdT, type ServerT, type VipKeyT, type VipT,
+  type ConfigT, type LiveT, type MacKeyT, type ServerIdT, type ServerT, type VipKeyT, type VipT,
 } from '../bpf/layout.js';
 import { placeKeys } from './tables.js';
 
@@ -116,8 +116,12 @@ function readConfig(maps: GenerationMaps, gen: number): ConfigT {
   return Config.decode(native().mapLookup(maps.config, keyBuf(gen), 0)!);
 }
 
+function readLiveWord(maps: GenerationMaps): LiveT {
+  return Live.decode(native().mapLookup(maps.live, keyBuf(0), 0)!);
+}
+
 function liveIndex(maps: GenerationMaps): number {
-  return Live.decode(native().mapLookup(maps.live, keyBuf(0), 0)!).gen & (GENERATIONS - 1);
+  return readLiveWord(maps).gen & (GENERATIONS - 1);
 }
 
 /** Which generation is live, its number and state, and the other one's state. */
@@ -219,8 +223,12 @@ export function publish(maps: GenerationMaps, b: Built, slots: Slots = SHIPPED_S
   writeHalf(maps.servers, slots.servers, b.servers);
   writeHalf(maps.peers, slots.peers, b.peers);
   n.mapUpdate(maps.config, keyBuf(target), cfg(GenState.COMPLETE), n.constants.BPF_ANY);
-  // the flip: one aligned word
-  n.mapUpdate(maps.live, keyBuf(0), Live.encode({ gen: target, pad: 0 }), n.constants.BPF_ANY);
+  // the target's copy of the local ID goes in while `gen` still names the live one (the live copy
+  // is rewritten with the bytes it has); then the flip, every other byte as it was
+  const word = readLiveWord(maps);
+  const localIds = word.local_id.map((id, g) => (g === target ? localId : id));
+  n.mapUpdate(maps.live, keyBuf(0), Live.encode({ gen: live, pad: 0, local_id: localIds }), n.constants.BPF_ANY);
+  n.mapUpdate(maps.live, keyBuf(0), Live.encode({ gen: target, pad: 0, local_id: localIds }), n.constants.BPF_ANY);
   return { gen: target, seq };
 }
 
