@@ -188,7 +188,7 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 	// Only frames about to be steered pay for the loop-guard lookup.
 	peer.w[0] = *(const __u32 *)pkt.eth->h_source;
 	peer.w[1] = *(const __u16 *)(pkt.eth->h_source + 4);
-	if (peer_lookup(gen, &peer.key))
+	if (is_peer(live, gen, &peer.key))
 		return QS_R_LOOP_GUARD;
 	bench_stop(6, srv);
 

@@ -28,6 +28,10 @@
 #ifndef QS_PEER_SLOTS
 #define QS_PEER_SLOTS 65536
 #endif
+// The loop guard's prefilter: 256 bits per generation, one set per peer MAC (at its hash's top
+// byte); a frame whose source MAC's bit is clear is no peer's and skips the peer-set lookup.
+#define QS_PEER_FILTER_BITS 256
+#define QS_PEER_FILTER_WORDS (QS_PEER_FILTER_BITS / 64)
 // Two generations of every table: one live, one being written (QS_GENERATIONS must stay 2: the
 // live index is flipped with one write of one word).
 #define QS_GENERATIONS 2
@@ -182,6 +186,8 @@ struct qs_live {
 	__u32 gen;       /* 0 or 1: index of the live generation */
 	__u32 pad;
 	struct qs_server_id local_id[QS_GENERATIONS];   /* len 0: no local ID, nothing is local */
+	/* generation g's words at [g * QS_PEER_FILTER_WORDS]: bit qs_hash(mac) >> 24 set per peer MAC */
+	__u64 peer_filter[QS_GENERATIONS * QS_PEER_FILTER_WORDS];
 };
 
 // Packet and byte counter (per CPU in the maps, summed by the control plane).

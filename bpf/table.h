@@ -70,18 +70,17 @@ static __always_inline const struct qs_live *live_state(void)
 }
 
 /*
- * Defines NAME(gen, key): the value for key in generation gen of the table MAP, or NULL. The first
- * empty slot ends the probe: user space never leaves a gap inside a key's probe run.
+ * Defines NAME(gen, key): the value for key in generation gen of the table MAP, or NULL, and
+ * NAME_from(gen, key, hash) for a caller that has the key's hash already. The first empty slot ends
+ * the probe: user space never leaves a gap inside a key's probe run.
  */
 #define QS_TABLE_LOOKUP(NAME, MAP, KEY_T, ENTRY_T, VALUE_FIELD, VALUE_T, SLOTS)                  \
-	static __always_inline const VALUE_T *NAME(__u32 gen, const KEY_T *key)                 \
+	static __always_inline const VALUE_T *NAME##_from(__u32 gen, const KEY_T *key, __u32 home) \
 	{                                                                                       \
-		const int words = sizeof(KEY_T) / 4;                                            \
-		__u32 base = (gen & (QS_GENERATIONS - 1)) * (SLOTS), home, i;                   \
+		__u32 base = (gen & (QS_GENERATIONS - 1)) * (SLOTS), i;                         \
                                                                                                 \
 		_Static_assert(sizeof(KEY_T) == 8 || sizeof(KEY_T) == 16 || sizeof(KEY_T) == 20, \
 			       "keys_equal compares 8, 16 or 20 bytes");                        \
-		home = qs_hash((const qs_word *)key, words);                                    \
 		for (i = 0; i < QS_PROBES; i++) {                                               \
 			__u32 slot = base + ((home + i) & ((SLOTS) - 1));                       \
 			const ENTRY_T *e = bpf_map_lookup_elem(&MAP, &slot);                    \
@@ -92,11 +91,28 @@ static __always_inline const struct qs_live *live_state(void)
 				return &e->VALUE_FIELD;                                         \
 		}                                                                               \
 		return NULL;                                                                    \
+	}                                                                                       \
+	static __always_inline const VALUE_T *NAME(__u32 gen, const KEY_T *key)                 \
+	{                                                                                       \
+		return NAME##_from(gen, key, qs_hash((const qs_word *)key, sizeof(KEY_T) / 4)); \
 	}
 
 QS_TABLE_LOOKUP(vip_lookup, qs_vips, struct qs_vip_key, struct qs_vip_entry, vip, struct qs_vip, QS_VIP_SLOTS)
 QS_TABLE_LOOKUP(server_lookup, qs_servers, struct qs_server_id, struct qs_server_entry, server, struct qs_server,
 		QS_SERVER_SLOTS)
 QS_TABLE_LOOKUP(peer_lookup, qs_peers, struct qs_mac_key, struct qs_peer_entry, key, struct qs_mac_key, QS_PEER_SLOTS)
+
+/* Whether a source MAC is a peer's (the loop guard): the generation's prefilter first, then the peer set. */
+static __always_inline int is_peer(const struct qs_live *live, __u32 gen, const struct qs_mac_key *mac)
+{
+	__u32 h = qs_hash((const qs_word *)mac, sizeof(*mac) / 4);
+	__u32 bit = h >> 24;
+	__u64 word = live->peer_filter[(gen & (QS_GENERATIONS - 1)) * QS_PEER_FILTER_WORDS + bit / 64];
+
+	_Static_assert(QS_PEER_FILTER_BITS == 256, "the filter bit is the hash's top byte");
+	if (!(word >> (bit % 64) & 1))
+		return 0;
+	return peer_lookup_from(gen, mac, h) != NULL;
+}
 
 #endif /* QS_TABLE_H */

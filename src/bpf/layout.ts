@@ -77,7 +77,10 @@ export const Server = struct('qs_server', {
 });
 export const MacKey = struct('qs_mac_key', { mac: bytes(6), pad: bytes(2) });
 export const Config = struct('qs_config', { local_id: ServerId, seq: u64, state: u32, pad: u32 });
-export const Live = struct('qs_live', { gen: u32, pad: u32, local_id: array(ServerId, GENERATIONS) });
+/** The loop guard's prefilter (QS_PEER_FILTER_BITS): bits per generation, 64 to a word. */
+export const PEER_FILTER_BITS = 256;
+export const PEER_FILTER_WORDS = PEER_FILTER_BITS / 64;
+export const Live = struct('qs_live', { gen: u32, pad: u32, local_id: array(ServerId, GENERATIONS), peer_filter: array(u64, GENERATIONS * PEER_FILTER_WORDS) });
 export const VipEntry = struct('qs_vip_entry', { key: VipKey, used: u32, vip: Vip });
 export const ServerEntry = struct('qs_server_entry', { key: ServerId, used: u32, server: Server });
 export const PeerEntry = struct('qs_peer_entry', { key: MacKey, used: u32 });

@@ -5,10 +5,10 @@
 import { native } from '../bpf/native.js';
 import { u32, whole, type StructCodec } from '../bpf/codec.js';
 import {
-  Config, GENERATIONS, GenState, Live, MacKey, PEER_SLOTS, PeerEntry, SERVER_SLOTS, ServerEntry, ServerId, VIP_SLOTS, VipEntry, VipKey,
+  Config, GENERATIONS, GenState, Live, MacKey, PEER_FILTER_WORDS, PEER_SLOTS, PeerEntry, SERVER_SLOTS, ServerEntry, ServerId, VIP_SLOTS, VipEntry, VipKey,
   type ConfigT, type LiveT, type MacKeyT, type ServerIdT, type ServerT, type VipKeyT, type VipT,
 } from '../bpf/layout.js';
-import { placeKeys } from './tables.js';
+import { placeKeys, qsHash } from './tables.js';
 
 /** One table: its map's name, slots per generation, key codec, and how entries are made and read. */
 export interface TableSpec<K, V> {
@@ -71,6 +71,18 @@ export interface Built {
   vips: Buffer;
   servers: Buffer;
   peers: Buffer;
+  /** the loop guard's prefilter words (PEER_FILTER_WORDS): bit qsHash(mac) >>> 24 per peer */
+  peerFilter: bigint[];
+}
+
+/** The prefilter of a peer set: the bit at each MAC key's hash's top byte. */
+export function peerFilter(peers: MacKeyT[]): bigint[] {
+  const words = Array.from({ length: PEER_FILTER_WORDS }, () => 0n);
+  for (const p of peers) {
+    const bit = qsHash(MacKey.encode(p)) >>> 24;
+    words[bit >> 6] = words[bit >> 6]! | (1n << BigInt(bit & 63));
+  }
+  return words;
 }
 
 function layOut<K, V>(spec: TableSpec<K, V>, slots: number, entries: [K, V][]): Buffer {
@@ -87,6 +99,7 @@ export function build(image: Image, slots: Slots = SHIPPED_SLOTS): Built {
     vips: layOut(VIP_TABLE, slots.vips, image.vips),
     servers: layOut(SERVER_TABLE, slots.servers, image.servers),
     peers: layOut(PEER_TABLE, slots.peers, image.peers.map((p) => [p, true] as [MacKeyT, true])),
+    peerFilter: peerFilter(image.peers),
   };
 }
 
@@ -223,12 +236,17 @@ export function publish(maps: GenerationMaps, b: Built, slots: Slots = SHIPPED_S
   writeHalf(maps.servers, slots.servers, b.servers);
   writeHalf(maps.peers, slots.peers, b.peers);
   n.mapUpdate(maps.config, keyBuf(target), cfg(GenState.COMPLETE), n.constants.BPF_ANY);
-  // the target's copy of the local ID goes in while `gen` still names the live one (the live copy
-  // is rewritten with the bytes it has); then the flip, every other byte as it was
+  // the target's local ID and peer prefilter go in while `gen` still names the live generation (whose
+  // copies are rewritten with the bytes they have); then the flip, every other byte as it was
   const word = readLiveWord(maps);
-  const localIds = word.local_id.map((id, g) => (g === target ? localId : id));
-  n.mapUpdate(maps.live, keyBuf(0), Live.encode({ gen: live, pad: 0, local_id: localIds }), n.constants.BPF_ANY);
-  n.mapUpdate(maps.live, keyBuf(0), Live.encode({ gen: target, pad: 0, local_id: localIds }), n.constants.BPF_ANY);
+  const next: LiveT = {
+    gen: live,
+    pad: 0,
+    local_id: word.local_id.map((id, g) => (g === target ? localId : id)),
+    peer_filter: word.peer_filter.map((w, i) => (Math.floor(i / PEER_FILTER_WORDS) === target ? b.peerFilter[i % PEER_FILTER_WORDS]! : w)),
+  };
+  n.mapUpdate(maps.live, keyBuf(0), Live.encode(next), n.constants.BPF_ANY);
+  n.mapUpdate(maps.live, keyBuf(0), Live.encode({ ...next, gen: target }), n.constants.BPF_ANY);
   return { gen: target, seq };
 }
 
