@@ -41,8 +41,8 @@ static __always_inline int copy_sid(__u8 *p, __u32 len, const __u8 *data_end, st
 		__u64 w0 = *(const qs_qword *)p, w1 = *(const qs_qword *)(p + 8);
 
 		// key byte 0 is the length, bytes 1..len the ID (little-endian words), the rest zero
-		q[0] = (w0 << 8 | len) & low_bytes(len + 1);
-		q[1] = (w1 << 8 | w0 >> 56) & low_bytes(len + 1 - 8);
+		q[0] = (w0 << 8 | len) & low_bytes((__s32)len + 1);
+		q[1] = (w1 << 8 | w0 >> 56) & low_bytes((__s32)len + 1 - 8);
 		return QS_CONTINUE;
 	}
 	// short packets: a bounded loop (verified as such since 5.3); early exits keep clang from
