@@ -165,18 +165,9 @@ export function runBench(opts: BenchOptions): Row[] {
     let harnessNs = 0;
     const lastNs = new Map<string, number>();
     // a raw sampler: checks the verdict (and, given a reason, that every run was counted under it)
-    const timed = (figure: string, prog: Program, frame: Buffer, expect: number, reason?: ReasonName, counted = (r: ReasonName) => world.reasonPackets(r)) => {
-      const once = (repeat: number) => {
-        world.arm(prog, frame);
-        const before = reason ? counted(reason) : 0n;
-        const r = run(world.restore, frame, repeat);
-        if (r.retval !== expect) throw new Error(`bench: ${figure}: the program returned ${r.retval}, the row measures ${expect}`);
-        const moved = reason ? counted(reason) - before : BigInt(repeat);
-        if (moved !== BigInt(repeat)) throw new Error(`bench: ${figure}: ${repeat} runs moved ${reason} by ${moved}`);
-        return r.durationNs;
-      };
-      once(1);
-      return () => once(opts.repeat);
+    const timed = (figure: string, prog: Program, frame: Buffer, expect: number, reason?: ReasonName, counted?: (r: ReasonName) => bigint) => {
+      world.sample(figure, prog, frame, 1, expect, reason, counted);
+      return () => world.sample(figure, prog, frame, opts.repeat, expect, reason, counted);
     };
     const viaHarness = (figure: string, prog: Program, frame: Buffer, expect: number, reason?: ReasonName, counted?: (r: ReasonName) => bigint) => {
       const raw = timed(figure, prog, frame, expect, reason, counted);

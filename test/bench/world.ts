@@ -114,6 +114,21 @@ export class BenchWorld {
     n.mapUpdate(this.harness.maps.get('bench_progs')!.fd, key, whole(u32).encode(prog.fd), n.constants.BPF_ANY);
   }
 
+  /**
+   * One sample: `repeat` runs of `prog` on `frame` through the harness (in the namespace, arriving on
+   * lo). Refuses a sample whose verdict is not `expect`, or, given a reason, one that did not count
+   * every run under it (its packets took another path than the row names). Returns ns per run.
+   */
+  sample(figure: string, prog: Program, frame: Buffer, repeat: number, expect: number, reason?: ReasonName, counted = (r: ReasonName) => this.reasonPackets(r)): number {
+    this.arm(prog, frame);
+    const before = reason ? counted(reason) : 0n;
+    const r = this.ns.enter(() => this.restore.testRun({ data: frame, repeat, ingressIfindex: 1 }));
+    if (r.retval !== expect) throw new Error(`bench: ${figure}: the program returned ${r.retval}, the row measures ${expect}`);
+    const moved = reason ? counted(reason) - before : BigInt(repeat);
+    if (moved !== BigInt(repeat)) throw new Error(`bench: ${figure}: ${repeat} runs moved ${reason} by ${moved}`);
+    return r.durationNs;
+  }
+
   get restore(): Program {
     return this.harness.program('bench_restore');
   }
