@@ -10,11 +10,14 @@ import { privilegedSerial } from '../helpers/env.js';
 import { BPF_OBJ } from '../helpers/paths.js';
 import { frame, quicLbCid, shortHeader } from '../helpers/frames.js';
 
+// A QUIC-LB VIP (2-byte server IDs) at 192.0.2.10:443, and a short-header frame to it.
+const vips: Image['vips'] = [[vipKey('192.0.2.10', 443), vipValue({ cid_format: CidFormat.QUIC_LB, quic_lb: [{ sid_len: 2, nonce_len: 6, flags: LbFlags.ENABLED }] })]];
+const toVip = (sid: Buffer, src?: Buffer) => frame({ src, ip: { v: 4, src: '198.51.100.7', dst: '192.0.2.10' }, udp: { sport: 1, dport: 443 }, payload: shortHeader(quicLbCid(0, sid, 6)) });
+
 privilegedSerial(`a full server table (${MAX_SERVERS} owners) is placed, read back and found by the program`, (t) => {
   const c = ObjectSpec.open(BPF_OBJ).load();
   try {
     const fdOf = (n: string) => c.maps.get(n)!.fd;
-    const vips: Image['vips'] = [[vipKey('192.0.2.10', 443), vipValue({ cid_format: CidFormat.QUIC_LB, quic_lb: [{ sid_len: 2, nonce_len: 6, flags: LbFlags.ENABLED }] })]];
     // server IDs 0x0100.. with MACs that encode them
     const sid = (i: number) => Buffer.from([(i >> 8) + 1, i & 0xff]);
     const mac = (i: number) => Buffer.from([2, 0, 0, 0, (i >> 8) + 1, i & 0xff]);
@@ -25,7 +28,7 @@ privilegedSerial(`a full server table (${MAX_SERVERS} owners) is placed, read ba
     const prog = c.program('quicsteer_xdp');
     let found = 0;
     for (let i = 0; i < MAX_SERVERS; i++) {
-      const f = frame({ ip: { v: 4, src: '198.51.100.7', dst: '192.0.2.10' }, udp: { sport: 1, dport: 443 }, payload: shortHeader(quicLbCid(0, sid(i), 6)) });
+      const f = toVip(sid(i));
       const r = prog.testRun({ data: f });
       if (r.retval === XdpAction.TX && r.data.subarray(0, 6).equals(mac(i))) found++;
     }
@@ -37,7 +40,7 @@ privilegedSerial(`a full server table (${MAX_SERVERS} owners) is placed, read ba
 
     // an empty table: nothing is found any more
     publishImage(fdOf, { localId: null, vips, servers: [], peers: [] });
-    const r = prog.testRun({ data: frame({ ip: { v: 4, src: '198.51.100.7', dst: '192.0.2.10' }, udp: { sport: 1, dport: 443 }, payload: shortHeader(quicLbCid(0, sid(7), 6)) }) });
+    const r = prog.testRun({ data: toVip(sid(7)) });
     t.is(r.retval, XdpAction.PASS);
   } finally {
     c.close();
@@ -48,7 +51,6 @@ privilegedSerial('the loop guard: a peer MAC is guarded, a non-peer whose prefil
   const c = ObjectSpec.open(BPF_OBJ).load();
   try {
     const fdOf = (n: string) => c.maps.get(n)!.fd;
-    const vips: Image['vips'] = [[vipKey('192.0.2.10', 443), vipValue({ cid_format: CidFormat.QUIC_LB, quic_lb: [{ sid_len: 2, nonce_len: 6, flags: LbFlags.ENABLED }] })]];
     const owner = Buffer.from('0200000000a2', 'hex');
     const servers: Image['servers'] = [[sidKey(Buffer.from('0c0d', 'hex')), serverValue({ mac: owner, slot: 0 })]];
     const peer = Buffer.from('0200000000b1', 'hex');
@@ -59,8 +61,7 @@ privilegedSerial('the loop guard: a peer MAC is guarded, a non-peer whose prefil
       const m = Buffer.from([2, 0, 0, 0x77, i >> 8, i & 0xff]);
       if (bitOf(m) === bitOf(peer)) twin = m;
     }
-    const from = (src: Buffer) =>
-      c.program('quicsteer_xdp').testRun({ data: frame({ src, ip: { v: 4, src: '198.51.100.7', dst: '192.0.2.10' }, udp: { sport: 1, dport: 443 }, payload: shortHeader(quicLbCid(0, Buffer.from('0c0d', 'hex'), 6)) }) }).retval;
+    const from = (src: Buffer) => c.program('quicsteer_xdp').testRun({ data: toVip(Buffer.from('0c0d', 'hex'), src) }).retval;
     const filterOf = (peers: Buffer[]) => peerFilter(peers.map((p) => macKey(p)));
 
     publishImage(fdOf, { localId: null, vips, servers, peers: [macKey(peer)] });
@@ -85,11 +86,10 @@ privilegedSerial('each generation carries its own local ID beside the live word:
   const c = ObjectSpec.open(BPF_OBJ).load();
   try {
     const fdOf = (n: string) => c.maps.get(n)!.fd;
-    const vips: Image['vips'] = [[vipKey('192.0.2.10', 443), vipValue({ cid_format: CidFormat.QUIC_LB, quic_lb: [{ sid_len: 2, nonce_len: 6, flags: LbFlags.ENABLED }] })]];
     const a = Buffer.from('0a0b', 'hex');
     const b = Buffer.from('0c0d', 'hex');
     const servers: Image['servers'] = [a, b].map((id, slot) => [sidKey(id), serverValue({ mac: Buffer.from([2, 0, 0, 0, 0, 0xa0 + slot]), slot })]);
-    const to = (sid: Buffer) => c.program('quicsteer_xdp').testRun({ data: frame({ ip: { v: 4, src: '198.51.100.7', dst: '192.0.2.10' }, udp: { sport: 1, dport: 443 }, payload: shortHeader(quicLbCid(0, sid, 6)) }) }).retval;
+    const to = (sid: Buffer) => c.program('quicsteer_xdp').testRun({ data: toVip(sid) }).retval;
     const ids = () => Live.decode(native().mapLookup(fdOf('qs_live'), whole(u32).encode(0), 0)!);
 
     publishImage(fdOf, { localId: sidKey(a), vips, servers, peers: [] });
