@@ -174,7 +174,7 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 		return r;
 	bench_stop(4, &sid);
 
-	if (sid_equal(&sid, &live->local_id[gen]))
+	if (sid_equal(&sid, &live->local_id[gen_index(gen)]))
 		return QS_R_LOCAL;
 	srv = server_lookup(gen, &sid);
 	if (!srv)

@@ -61,6 +61,17 @@ static __always_inline int keys_equal(const void *a, const void *b, int size)
 	return diff == 0;
 }
 
+/*
+ * A generation as an index into a map value (qs_live's per-generation fields): masked where it is
+ * used. Clang knows the generation is 0 or 1 and would drop the mask; the 6.1 verifier loses that
+ * bound when the value is spilled to the stack, and refuses the pointer arithmetic without it.
+ */
+static __always_inline __u32 gen_index(__u32 gen)
+{
+	barrier_var(gen);
+	return gen & (QS_GENERATIONS - 1);
+}
+
 /* The live generation and local IDs: read once per packet, every lookup of the packet uses them (never NULL in practice). */
 static __always_inline const struct qs_live *live_state(void)
 {
@@ -106,8 +117,13 @@ QS_TABLE_LOOKUP(peer_lookup, qs_peers, struct qs_mac_key, struct qs_peer_entry, 
 static __always_inline int is_peer(const struct qs_live *live, __u32 gen, const struct qs_mac_key *mac)
 {
 	__u32 h = qs_hash((const qs_word *)mac, sizeof(*mac) / 4);
-	__u32 bit = h >> 24;
-	__u64 word = live->peer_filter[(gen & (QS_GENERATIONS - 1)) * QS_PEER_FILTER_WORDS + bit / 64];
+	__u32 bit = h >> 24, at = bit / 64;
+	__u64 word;
+
+	// opaque to clang, so it adds the two parts of the index instead of or-ing them (the 6.1
+	// verifier loses the bounds of an or)
+	barrier_var(at);
+	word = live->peer_filter[gen_index(gen) * QS_PEER_FILTER_WORDS + at];
 
 	_Static_assert(QS_PEER_FILTER_BITS == 256, "the filter bit is the hash's top byte");
 	if (!(word >> (bit % 64) & 1))
