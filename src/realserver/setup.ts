@@ -152,7 +152,11 @@ export function realserverTeardown(statePath: string | undefined): TeardownResul
 
 function teardown(store: RecordStore, rec: RealServerRecordT | undefined): TeardownResult {
   const res: TeardownResult = { removed: [], gone: [], restored: [], incomplete: rec ? !rec.complete : false };
-  if (!rec) return res;
+  if (!rec) {
+    // nothing was recorded, but a setup killed while writing its first record leaves a temp file
+    store.remove();
+    return res;
+  }
   const failed: string[] = [];
   const left: RealServerRecordT = { ...rec, addresses: [], sysctls: {} };
   const have = loAddresses();

@@ -284,3 +284,15 @@ privileged('concurrent setups in one namespace: one at a time, every VIP recorde
     t.deepEqual(ns.snap(), before);
   })(),
 );
+
+privileged('teardown with no record still sweeps the temp file of a setup killed while writing its first record', (t) =>
+  withNs(1, async (ns) => {
+    const file = path.join(tempDir('qs-rs'), 'rec.json');
+    // what a writer killed between creating its temp file and renaming it leaves: no record, one temp file
+    const dead = path.join(path.dirname(file), `.rec.json.${process.pid + 100000}.0123abcd.tmp`);
+    fs.writeFileSync(dead, '{"partial":');
+    const td = ns.rs('teardown', '--state', file);
+    t.is(td.code, 0, td.stderr);
+    t.deepEqual(fs.readdirSync(path.dirname(file)), []);
+  })(),
+);
