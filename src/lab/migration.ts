@@ -13,7 +13,7 @@
 // servers add), run as separate processes inside its namespace with a private bpffs pin path.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TempBpffs } from './bpffs.js';
@@ -45,7 +45,7 @@ export type RsName = (typeof SERVERS)[number]['name'];
 export const EVENTS = {
   'nat-rebinding': 'the NAT gives the client a new public port mid-upload (SNAT swapped, conntrack entry deleted)',
   migration: 'the client moves to a new local port on purpose (gtlsclient --change-local-addr: active migration)',
-  'client-rebinding': 'the client changes port without telling its QUIC stack (gtlsclient --nat-rebinding)',
+  'client-rebinding': "the client's own host moves it to a new port without telling its QUIC stack (its port rewritten in the client's namespace)",
 } as const;
 export type LabEvent = keyof typeof EVENTS;
 
@@ -184,6 +184,22 @@ export class MigrationLab {
     execFileSync('ip', ['netns', 'exec', this.nat.name, 'nft', '-f', '-'], { input: flush + rule });
   }
 
+  /**
+   * The client host's own port rewrite, stateless (`from` becomes `to` on the way out, and back on the
+   * way in): conntrack NAT would not do, since the entry a flow gets after the rule may be one an
+   * incoming packet created, and a reply direction is never mapped. null removes it.
+   */
+  #clientPort(map: { from: number; to: number } | null): void {
+    const had = spawnSync('ip', ['netns', 'exec', this.cl.name, 'nft', 'list', 'table', 'ip', 'qsclient'], { stdio: 'ignore' }).status === 0;
+    const rule = map
+      ? `table ip qsclient {
+          chain out { type filter hook postrouting priority raw; oifname "cl0" udp sport ${map.from} udp sport set ${map.to}; };
+          chain in { type filter hook prerouting priority raw; iifname "cl0" udp dport ${map.to} udp dport set ${map.from}; };
+        }\n`
+      : '';
+    if (had || rule) execFileSync('ip', ['netns', 'exec', this.cl.name, 'nft', '-f', '-'], { input: (had ? 'delete table ip qsclient\n' : '') + rule });
+  }
+
   /** Where setup records what it changed: per real server, and the director's. */
   #stateFile(who: RsName | 'director'): string {
     return path.join(this.tmp, `${who}-state.json`);
@@ -248,6 +264,35 @@ export class MigrationLab {
   }
 
   /**
+   * What the path from the client to the real servers holds right after a run (read before the next
+   * run flushes it): the client's sockets, the NAT's translations and shaping drops, the director's
+   * connection table and counters. For a run whose packets went missing.
+   */
+  #lastPublic: string[] = [];
+
+  get #clientErr(): string {
+    return path.join(this.tmp, 'client.stderr');
+  }
+
+  diagnose(): string {
+    const tryIn = (ns: Netns | undefined, ...cmd: string[]) => {
+      if (!ns) return '';
+      const r = spawnSync('ip', ['netns', 'exec', ns.name, ...cmd], { encoding: 'utf8' });
+      return `$ ${cmd.join(' ')}\n${(r.stdout + r.stderr).trim()}`;
+    };
+    return [
+      `$ gtlsclient's stderr\n${existsSync(this.#clientErr) ? readFileSync(this.#clientErr, 'utf8').trim().split('\n').slice(-20).join('\n') : ''}`,
+      tryIn(this.nat, 'conntrack', '-L', '-p', 'udp'),
+      tryIn(this.nat, 'tc', '-s', 'qdisc', 'show'),
+      // the director's connections of the last run's two public addresses
+      tryIn(this.director, 'ipvsadm', '-Lnc').split('\n').filter((l, i) => i < 3 || this.#lastPublic.some((a) => l.includes(`${a} `))).join('\n'),
+      tryIn(this.director, 'ipvsadm', '-Ln', '--stats'),
+      tryIn(this.director, 'ip', '-s', 'link', 'show', 'd0'),
+      ...SERVERS.map((s) => tryIn(this.rs[s.name], 'ip', '-s', 'link', 'show', 'eth0')),
+    ].join('\n');
+  }
+
+  /**
    * Public source ports that IPVS sends to two different real servers, found by asking it: one UDP
    * datagram from NAT_PUBLIC per candidate port, then its connection table. `adjacent`: p and p+1.
    */
@@ -275,13 +320,23 @@ export class MigrationLab {
       const [p1, p2] = this.director ? this.#portsToDifferentServers(false) : [20000 + this.#runs * 2, 20001 + this.#runs * 2];
       this.#snat(`${NAT_PUBLIC}:${p1}`);
       [publicBefore, publicAfter] = [`${NAT_PUBLIC}:${p1}`, `${NAT_PUBLIC}:${p2}`];
-    } else {
+    } else if (event === 'migration') {
       // the client's two sockets get the two ports of a two-port range; the NAT keeps ports
       const [p1] = this.director ? this.#portsToDifferentServers(true) : [40000 + this.#runs * 2];
       this.#snat(NAT_PUBLIC);
       clientRange = `${p1} ${p1 + 1}`;
       [publicBefore, publicAfter] = [`${NAT_PUBLIC}:${p1}`, `${NAT_PUBLIC}:${p1 + 1}`];
+    } else {
+      // one socket on p1; at the event the client's own host maps it to p1 + 1 (the NAT keeps ports).
+      // Not gtlsclient --nat-rebinding: that client, after rebinding, drops what arrives on its old
+      // socket and goes on sending from it (measured on loopback, no NAT and no quicsteer: 0 and 1
+      // of 10 downloads completed), so a run tested the client's bug, not the path
+      const [p1] = this.director ? this.#portsToDifferentServers(true) : [40000 + this.#runs * 2];
+      this.#snat(NAT_PUBLIC);
+      clientRange = `${p1} ${p1}`;
+      [publicBefore, publicAfter] = [`${NAT_PUBLIC}:${p1}`, `${NAT_PUBLIC}:${p1 + 1}`];
     }
+    this.#clientPort(null);
     this.#sysctl(this.cl, `net.ipv4.ip_local_port_range=${clientRange}`);
     this.#in(this.nat, 'conntrack', '-F');
     if (!this.director) this.#point('rs1');
@@ -297,10 +352,12 @@ export class MigrationLab {
     const out = path.join(this.tmp, `dl-${this.#runs}`);
     mkdirSync(out);
     const clientArgs = ['--quiet', '--exit-on-all-streams-close', '--timeout=5s', '-m', 'POST', '-d', path.join(this.tmp, 'up.bin'), `--download=${out}`];
-    if (event !== 'nat-rebinding') clientArgs.push(`--change-local-addr=${o.eventAfterMs}ms`);
-    if (event === 'client-rebinding') clientArgs.push('--nat-rebinding');
+    if (event === 'migration') clientArgs.push(`--change-local-addr=${o.eventAfterMs}ms`);
     const t0 = Date.now();
-    const c = spawn('ip', ['netns', 'exec', this.cl.name, 'timeout', String(o.timeoutS), 'gtlsclient', ...clientArgs, VIP, String(PORT), `https://${VIP}:${PORT}/data.bin`], { stdio: 'ignore' });
+    // its stderr (errors only, under --quiet) is kept for diagnose()
+    const errFd = openSync(this.#clientErr, 'w');
+    const c = spawn('ip', ['netns', 'exec', this.cl.name, 'timeout', String(o.timeoutS), 'gtlsclient', ...clientArgs, VIP, String(PORT), `https://${VIP}:${PORT}/data.bin`], { stdio: ['ignore', 'ignore', errFd] });
+    closeSync(errFd);
     claimChild(c);
     // gtlsclient exits 0 on its idle timeout too: the bytes, not its exit code, tell what happened
     const exited = new Promise<void>((r) => c.on('exit', () => r()));
@@ -308,6 +365,9 @@ export class MigrationLab {
     if (event === 'nat-rebinding') {
       this.#snat(publicAfter);
       this.#in(this.nat, 'conntrack', '-D', '-p', 'udp', '--orig-src', CLIENT_IP);
+    }
+    if (event === 'client-rebinding') {
+      this.#clientPort({ from: Number(publicBefore.split(':')[1]), to: Number(publicAfter.split(':')[1]) });
     }
     if (!this.director) this.#point('rs2');
     await exited;
@@ -322,7 +382,7 @@ export class MigrationLab {
     const ownerLog = logs.find((l) => l.name === owner)!.log;
     const ownerSaw = [...new Set([...ownerLog.matchAll(/^Received packet: local=\S+ remote=\[([^\]]+)\]:(\d+)/gm)].map((m) => `${m[1]}:${m[2]}`))];
     // which of the client's two ports came first is the kernel's pick: the owner's log tells
-    if (event !== 'nat-rebinding' && ownerSaw[0] === publicAfter) [publicBefore, publicAfter] = [publicAfter, publicBefore];
+    if (event === 'migration' && ownerSaw[0] === publicAfter) [publicBefore, publicAfter] = [publicAfter, publicBefore];
     const fin = [...ownerLog.matchAll(/frm rx \d+ 1RTT STREAM\(0x0[9bdf]\) id=0x0 fin=1 offset=(\d+) len=(\d+)/g)];
     // the request stream (id 0) ends past the body: HTTP/3 HEADERS and DATA framing come on top
     const uploadComplete = fin.some((m) => Number(m[1]) + Number(m[2]) >= o.uploadBytes);
@@ -335,6 +395,7 @@ export class MigrationLab {
       reasons[s.name] = Object.fromEntries(Object.entries(after[s.name]).map(([k, v]) => [k, v - (before[s.name][k] ?? 0)]).filter(([, v]) => v !== 0));
     }
     const choice = this.director ? this.ipvsChoices() : undefined;
+    this.#lastPublic = [publicBefore, publicAfter];
     return {
       event,
       steering,

@@ -13,6 +13,7 @@ export async function checkEvent(t: ExecutionContext, lab: MigrationLab, event: 
   const reached = (r: RunResult) => Object.entries(r.reasons[r.directorAfter!] ?? {}).some(([k, n]) => k !== 'not_vip' && n > 0);
   for (let repeat = 1; repeat <= 2 && on.directorAfter && !reached(on); repeat++) {
     t.log(`${event}: no QUIC packet reached ${on.directorAfter} (the director's pick after the change) during the run; reasons ${JSON.stringify(on.reasons)}; repeat ${repeat} of at most 2`);
+    t.log(`${event}: the path right after that run:\n${lab.diagnose()}`);
     on = await lab.run(event, true);
   }
   lab.steering(false);
