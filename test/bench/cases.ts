@@ -2,8 +2,10 @@
 // shared and noisy: absolute times move between runs, ratios measured together hold). The samples of
 // a group interleave its cases, so a noisy moment hits all of them alike. Used by run.ts and, with
 // tiny repeats, by test/priv/bench-smoke.test.ts.
-//   data path  ns/packet through BPF_PROG_TEST_RUN per packet class; floors from bpf/bench/floors.bpf.c
-//   scale      the same program built for 65,536 servers and 1,024 VIPs (SCALE_DEFS in the Makefile)
+//   data path  ns/packet through BPF_PROG_TEST_RUN per packet class, on tables the CLI applied, through
+//              the restoring harness (test/bench/world.ts); floors from bpf/bench/floors.bpf.c
+//   breakdown  the program built to stop after each stage (QS_BENCH_STOP), what each stage adds
+//   scale      the same program built for 65,536 servers, with 1,024 VIPs (SCALE_DEFS in the Makefile)
 //   veth rate  Mpps through a veth pair (BPF_F_TEST_XDP_LIVE_FRAMES), steered vs the MAC-rewrite floor
 //   verifier   instructions the verifier processed, program sizes
 //   control    wall time of quicsteer apply / status / attach / detach vs a bare node start
@@ -20,7 +22,7 @@ import { withWriteLock } from '../../src/control/lock.js';
 import { homeSlot, macKey, macString, placeKeys, serverValue, sidKey, vipKey, vipValue } from '../../src/datapath/tables.js';
 import { fixtures } from '../helpers/fixtures.js';
 import { ROOT } from '../helpers/paths.js';
-import { Harness, LOCAL_SID, MAC_PEER, MAC_RS2, PORT_QUIC_LB, VIP4, fixtureWorld } from '../helpers/world.js';
+import { Harness, LOCAL_SID, MAC_PEER, MAC_RS2, PORT_QUIC_LB, VIP4 } from '../helpers/world.js';
 import { BenchWorld, OBJECTS, benchConfig } from './world.js';
 import { MAC_SELF } from '../helpers/frames.js';
 
@@ -151,7 +153,7 @@ export function runBench(opts: BenchOptions): Row[] {
   const open: Collection[] = [];
   let w: BenchWorld | undefined;
   try {
-    h.install(fixtureWorld((n) => h.ifindex(n)));
+    // h: the namespace (veth0/veth1) and a loaded program whose maps the state-cost rows publish into
     w = new BenchWorld(h.ns, benchConfig());
     const world = w;
     const table = new Map(fixtures().map((f) => [f.name, f]));
@@ -376,8 +378,6 @@ function stateCosts(h: Harness, opts: BenchOptions): Measured[] {
       ],
       opts.samples,
     );
-    // the harness' world is live again for whoever measures after this group
-    h.install(fixtureWorld((n) => h.ifindex(n)));
     return rows;
   } finally {
     closeSync(fd);
