@@ -62,6 +62,27 @@ export interface LabOptions {
   timeoutS: number;
 }
 
+/** A tc rate (`20mbit`, `1gbit`, `500kbit`, `100bit`) in bits per second. */
+export function rateBits(rate: string): number {
+  const m = /^(\d+(?:\.\d+)?)(k|m|g)?bit$/i.exec(rate);
+  if (!m) throw new RangeError(`lab: rate '${rate}' is not <n>[k|m|g]bit`);
+  return Number(m[1]) * { '': 1, k: 1e3, m: 1e6, g: 1e9 }[(m[2] ?? '').toLowerCase() as '' | 'k' | 'm' | 'g'];
+}
+
+/**
+ * Why options make runs that test nothing, or null. A client whose upload is done sends nothing until
+ * the server's data reaches it: a NAT rebinding then strands both ends (seen in the VM tier: 2 MiB at
+ * 20 Mbit/s was over before the event at 1 s, and the client idled out with no packet sent from its
+ * new port). The upload must still be going at the event, with some room to spare (the host's 8 MiB
+ * at 50 Mbit/s lasts 1.34 s for an event at 1 s).
+ */
+export function labOptionsProblem(o: LabOptions): string | null {
+  const uploadMs = (o.uploadBytes * 8 * 1000) / rateBits(o.rate);
+  if (uploadMs < o.eventAfterMs * 1.2)
+    return `an upload of ${o.uploadBytes} bytes at ${o.rate} lasts ${Math.round(uploadMs)} ms, less than 1.2 x the event time (${o.eventAfterMs} ms): the event would find the client silent`;
+  return null;
+}
+
 export interface RunResult {
   event: LabEvent;
   steering: boolean;
@@ -105,6 +126,8 @@ export class MigrationLab {
 
   constructor(readonly opts: LabOptions) {
     try {
+      const problem = labOptionsProblem(opts);
+      if (problem) throw new RangeError(`lab: ${problem}`);
       this.director = opts.director === 'ipvs' ? new Netns('qs-mdir') : undefined;
       for (const s of SERVERS) this.rs[s.name] = new Netns(`qs-m${s.name}`);
       this.#build();

@@ -33,7 +33,8 @@ const bad: [string, string[], RegExp][] = [
   ['id longer than the layout carries', ['cid', 'encode', '--cid', 'quic-lb:sid=2', '--id', '0a0b0c'], /server ID 0a0b0c is 3 bytes, but quic-lb:sid=2,nonce=4 carries 2-byte IDs/],
   ['bad hex CID', ['cid', 'decode', 'xyz', '--cid', 'mvfst'], /bad connection ID 'xyz'/],
   ['unknown demo event', ['demo', '--event', 'teleport'], /argument 'teleport' is invalid. Allowed choices are nat-rebinding, migration, client-rebinding/],
-  ['demo size 0', ['demo', '--upload', '0'], /^quicsteer: --upload must be a whole number of MiB, 1\.\.256: '0'$/],
+  ['demo size 0', ['demo', '--upload', '0'], /^quicsteer: --upload must be a whole number of MiB, 8\.\.256: '0'$/],
+  ['demo upload over before the change', ['demo', '--upload', '7'], /^quicsteer: --upload must be a whole number of MiB, 8\.\.256: '7'$/],
   ['demo size not a number', ['demo', '--download', '2x'], /^quicsteer: --download must be a whole number of MiB, 8\.\.256: '2x'$/],
   ['demo download shorter than the change', ['demo', '--download', '4'], /^quicsteer: --download must be a whole number of MiB, 8\.\.256: '4'$/],
 ];

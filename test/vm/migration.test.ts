@@ -11,7 +11,7 @@ import { checkEvent } from '../helpers/migration.js';
 let lab: MigrationLab | undefined;
 if (inVm)
   test.before(() => {
-    lab = new MigrationLab({ director: 'ipvs', uploadBytes: 2 << 20, downloadBytes: 4 << 20, rate: '20mbit', eventAfterMs: 1000, timeoutS: 60 });
+    lab = new MigrationLab({ director: 'ipvs', uploadBytes: 4 << 20, downloadBytes: 4 << 20, rate: '20mbit', eventAfterMs: 1000, timeoutS: 60 });
   });
 test.after.always(() => lab?.destroy());
 
