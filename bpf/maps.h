@@ -39,7 +39,8 @@ struct {
 	__type(value, struct qs_peer_entry);
 } qs_peers SEC(".maps");
 
-// The live generation's index (the one word a change flips) and each generation's local ID.
+// The live generation's index (the one word a change flips), and each generation's local ID and
+// loop-guard prefilter beside it: one lookup per packet finds all three.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

@@ -124,17 +124,6 @@ static __always_inline int parse_to_vip(struct xdp_md *ctx, __u32 gen, struct qs
 	return QS_CONTINUE;
 }
 
-static __always_inline int sid_equal(const struct qs_server_id *a, const struct qs_server_id *b)
-{
-	__u64 a0, a1, b0, b1;
-
-	__builtin_memcpy(&a0, a, 8);
-	__builtin_memcpy(&a1, (const __u8 *)a + 8, 8);
-	__builtin_memcpy(&b0, b, 8);
-	__builtin_memcpy(&b1, (const __u8 *)b + 8, 8);
-	return a0 == b0 && a1 == b1;
-}
-
 // What happens to the packet: the verdict, and the owner's counter slot when steered.
 struct qs_verdict {
 	int action;
@@ -174,7 +163,7 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 		return r;
 	bench_stop(4, &sid);
 
-	if (sid_equal(&sid, &live->local_id[gen_index(gen)]))
+	if (keys_equal(&sid, &live->local_id[gen_index(gen)], sizeof(sid)))
 		return QS_R_LOCAL;
 	srv = server_lookup(gen, &sid);
 	if (!srv)

@@ -202,9 +202,14 @@ export class MigrationLab {
 
   /** The NAT's one rule: the client's UDP leaves as NAT_PUBLIC, with the port (range) given. */
   #snat(to: string): void {
-    const rule = `table ip qsnat { chain post { type nat hook postrouting priority 100; oifname "n1" ip saddr 203.0.113.0/24 meta l4proto udp snat to ${to}; }; }\n`;
-    const flush = spawnSync('ip', ['netns', 'exec', this.nat.name, 'nft', 'list', 'table', 'ip', 'qsnat'], { stdio: 'ignore' }).status === 0 ? 'delete table ip qsnat\n' : '';
-    execFileSync('ip', ['netns', 'exec', this.nat.name, 'nft', '-f', '-'], { input: flush + rule });
+    this.#nftTable(this.nat, 'qsnat', `chain post { type nat hook postrouting priority 100; oifname "n1" ip saddr 203.0.113.0/24 meta l4proto udp snat to ${to}; };`);
+  }
+
+  /** Replaces (or, with body null, removes) table `ip <name>` in a namespace, in one nft transaction. */
+  #nftTable(ns: Netns, name: string, body: string | null): void {
+    const had = spawnSync('ip', ['netns', 'exec', ns.name, 'nft', 'list', 'table', 'ip', name], { stdio: 'ignore' }).status === 0;
+    const input = `${had ? `delete table ip ${name}\n` : ''}${body === null ? '' : `table ip ${name} { ${body} }\n`}`;
+    if (input) execFileSync('ip', ['netns', 'exec', ns.name, 'nft', '-f', '-'], { input });
   }
 
   /**
@@ -213,14 +218,13 @@ export class MigrationLab {
    * incoming packet created, and a reply direction is never mapped. null removes it.
    */
   #clientPort(map: { from: number; to: number } | null): void {
-    const had = spawnSync('ip', ['netns', 'exec', this.cl.name, 'nft', 'list', 'table', 'ip', 'qsclient'], { stdio: 'ignore' }).status === 0;
-    const rule = map
-      ? `table ip qsclient {
-          chain out { type filter hook postrouting priority raw; oifname "cl0" udp sport ${map.from} udp sport set ${map.to}; };
-          chain in { type filter hook prerouting priority raw; iifname "cl0" udp dport ${map.to} udp dport set ${map.from}; };
-        }\n`
-      : '';
-    if (had || rule) execFileSync('ip', ['netns', 'exec', this.cl.name, 'nft', '-f', '-'], { input: (had ? 'delete table ip qsclient\n' : '') + rule });
+    this.#nftTable(
+      this.cl,
+      'qsclient',
+      map &&
+        `chain out { type filter hook postrouting priority raw; oifname "cl0" udp sport ${map.from} udp sport set ${map.to}; };
+         chain in { type filter hook prerouting priority raw; iifname "cl0" udp dport ${map.to} udp dport set ${map.from}; };`,
+    );
   }
 
   /** Where setup records what it changed: per real server, and the director's. */
@@ -286,17 +290,18 @@ export class MigrationLab {
     return out;
   }
 
-  /**
-   * What the path from the client to the real servers holds right after a run (read before the next
-   * run flushes it): the client's sockets, the NAT's translations and shaping drops, the director's
-   * connection table and counters. For a run whose packets went missing.
-   */
+  /** the client's public addresses before and after the last run's event */
   #lastPublic: string[] = [];
 
   get #clientErr(): string {
     return path.join(this.tmp, 'client.stderr');
   }
 
+  /**
+   * What the path from the client to the real servers holds right after a run (read before the next
+   * run flushes it): the client's errors, the NAT's translations and shaping counters, the
+   * director's connections and counters, the links. For a run whose packets went missing.
+   */
   diagnose(): string {
     const tryIn = (ns: Netns | undefined, ...cmd: string[]) => {
       if (!ns) return '';
