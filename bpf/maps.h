@@ -39,6 +39,22 @@ struct {
 	__type(value, struct qs_peer_entry);
 } qs_peers SEC(".maps");
 
+// QUIC-LB keys, expanded, by slot (a config names its slot): one half per generation, like the tables.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, QS_GENERATIONS * QS_MAX_KEYS);
+	__type(key, __u32);
+	__type(value, struct qs_lb_key);
+} qs_keys SEC(".maps");
+
+// Encrypted CID -> server ID, per CPU (no contention, no locks): a connection's later packets skip AES.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, QS_LB_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct qs_lb_cache_entry);
+} qs_lb_cache SEC(".maps");
+
 // The live generation's index (the one word a change flips), and each generation's local ID and
 // loop-guard prefilter beside it: one lookup per packet finds all three.
 struct {

@@ -100,17 +100,38 @@ struct qs_vip_key {
 	__u8 pad;
 };
 
-// QUIC-LB config flags. ENCRYPTED is reserved for the AES decoder (bpf crypto kfuncs): until it
-// lands, such a config decodes nothing (unroutable), so a half-configured VIP never misroutes.
+// QUIC-LB config flags: ENCRYPTED configs decode with AES-128 (bpf/aes.h, bpf/quic_lb.h).
 #define QS_LB_F_ENABLED 0x1
 #define QS_LB_F_ENCRYPTED 0x2
 
-// One QUIC-LB configuration: lengths of the server ID and nonce after the first octet.
+// QUIC-LB keys are 16 bytes (AES-128); the encrypted octets after the first are 5..19 (sid + nonce).
+#define QS_LB_KEY_LEN 16
+#define QS_LB_MIN_PLAIN 5
+#define QS_LB_MAX_PLAIN 19
+
+// Distinct QUIC-LB keys per generation (slots of qs_keys): VIPs sharing a key share its slot.
+#ifndef QS_MAX_KEYS
+#define QS_MAX_KEYS 256
+#endif
+
+// One QUIC-LB configuration: lengths of the server ID and nonce after the first octet and, when
+// ENCRYPTED, its key (user space's record of it, never read per packet) and the slot of qs_keys
+// holding that key expanded for the data path.
 struct qs_quic_lb_conf {
 	__u8 sid_len;
 	__u8 nonce_len;
 	__u8 flags;      /* QS_LB_F_* */
 	__u8 pad;
+	__u32 key_slot;  /* ENCRYPTED: index into the generation's half of qs_keys */
+	__u8 key[QS_LB_KEY_LEN];
+};
+
+// An AES-128 key expanded (by user space, src/quic/aes.ts): round keys as FIPS-197 words, each
+// word's first byte in its most significant bits. dec[] is the equivalent inverse cipher's
+// schedule in the order decryption uses it (round 10's key first, InvMixColumns on rounds 1..9).
+struct qs_lb_key {
+	__u32 enc[44];
+	__u32 dec[44];
 };
 
 // Value of the VIP table: how to read the server ID from this VIP's connection IDs.
@@ -126,6 +147,19 @@ struct qs_vip {
 struct qs_server_id {
 	__u8 len;
 	__u8 id[QS_MAX_SID_LEN];
+};
+
+// The decrypt-once cache: per CPU, direct-mapped by a hash of the encrypted octets; an entry
+// counts only under the generation number (epoch) and key slot and lengths it was decoded with.
+#ifndef QS_LB_CACHE_SLOTS
+#define QS_LB_CACHE_SLOTS 4096
+#endif
+struct qs_lb_cache_entry {
+	__u64 epoch;                 /* qs_live.epoch[gen] when decoded: 0 = empty */
+	__u64 ct[3];                 /* the encrypted octets (sid_len + nonce_len), zero-padded */
+	__u32 tag;                   /* key_slot << 16 | sid_len << 8 | nonce_len */
+	__u32 pad;
+	struct qs_server_id sid;     /* what they decode to */
 };
 
 // Where a server ID's owner is reached, and where its counters live.
@@ -179,8 +213,8 @@ struct qs_config {
 };
 
 // Which generation the data path reads (single entry of qs_live): one aligned word, so a packet
-// sees the old generation or the new one, never a mix. Each generation's local ID is here too (a
-// copy of qs_config's), so a packet finds both with one lookup: user space writes the inactive
+// sees the old generation or the new one, never a mix. Each generation's local ID, loop-guard
+// prefilter and number are here too (copies), so a packet finds them all with one lookup: user space writes the inactive
 // generation's copy while `gen` still names the other one, and flips `gen` with the rest unchanged.
 struct qs_live {
 	__u32 gen;       /* 0 or 1: index of the live generation */
@@ -188,6 +222,9 @@ struct qs_live {
 	struct qs_server_id local_id[QS_GENERATIONS];   /* len 0: no local ID, nothing is local */
 	/* generation g's words at [g * QS_PEER_FILTER_WORDS]: bit qs_hash(mac) >> 24 set per peer MAC */
 	__u64 peer_filter[QS_GENERATIONS * QS_PEER_FILTER_WORDS];
+	/* each generation's number (qs_config.seq): tags the decrypt-once cache's entries, so an
+	   entry decoded under one generation's keys is never used under another's */
+	__u64 epoch[QS_GENERATIONS];
 };
 
 // Packet and byte counter (per CPU in the maps, summed by the control plane).

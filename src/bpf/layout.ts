@@ -23,6 +23,14 @@ export const HASH_B = 0xde5f3ccf27497f49n;
 export const LbFlags = { ENABLED: 0x1, ENCRYPTED: 0x2 } as const;
 /** QUIC-LB configs selectable by the first octet's rotation bits (QS_QUIC_LB_CONFIGS). */
 export const QUIC_LB_CONFIGS = 7;
+/** QUIC-LB key length (QS_LB_KEY_LEN: AES-128) and the encrypted octets' bounds (QS_LB_MIN_PLAIN, QS_LB_MAX_PLAIN). */
+export const LB_KEY_LEN = 16;
+export const LB_MIN_PLAIN = 5;
+export const LB_MAX_PLAIN = 19;
+/** Distinct QUIC-LB keys per generation (QS_MAX_KEYS). */
+export const MAX_KEYS = 256;
+/** Slots of the per-CPU decrypt-once cache (QS_LB_CACHE_SLOTS). */
+export const LB_CACHE_SLOTS = 4096;
 
 /** enum qs_family */
 export const Family = { IPV4: 4, IPV6: 6 } as const;
@@ -58,7 +66,8 @@ export const Reason = Object.fromEntries(Reasons.map((r, i) => [r, i])) as { rea
 export const REASON_MAX = Reasons.length;
 
 export const VipKey = struct('qs_vip_key', { addr: bytes(16), port: be16, family: u8, pad: u8 });
-export const QuicLbConf = struct('qs_quic_lb_conf', { sid_len: u8, nonce_len: u8, flags: u8, pad: u8 });
+export const QuicLbConf = struct('qs_quic_lb_conf', { sid_len: u8, nonce_len: u8, flags: u8, pad: u8, key_slot: u32, key: bytes(LB_KEY_LEN) });
+export const LbKey = struct('qs_lb_key', { enc: array(u32, 44), dec: array(u32, 44) });
 export const Vip = struct('qs_vip', {
   cid_format: u8,
   dcid_len: u8,
@@ -80,7 +89,14 @@ export const Config = struct('qs_config', { local_id: ServerId, seq: u64, state:
 /** The loop guard's prefilter (QS_PEER_FILTER_BITS): bits per generation, 64 to a word. */
 export const PEER_FILTER_BITS = 256;
 export const PEER_FILTER_WORDS = PEER_FILTER_BITS / 64;
-export const Live = struct('qs_live', { gen: u32, pad: u32, local_id: array(ServerId, GENERATIONS), peer_filter: array(u64, GENERATIONS * PEER_FILTER_WORDS) });
+export const Live = struct('qs_live', {
+  gen: u32,
+  pad: u32,
+  local_id: array(ServerId, GENERATIONS),
+  peer_filter: array(u64, GENERATIONS * PEER_FILTER_WORDS),
+  epoch: array(u64, GENERATIONS),
+});
+export const LbCacheEntry = struct('qs_lb_cache_entry', { epoch: u64, ct: array(u64, 3), tag: u32, pad: u32, sid: ServerId });
 export const VipEntry = struct('qs_vip_entry', { key: VipKey, used: u32, vip: Vip });
 export const ServerEntry = struct('qs_server_entry', { key: ServerId, used: u32, server: Server });
 export const PeerEntry = struct('qs_peer_entry', { key: MacKey, used: u32 });
@@ -105,6 +121,7 @@ export type LiveT = ValueOf<typeof Live>;
 export type MacKeyT = ValueOf<typeof MacKey>;
 export type QuicLbConfT = ValueOf<typeof QuicLbConf>;
 export type CounterT = ValueOf<typeof Counter>;
+export type LbKeyT = ValueOf<typeof LbKey>;
 
 /** Every struct shared with the BPF object, for the BTF layout check. */
-export const SHARED_STRUCTS = [VipKey, QuicLbConf, Vip, ServerId, Server, MacKey, VipEntry, ServerEntry, PeerEntry, Config, Live, Counter, XdpMd] as const;
+export const SHARED_STRUCTS = [VipKey, QuicLbConf, LbKey, LbCacheEntry, Vip, ServerId, Server, MacKey, VipEntry, ServerEntry, PeerEntry, Config, Live, Counter, XdpMd] as const;

@@ -6,7 +6,7 @@ import { ObjectSpec, Link, Program, mapFromFd, openPinnedMap, openPinnedPerCpuMa
 import { native } from '../bpf/native.js';
 import { whole, u32, type StructCodec } from '../bpf/codec.js';
 import {
-  Config, Counter, Live, MAX_SERVERS, PeerEntry, Reasons, ServerEntry, ServerState, VipEntry,
+  Config, Counter, LbCacheEntry, LbKey, Live, MAX_SERVERS, PeerEntry, Reasons, ServerEntry, ServerState, VipEntry,
   type CounterT, type ServerIdT, type ServerT, type VipKeyT, type VipT,
 } from '../bpf/layout.js';
 import { EMPTY_IMAGE, build, generationInfo, generationMaps, publish, readLive, type Built, type GenerationInfo, type GenerationMaps, type Image } from '../datapath/install.js';
@@ -17,7 +17,7 @@ import { checkPinMountSurvives, fsTypeOf } from './bpffs.js';
 import { vipToSpecs, type CidSpec } from './spec.js';
 
 /** Every map quicsteer pins, by name (the program's maps). */
-export const MAP_NAMES = ['qs_vips', 'qs_servers', 'qs_peers', 'qs_live', 'qs_sync', 'qs_tx_ports', 'qs_config', 'qs_stats', 'qs_server_stats'] as const;
+export const MAP_NAMES = ['qs_vips', 'qs_servers', 'qs_peers', 'qs_live', 'qs_sync', 'qs_tx_ports', 'qs_config', 'qs_stats', 'qs_server_stats', 'qs_keys', 'qs_lb_cache'] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 const LINK_PREFIX = 'link-';
 const BPFFS_OWN = ['maps.debug', 'progs.debug'];
@@ -148,6 +148,8 @@ const CODECS: Record<MapName, { value: StructCodec<unknown>; perCpu?: boolean }>
   qs_config: { value: Config as StructCodec<unknown> },
   qs_stats: { value: Counter as StructCodec<unknown>, perCpu: true },
   qs_server_stats: { value: Counter as StructCodec<unknown>, perCpu: true },
+  qs_keys: { value: LbKey as StructCodec<unknown> },
+  qs_lb_cache: { value: LbCacheEntry as StructCodec<unknown>, perCpu: true },
 };
 
 /** The live quicsteer programs behind the link pins, and the maps each holds (by name -> id). */
@@ -225,6 +227,8 @@ export class PinnedState {
   readonly config: BpfMap<number, unknown>;
   readonly stats: PerCpuMap<number, CounterT>;
   readonly serverStats: PerCpuMap<number, CounterT>;
+  readonly keys: BpfMap<number, unknown>;
+  readonly lbCache: PerCpuMap<number, unknown>;
   /** maps found through the program because their pins were gone */
   readonly recovered: string[];
 
@@ -261,6 +265,8 @@ export class PinnedState {
       this.config = open('qs_config') as BpfMap<number, unknown>;
       this.stats = open('qs_stats') as PerCpuMap<number, CounterT>;
       this.serverStats = open('qs_server_stats') as PerCpuMap<number, CounterT>;
+      this.keys = open('qs_keys') as BpfMap<number, unknown>;
+      this.lbCache = open('qs_lb_cache') as PerCpuMap<number, unknown>;
     } catch (e) {
       opened.forEach((m) => m.close());
       throw e;
@@ -333,6 +339,7 @@ export class PinnedState {
   get maps(): GenerationMaps {
     const fds: Record<string, number> = {
       qs_vips: this.vips.fd, qs_servers: this.servers.fd, qs_peers: this.peers.fd, qs_config: this.config.fd, qs_live: this.live.fd, qs_sync: this.sync.fd,
+      qs_keys: this.keys.fd,
     };
     return generationMaps((n) => fds[n]!);
   }
@@ -393,7 +400,7 @@ export class PinnedState {
   }
 
   close(): void {
-    for (const m of [this.vips, this.servers, this.peers, this.live, this.sync, this.txPorts, this.config, this.stats, this.serverStats]) m.close();
+    for (const m of [this.vips, this.servers, this.peers, this.live, this.sync, this.txPorts, this.config, this.stats, this.serverStats, this.keys, this.lbCache]) m.close();
   }
 }
 

@@ -5,10 +5,11 @@
 import { native } from '../bpf/native.js';
 import { u32, whole, type StructCodec } from '../bpf/codec.js';
 import {
-  Config, GENERATIONS, GenState, Live, MacKey, PEER_FILTER_WORDS, PEER_SLOTS, PeerEntry, SERVER_SLOTS, ServerEntry, ServerId, VIP_SLOTS, VipEntry, VipKey,
+  Config, GENERATIONS, GenState, LbFlags, LbKey, Live, MAX_KEYS, MacKey, PEER_FILTER_WORDS, PEER_SLOTS, PeerEntry, SERVER_SLOTS, ServerEntry, ServerId, VIP_SLOTS, VipEntry, VipKey,
   type ConfigT, type LiveT, type MacKeyT, type ServerIdT, type ServerT, type VipKeyT, type VipT,
 } from '../bpf/layout.js';
 import { placeKeys, qsHash } from './tables.js';
+import { expandKey } from '../quic/aes.js';
 
 /** One table: its map's name, slots per generation, key codec, and how entries are made and read. */
 export interface TableSpec<K, V> {
@@ -73,6 +74,45 @@ export interface Built {
   peers: Buffer;
   /** the loop guard's prefilter words (PEER_FILTER_WORDS): bit qsHash(mac) >>> 24 per peer */
   peerFilter: bigint[];
+  /** qs_keys' half: the distinct QUIC-LB keys, expanded, at the slots the VIPs' configs name */
+  keys: Buffer;
+  /** the distinct keys themselves, by slot (for the kfunc implementation's contexts) */
+  rawKeys: Buffer[];
+}
+
+/**
+ * The image's VIPs with every encrypted config's key_slot set (one slot per distinct key, in order
+ * of first use), and those keys by slot. Throws RangeError past MAX_KEYS.
+ */
+export function assignKeySlots(vips: [VipKeyT, VipT][]): { vips: [VipKeyT, VipT][]; keys: Buffer[] } {
+  const slots = new Map<string, number>();
+  const keys: Buffer[] = [];
+  const out = vips.map(([k, v]): [VipKeyT, VipT] => [
+    k,
+    {
+      ...v,
+      quic_lb: v.quic_lb.map((c) => {
+        if (!(c.flags & LbFlags.ENCRYPTED)) return { ...c, key_slot: 0 };
+        const hex = c.key.toString('hex');
+        let slot = slots.get(hex);
+        if (slot === undefined) {
+          if (keys.length >= MAX_KEYS) throw new RangeError(`more than ${MAX_KEYS} distinct QUIC-LB keys: the key table holds ${MAX_KEYS}`);
+          slot = keys.length;
+          slots.set(hex, slot);
+          keys.push(Buffer.from(c.key));
+        }
+        return { ...c, key_slot: slot };
+      }),
+    },
+  ]);
+  return { vips: out, keys };
+}
+
+/** qs_keys' half for keys by slot (unused slots zero). */
+function keysHalf(keys: Buffer[]): Buffer {
+  const half = Buffer.alloc(MAX_KEYS * LbKey.size);
+  keys.forEach((k, i) => LbKey.encode(expandKey(k)).copy(half, i * LbKey.size));
+  return half;
 }
 
 /** The prefilter of a peer set: the bit at each MAC key's hash's top byte. */
@@ -94,8 +134,12 @@ function layOut<K, V>(spec: TableSpec<K, V>, slots: number, entries: [K, V][]): 
 
 /** Lays an image out (throws TableFullError or RangeError when it cannot be held). */
 export function build(image: Image, slots: Slots = SHIPPED_SLOTS): Built {
+  const { vips, keys } = assignKeySlots(image.vips);
+  image = { ...image, vips };
   return {
     image,
+    keys: keysHalf(keys),
+    rawKeys: keys,
     vips: layOut(VIP_TABLE, slots.vips, image.vips),
     servers: layOut(SERVER_TABLE, slots.servers, image.servers),
     peers: layOut(PEER_TABLE, slots.peers, image.peers.map((p) => [p, true] as [MacKeyT, true])),
@@ -111,9 +155,17 @@ export interface GenerationMaps {
   config: number;
   live: number;
   sync: number;
+  keys: number;
 }
 
-export const GENERATION_MAP_NAMES = { vips: 'qs_vips', servers: 'qs_servers', peers: 'qs_peers', config: 'qs_config', live: 'qs_live', sync: 'qs_sync' } as const;
+export const GENERATION_MAP_NAMES = { vips: 'qs_vips', servers: 'qs_servers', peers: 'qs_peers', config: 'qs_config', live: 'qs_live', sync: 'qs_sync', keys: 'qs_keys' } as const;
+
+/**
+ * A hook for the kfunc AES implementation (bpf_crypto contexts live in a map of kptrs, made by a
+ * syscall program): called with the target generation and its keys by slot after the tables are
+ * written and before the flip.
+ */
+export type KeyContexts = (gen: number, keys: Buffer[]) => void;
 
 /** The maps by name, from anything that hands out a map's fd by name. */
 export function generationMaps(fdOf: (name: string) => number): GenerationMaps {
@@ -215,7 +267,7 @@ export function waitForReaders(maps: GenerationMaps): void {
  * Writes `b` whole into the inactive generation and makes it live with one word. Returns the
  * generation's index and number. The caller holds the writer lock.
  */
-export function publish(maps: GenerationMaps, b: Built, slots: Slots = SHIPPED_SLOTS): { gen: number; seq: bigint } {
+export function publish(maps: GenerationMaps, b: Built, slots: Slots = SHIPPED_SLOTS, contexts?: KeyContexts): { gen: number; seq: bigint } {
   const n = native();
   const live = liveIndex(maps);
   const target = 1 - live;
@@ -235,6 +287,8 @@ export function publish(maps: GenerationMaps, b: Built, slots: Slots = SHIPPED_S
   writeHalf(maps.vips, slots.vips, b.vips);
   writeHalf(maps.servers, slots.servers, b.servers);
   writeHalf(maps.peers, slots.peers, b.peers);
+  writeHalf(maps.keys, MAX_KEYS, b.keys);
+  contexts?.(target, b.rawKeys);
   n.mapUpdate(maps.config, keyBuf(target), cfg(GenState.COMPLETE), n.constants.BPF_ANY);
   // the target's local ID and peer prefilter go in while `gen` still names the live generation (whose
   // copies are rewritten with the bytes they have); then the flip, every other byte as it was
@@ -244,6 +298,7 @@ export function publish(maps: GenerationMaps, b: Built, slots: Slots = SHIPPED_S
     pad: 0,
     local_id: word.local_id.map((id, g) => (g === target ? localId : id)),
     peer_filter: word.peer_filter.map((w, i) => (Math.floor(i / PEER_FILTER_WORDS) === target ? b.peerFilter[i % PEER_FILTER_WORDS]! : w)),
+    epoch: word.epoch.map((e, g) => (g === target ? seq : e)),
   };
   n.mapUpdate(maps.live, keyBuf(0), Live.encode(next), n.constants.BPF_ANY);
   n.mapUpdate(maps.live, keyBuf(0), Live.encode({ ...next, gen: target }), n.constants.BPF_ANY);
@@ -251,7 +306,7 @@ export function publish(maps: GenerationMaps, b: Built, slots: Slots = SHIPPED_S
 }
 
 /** Builds and publishes an image in one call (tests, benchmarks; the CLI goes through PinnedState). */
-export function publishImage(fdOf: (name: string) => number, image: Image, slots: Slots = SHIPPED_SLOTS): { gen: number; seq: bigint } {
+export function publishImage(fdOf: (name: string) => number, image: Image, slots: Slots = SHIPPED_SLOTS, contexts?: KeyContexts): { gen: number; seq: bigint } {
   const maps = generationMaps(fdOf);
-  return publish(maps, build(image, slots), slots);
+  return publish(maps, build(image, slots), slots, contexts);
 }

@@ -28,7 +28,7 @@ export function vipKey(ip: string, port: number): VipKeyT {
   return { addr, port, family, pad: 0 };
 }
 
-const noLb: QuicLbConfT = { sid_len: 0, nonce_len: 0, flags: 0, pad: 0 };
+const noLb: QuicLbConfT = { sid_len: 0, nonce_len: 0, flags: 0, pad: 0, key_slot: 0, key: Buffer.alloc(16) };
 
 /** A VIP value; unset QUIC-LB configs are disabled. */
 export function vipValue(v: { cid_format: number; dcid_len?: number; sid_offset?: number; sid_len?: number; quic_lb?: (Partial<QuicLbConfT> | undefined)[] }): VipT {

@@ -34,7 +34,7 @@ test('round trips keep every value', (t) => {
     dcid_len: 8,
     sid_offset: 0,
     sid_len: 0,
-    quic_lb: Array.from({ length: 7 }, (_, i) => ({ sid_len: i + 1, nonce_len: 4, flags: i % 2, pad: 0 })),
+    quic_lb: Array.from({ length: 7 }, (_, i) => ({ sid_len: i + 1, nonce_len: 4, flags: i % 2, pad: 0, key_slot: i, key: Buffer.alloc(16, i) })),
   };
   t.deepEqual(Vip.decode(Vip.encode(vip)), vip);
   const cfg = { local_id: { len: 2, id: Buffer.concat([Buffer.from([0xa, 0xb]), Buffer.alloc(13)]) }, seq: 2n ** 40n + 1n, state: 2, pad: 0 };
