@@ -9,7 +9,7 @@ import { EMPTY_SNAPSHOT, PinnedState, linkPinPath, prepare, type LinkView, type 
 import { EMPTY_IMAGE, type Image } from '../datapath/install.js';
 import { withWriteLock } from './lock.js';
 import { readOnly } from './status.js';
-import { formatSpec, sidLengths, specsToVip, vipToSpecs } from './spec.js';
+import { formatSpec, sameSpecs, sidLengths, specsToVip, vipToSpecs, withKeys } from './spec.js';
 import { attachLink, detachLink, ifindexOf, removeAll, type Mode } from './attach.js';
 import { resolveServer } from './config.js';
 import type { ConfigFileT } from './schemas.js';
@@ -29,12 +29,13 @@ export interface Plan {
 }
 
 /** Resolves names and addresses and checks everything before anything is touched. */
-export async function desiredFrom(cfg: ConfigFileT): Promise<Desired> {
+export async function desiredFrom(cfg: ConfigFileT, o: { keyBase?: string } = {}): Promise<Desired> {
   const vips = cfg.vips.map((v) => {
     // one spelling per address: duplicates are found after normalisation ([2001:db8::0010] = [2001:db8::10])
     const key = vipKey(v.address.ip, v.address.port);
     const address = endpointString(key.family, key.addr, key.port);
-    return { address, key, value: specsToVip(v.cid, `VIP ${address}`) };
+    // key files: relative paths from the apply file's folder
+    return { address, key, value: specsToVip(withKeys(v.cid, o.keyBase), `VIP ${address}`) };
   });
   const dup = (xs: string[]) => {
     const seen = new Set<string>();
@@ -60,11 +61,11 @@ export function planAgainst(cur: Snapshot, d: Desired): Plan {
   const changes: string[] = [];
   if (cur.localId !== d.localId) changes.push(cur.localId === null ? `+ local id ${d.localId}` : `~ local id ${cur.localId} -> ${d.localId}`);
   const specsOf = (v: VipT) => vipToSpecs(v).map(formatSpec).join(' ');
-  const curVips = new Map(cur.vips.map((v) => [v.address, specsOf(v.value)]));
+  const curVips = new Map(cur.vips.map((v) => [v.address, v.value]));
   for (const v of d.vips) {
     const was = curVips.get(v.address);
     if (was === undefined) changes.push(`+ vip ${v.address} ${specsOf(v.value)}`);
-    else if (was !== specsOf(v.value)) changes.push(`~ vip ${v.address} ${was} -> ${specsOf(v.value)}`);
+    else if (!sameSpecs(vipToSpecs(was), vipToSpecs(v.value))) changes.push(`~ vip ${v.address} ${specsOf(was)} -> ${specsOf(v.value)}`);
   }
   for (const a of curVips.keys()) if (!d.vips.some((v) => v.address === a)) changes.push(`- vip ${a}`);
   const via = (i: number) => {

@@ -1,38 +1,56 @@
-// cid decode / encode: the data path's own decoder (src/quic/cid.ts) on a bare connection ID.
+// cid decode / encode: the data path's own decoder (src/quic/cid.ts) on a bare connection ID; QUIC-LB CIDs made by src/quic/quic-lb.ts.
 import { randomBytes } from 'node:crypto';
-import { MAX_CID_LEN } from '../bpf/layout.js';
+import { MAX_CID_LEN, QUIC_LB_CONFIGS } from '../bpf/layout.js';
 import { decodeCid } from '../quic/cid.js';
+import { decodeCidLb, encodeCid } from '../quic/quic-lb.js';
 import { UsageError } from './errors.js';
 import { formatSpec, sidLengths, specsToVip, type CidSpec } from './spec.js';
 
 export interface Decoded {
   cid: string;
   serverId: string | null;
+  /** QUIC-LB: the nonce (decrypted when the config is encrypted); null for other layouts or no server ID */
+  nonce: string | null;
+  /** QUIC-LB: the first octet's config rotation bits (7: unroutable); null for other layouts */
+  configRotation: number | null;
+  /** QUIC-LB: whether the config the CID names is encrypted */
+  encrypted: boolean;
   /** why there is no server ID (the reason the data path would count) */
   reason: string | null;
 }
+
+type LbSpec = Extract<CidSpec, { kind: 'quic-lb' }>;
 
 /** `where` names the command in errors about the layout. */
 export function cidDecode(hex: string, specs: CidSpec[], where = 'cid decode'): Decoded {
   const h = hex.toLowerCase().replace(/^0x/, '');
   if (!/^([0-9a-f]{2})*$/.test(h) || h.length / 2 > MAX_CID_LEN) throw new UsageError(`bad connection ID '${hex}': expected 0..${MAX_CID_LEN} bytes of hex`);
-  const r = decodeCid(Buffer.from(h, 'hex'), specsToVip(specs, where));
-  return 'sid' in r ? { cid: h, serverId: r.sid.toString('hex'), reason: null } : { cid: h, serverId: null, reason: r.reason.toLowerCase() };
+  const cid = Buffer.from(h, 'hex');
+  const r = decodeCid(cid, specsToVip(specs, where));
+  const lb = specs[0]?.kind === 'quic-lb' && cid.length > 0;
+  const cr = lb ? cid[0]! >> 5 : null;
+  const conf = cr === null ? undefined : (specs as LbSpec[]).find((s) => s.cr === cr);
+  const rest = { configRotation: cr, encrypted: !!conf?.key };
+  if (!('sid' in r)) return { cid: h, serverId: null, nonce: null, ...rest, reason: r.reason.toLowerCase() };
+  const nonce = conf ? decodeCidLb({ cr: conf.cr, sidLen: conf.sid, nonceLen: conf.nonce, key: conf.key }, cid).nonce.toString('hex') : null;
+  return { cid: h, serverId: r.sid.toString('hex'), nonce, ...rest, reason: null };
 }
 
-/** A connection ID carrying `id` by the layout (random nonce), checked by decoding it back. */
-export function cidEncode(specs: CidSpec[], id: string): string {
+/** A connection ID carrying `id` by the layout (random nonce unless `nonceHex`), checked by decoding it back. */
+export function cidEncode(specs: CidSpec[], id: string, nonceHex?: string): string {
   const sid = Buffer.from(id, 'hex');
   // the layout's own errors first, named after this command
   specsToVip(specs, 'cid encode');
   if (!sidLengths(specs).includes(sid.length))
     throw new UsageError(`server ID ${id} is ${sid.length} bytes, but ${specs.map(formatSpec).join(' ')} carries ${sidLengths(specs).join(' or ')}-byte IDs`);
   const s = specs.find((x) => x.kind !== 'quic-lb' || x.sid === sid.length)!;
+  if (nonceHex !== undefined && s.kind !== 'quic-lb') throw new UsageError(`--nonce: only quic-lb CIDs carry a nonce (${formatSpec(s)} does not)`);
   let cid: Buffer;
   if (s.kind === 'quic-lb') {
-    const len = 1 + s.sid + s.nonce;
-    // first octet: config rotation bits, then the length self-encoded (length - 1)
-    cid = Buffer.concat([Buffer.from([(s.cr << 5) | ((len - 1) & 0x1f)]), sid, randomBytes(s.nonce)]);
+    const nonce = nonceHex === undefined ? randomBytes(s.nonce) : Buffer.from(nonceHex, 'hex');
+    if (nonce.length !== s.nonce) throw new UsageError(`--nonce ${nonceHex} is ${nonce.length} bytes, but ${formatSpec(s)} takes a ${s.nonce}-byte nonce`);
+    if (s.cr >= QUIC_LB_CONFIGS) throw new Error('unreachable: cr checked by the spec');
+    cid = encodeCid({ cr: s.cr, sidLen: s.sid, nonceLen: s.nonce, key: s.key }, sid, nonce);
   } else if (s.kind === 'fixed') {
     cid = randomBytes(Math.max(s.offset + s.len, 8));
     sid.copy(cid, s.offset);

@@ -7,7 +7,7 @@ import { PinnedState, vipViews, wantedOf, type ServerInput, type ServerView, typ
 import { withWriteLock } from './lock.js';
 import type { VipKeyT } from '../bpf/layout.js';
 import { readOnly } from './status.js';
-import { formatSpec, specsToVip, type CidSpec } from './spec.js';
+import { sameSpecs, specsToVip, withKeys, type CidSpec } from './spec.js';
 import { checkIdFits, ifindexOf } from './attach.js';
 import { resolveMac } from './neigh.js';
 import { checkUnicastMac } from './schemas.js';
@@ -35,11 +35,12 @@ function change<T>(pin: string, create: boolean, fn: (w: Wanted, vips: VipView[]
   });
 }
 
-const sameVip = (a: VipView, specs: CidSpec[]) => a.specs.map(formatSpec).join(' ') === specs.map(formatSpec).join(' ');
+const sameVip = (a: VipView, specs: CidSpec[]) => sameSpecs(a.specs, specs);
 const sameKey = (a: VipKeyT, b: VipKeyT) => a.addr.equals(b.addr) && a.port === b.port && a.family === b.family;
 
 export function vipsAdd(pin: string, ep: { ip: string; port: number }, specs: CidSpec[]): Change {
   const where = `VIP ${ep.ip.includes(':') ? `[${ep.ip}]` : ep.ip}:${ep.port}`;
+  specs = withKeys(specs);
   const value = specsToVip(specs, where);
   const key = vipKey(ep.ip, ep.port);
   return change(pin, true, (w, vips) => {

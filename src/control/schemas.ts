@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { ipBytes } from '../datapath/tables.js';
 import { MAX_SID_LEN } from '../bpf/layout.js';
 import { RuntimeError, UsageError, fsErrorLine } from './errors.js';
-import { parseSpec, type CidSpec } from './spec.js';
+import { parseSpec, redactSpec, type CidSpec, type SpecOptions } from './spec.js';
 
 export const ServerIdHex = z
   .string()
@@ -13,6 +13,12 @@ export const ServerIdHex = z
   .refine((s) => /^([0-9a-f]{2})+$/.test(s) && s.length / 2 <= MAX_SID_LEN, {
     message: `server ID must be 1..${MAX_SID_LEN} bytes of hex as in the CID (e.g. 0a0b or 0x0a0b)`,
   });
+
+/** Bytes in hex (a QUIC-LB nonce): 1..19 of them. */
+export const HexBytes = z
+  .string()
+  .transform((s) => s.toLowerCase().replace(/^0x/, ''))
+  .refine((s) => /^([0-9a-f]{2})+$/.test(s) && s.length / 2 <= 19, { message: 'expected 1..19 bytes of hex' });
 
 /** Why a MAC cannot be a server's (steered frames go to it): null when it is unicast and not zero. */
 export function macProblem(mac: string): string | null {
@@ -81,14 +87,20 @@ export const VipEndpoint = Endpoint.superRefine((ep, ctx) => {
   if (p) ctx.addIssue({ code: 'custom', message: p });
 });
 
-export const Spec = z.string().transform((s, ctx): CidSpec => {
-  try {
-    return parseSpec(s);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^bad CID spec '[^']*': /, '') });
-    return z.NEVER;
-  }
-});
+const specSchema = (o: SpecOptions) =>
+  z.string().transform((s, ctx): CidSpec => {
+    try {
+      return parseSpec(s, o);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^bad CID spec '[^']*': /, '') });
+      return z.NEVER;
+    }
+  });
+
+/** A CID spec; an encrypted quic-lb config names its key as key-file=<path> (or - for stdin). */
+export const Spec = specSchema({});
+/** A CID spec that may carry its key inline (key=<hex>): `cid encode/decode` only. */
+export const SpecInlineKey = specSchema({ inlineKey: true });
 
 export const Mode = z.enum(['native', 'generic']);
 export const State = z.enum(['up', 'down', 'drain']);
@@ -98,7 +110,9 @@ export const Ifname = z.string().regex(/^[^\s/:]{1,15}$/, 'not an interface name
 export function parse<T extends z.ZodTypeAny>(schema: T, value: unknown, what: string): z.output<T> {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
-  throw new UsageError(`bad ${what} '${String(value)}': ${r.error.issues[0]?.message ?? 'invalid'}`);
+  // a CID spec may hold a key inline: never echoed
+  const shown = typeof value === 'string' && what === 'CID spec' ? redactSpec(value) : String(value);
+  throw new UsageError(`bad ${what} '${shown}': ${r.error.issues[0]?.message ?? 'invalid'}`);
 }
 
 /** The apply file: this server's whole quicsteer configuration. */

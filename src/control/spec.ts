@@ -1,10 +1,16 @@
-// CID layout specs (`quic-lb:sid=2,nonce=4,cr=0`, `fixed:offset=1,len=4`, `msquic`, `mvfst`) <-> VIP table values.
-import { CidFormat, LbFlags, MAX_CID_LEN, MAX_SID_LEN, QUIC_LB_CONFIGS, type VipT } from '../bpf/layout.js';
+// CID layout specs (`quic-lb:sid=2,nonce=4,cr=0[,key-file=<path>]`, `fixed:offset=1,len=4`, `msquic`, `mvfst`) <-> VIP table values.
+import { CidFormat, LB_KEY_LEN, LbFlags, MAX_CID_LEN, MAX_SID_LEN, QUIC_LB_CONFIGS, type VipT } from '../bpf/layout.js';
 import { vipValue } from '../datapath/tables.js';
 import { UsageError } from './errors.js';
+import { keyFingerprint, parseKeyText, readKeyFile, readKeyStdin, resolveKeyPath } from './keys.js';
 
+/**
+ * A quic-lb config is encrypted when it has a key: `key` once read; `keyFile` (a path, or `-` for
+ * stdin) until withKeys() reads it. A key written inline (key=<hex>) is accepted only where the
+ * caller allows it (cid encode/decode: a key on a command line shows in the process list).
+ */
 export type CidSpec =
-  | { kind: 'quic-lb'; sid: number; nonce: number; cr: number }
+  | { kind: 'quic-lb'; sid: number; nonce: number; cr: number; key?: Buffer; keyFile?: string }
   | { kind: 'fixed'; offset: number; len: number }
   | { kind: 'mvfst' };
 
@@ -15,47 +21,86 @@ const MVFST_CID_LEN = 8;
 /** Server-ID lengths mvfst carries: v1 2 bytes, v2 3, v3 4. */
 export const MVFST_SID_LENS = [2, 3, 4];
 
-function params(body: string, spec: string, allowed: string[]): Map<string, number> {
-  const out = new Map<string, number>();
+/** A spec as errors may show it: an inline key's value is never echoed. */
+export function redactSpec(spec: string): string {
+  return spec.replace(/(^|,)key=[^,]*/g, '$1key=(hidden)');
+}
+
+// Parameters whose value is text, not a number.
+const TEXT_PARAMS = ['key-file', 'key'];
+
+function params(body: string, spec: string, allowed: string[]): Map<string, string> {
+  const out = new Map<string, string>();
   if (body === '') return out;
+  const shown = redactSpec(spec);
   for (const part of body.split(',')) {
-    const m = /^([a-z]+)=(\d+)$/.exec(part);
-    if (!m) throw new UsageError(`bad CID spec '${spec}': '${part}' is not name=number`);
-    const [, name, value] = m as unknown as [string, string, string];
-    if (!allowed.includes(name)) throw new UsageError(`bad CID spec '${spec}': unknown parameter '${name}' (takes ${allowed.join(', ')})`);
-    if (out.has(name)) throw new UsageError(`bad CID spec '${spec}': '${name}' given twice`);
-    out.set(name, Number(value));
+    const m = /^([a-z-]+)=(.*)$/s.exec(part);
+    const name = m?.[1] ?? '';
+    if (!m || (TEXT_PARAMS.includes(name) ? m[2] === '' : !/^\d+$/.test(m[2]!)))
+      throw new UsageError(`bad CID spec '${shown}': '${redactSpec(part)}' is not ${TEXT_PARAMS.includes(name) ? `${name}=<value>` : 'name=number'}`);
+    if (!allowed.includes(name)) throw new UsageError(`bad CID spec '${shown}': unknown parameter '${name}' (takes ${allowed.join(', ')})`);
+    if (out.has(name)) throw new UsageError(`bad CID spec '${shown}': '${name}' given twice`);
+    out.set(name, m[2]!);
   }
   return out;
 }
 
-function inRange(spec: string, name: string, v: number, lo: number, hi: number): number {
-  if (v < lo || v > hi) throw new UsageError(`bad CID spec '${spec}': ${name} must be ${lo}..${hi}, got ${v}`);
+function inRange(spec: string, name: string, value: string | undefined, dflt: number | undefined, lo: number, hi: number): number {
+  const v = value === undefined ? dflt! : Number(value);
+  if (v < lo || v > hi) throw new UsageError(`bad CID spec '${redactSpec(spec)}': ${name} must be ${lo}..${hi}, got ${v}`);
   return v;
 }
 
-export function parseSpec(spec: string): CidSpec {
+export interface SpecOptions {
+  /** accept key=<hex> (cid encode/decode only) */
+  inlineKey?: boolean;
+}
+
+/** The text after `quic-lb:` etc.; `key-file` values are kept as given (withKeys() reads them). */
+export function parseSpec(spec: string, o: SpecOptions = {}): CidSpec {
   const [kind, body = ''] = spec.split(/:(.*)/s) as [string, string | undefined];
+  const shown = redactSpec(spec);
   if (kind === 'quic-lb') {
-    const p = params(body, spec, ['sid', 'nonce', 'cr']);
-    if (!p.has('sid')) throw new UsageError(`bad CID spec '${spec}': quic-lb needs sid=<1-15>`);
-    const sid = inRange(spec, 'sid', p.get('sid')!, 1, MAX_SID_LEN);
-    const nonce = inRange(spec, 'nonce', p.get('nonce') ?? QUIC_LB_MIN_NONCE, QUIC_LB_MIN_NONCE, MAX_CID_LEN - 1 - sid);
-    return { kind, sid, nonce, cr: inRange(spec, 'cr', p.get('cr') ?? 0, 0, QUIC_LB_CONFIGS - 1) };
+    const p = params(body, spec, ['sid', 'nonce', 'cr', 'key-file', 'key']);
+    if (!p.has('sid')) throw new UsageError(`bad CID spec '${shown}': quic-lb needs sid=<1-15>`);
+    const sid = inRange(spec, 'sid', p.get('sid'), undefined, 1, MAX_SID_LEN);
+    const nonce = inRange(spec, 'nonce', p.get('nonce'), QUIC_LB_MIN_NONCE, QUIC_LB_MIN_NONCE, MAX_CID_LEN - 1 - sid);
+    const out: CidSpec = { kind, sid, nonce, cr: inRange(spec, 'cr', p.get('cr'), 0, 0, QUIC_LB_CONFIGS - 1) };
+    if (p.has('key') && p.has('key-file')) throw new UsageError(`bad CID spec '${shown}': give key-file=<path> or key=<hex>, not both`);
+    if (p.has('key')) {
+      if (!o.inlineKey)
+        throw new UsageError(`bad CID spec '${shown}': a key on the command line shows in the process list: put it in a file (mode 0600, owned by root) and give key-file=<path>, or key-file=- to read it from standard input`);
+      out.key = parseKeyText(p.get('key')!, `bad CID spec '${shown}': key`);
+    }
+    if (p.has('key-file')) out.keyFile = p.get('key-file')!;
+    return out;
   }
   if (kind === 'fixed') {
     const p = params(body, spec, ['offset', 'len']);
-    if (!p.has('offset') || !p.has('len')) throw new UsageError(`bad CID spec '${spec}': fixed needs offset=<n>,len=<n>`);
-    const len = inRange(spec, 'len', p.get('len')!, 1, MAX_SID_LEN);
-    return { kind, offset: inRange(spec, 'offset', p.get('offset')!, 0, MAX_CID_LEN - len), len };
+    if (!p.has('offset') || !p.has('len')) throw new UsageError(`bad CID spec '${shown}': fixed needs offset=<n>,len=<n>`);
+    const len = inRange(spec, 'len', p.get('len'), undefined, 1, MAX_SID_LEN);
+    return { kind, offset: inRange(spec, 'offset', p.get('offset'), undefined, 0, MAX_CID_LEN - len), len };
   }
   if (kind === 'msquic' && body === '') return { kind: 'fixed', offset: 1, len: 4 };
   if (kind === 'mvfst' && body === '') return { kind: 'mvfst' };
-  throw new UsageError(`bad CID spec '${spec}': expected quic-lb:sid=<1-15>[,nonce=<n>][,cr=<0-6>], fixed:offset=<n>,len=<n>, msquic or mvfst`);
+  throw new UsageError(`bad CID spec '${shown}': expected quic-lb:sid=<1-15>[,nonce=<n>][,cr=<0-6>][,key-file=<path>], fixed:offset=<n>,len=<n>, msquic or mvfst`);
 }
 
+/** Reads every key file the specs name (paths relative to `base` when given); specs without one are returned as they are. */
+export function withKeys(specs: CidSpec[], base?: string): CidSpec[] {
+  return specs.map((s) => {
+    if (s.kind !== 'quic-lb' || s.keyFile === undefined) return s;
+    const file = resolveKeyPath(s.keyFile, base);
+    const key = file === '-' ? readKeyStdin() : readKeyFile(file);
+    const { keyFile: _, ...rest } = s;
+    return { ...rest, key };
+  });
+}
+
+/** A spec as shown to people: an encrypted config shows its key's fingerprint, never the key. */
 export function formatSpec(s: CidSpec): string {
-  if (s.kind === 'quic-lb') return `quic-lb:sid=${s.sid},nonce=${s.nonce}${s.cr ? `,cr=${s.cr}` : ''}`;
+  if (s.kind === 'quic-lb')
+    return `quic-lb:sid=${s.sid},nonce=${s.nonce}${s.cr ? `,cr=${s.cr}` : ''}${s.key ? `,key-fingerprint=${keyFingerprint(s.key)}` : s.keyFile !== undefined ? ',key-file=…' : ''}`;
   if (s.kind === 'fixed') return s.offset === 1 && s.len === 4 ? 'msquic' : `fixed:offset=${s.offset},len=${s.len}`;
   return 'mvfst';
 }
@@ -66,10 +111,11 @@ export function specsToVip(specs: CidSpec[], where: string): VipT {
   const lb = specs.filter((s): s is Extract<CidSpec, { kind: 'quic-lb' }> => s.kind === 'quic-lb');
   if (lb.length > 0) {
     if (lb.length !== specs.length) throw new UsageError(`${where}: quic-lb configs cannot be mixed with other layouts`);
-    const confs: { sid_len: number; nonce_len: number; flags: number }[] = [];
+    const confs: { sid_len: number; nonce_len: number; flags: number; key: Buffer }[] = [];
     for (const s of lb) {
       if (confs[s.cr]) throw new UsageError(`${where}: two quic-lb configs with cr=${s.cr}`);
-      confs[s.cr] = { sid_len: s.sid, nonce_len: s.nonce, flags: LbFlags.ENABLED };
+      if (s.keyFile !== undefined && !s.key) throw new Error(`internal: ${where}: key file not read (withKeys)`);
+      confs[s.cr] = { sid_len: s.sid, nonce_len: s.nonce, flags: LbFlags.ENABLED | (s.key ? LbFlags.ENCRYPTED : 0), key: s.key ?? Buffer.alloc(LB_KEY_LEN) };
     }
     return vipValue({ cid_format: CidFormat.QUIC_LB, quic_lb: confs });
   }
@@ -82,10 +128,18 @@ export function specsToVip(specs: CidSpec[], where: string): VipT {
 /** The specs a VIP value was made from (empty for a VIP without a layout). */
 export function vipToSpecs(v: VipT): CidSpec[] {
   if (v.cid_format === CidFormat.QUIC_LB)
-    return v.quic_lb.flatMap((c, cr) => (c.flags & LbFlags.ENABLED ? [{ kind: 'quic-lb' as const, sid: c.sid_len, nonce: c.nonce_len, cr }] : []));
+    return v.quic_lb.flatMap((c, cr) =>
+      c.flags & LbFlags.ENABLED ? [{ kind: 'quic-lb' as const, sid: c.sid_len, nonce: c.nonce_len, cr, ...(c.flags & LbFlags.ENCRYPTED ? { key: Buffer.from(c.key) } : {}) }] : [],
+    );
   if (v.cid_format === CidFormat.FIXED) return [{ kind: 'fixed', offset: v.sid_offset, len: v.sid_len }];
   if (v.cid_format === CidFormat.MVFST) return [{ kind: 'mvfst' }];
   return [];
+}
+
+/** Whether two spec lists decode alike (keys compared whole, not by fingerprint). */
+export function sameSpecs(a: CidSpec[], b: CidSpec[]): boolean {
+  const id = (xs: CidSpec[]) => xs.map((s) => `${formatSpec(s)}/${s.kind === 'quic-lb' ? (s.key?.toString('hex') ?? '') : ''}`).join(' ');
+  return id(a) === id(b);
 }
 
 /** Server-ID lengths a layout can carry. */

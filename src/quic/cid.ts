@@ -1,19 +1,23 @@
 // Server-ID decoding by CID layout, as bpf/cid.h does it: the reference for tests and `quicsteer cid decode`.
-import { CidFormat, LbFlags, MAX_SID_LEN, type ReasonName, type VipT } from '../bpf/layout.js';
+import { CidFormat, LB_MAX_PLAIN, LB_MIN_PLAIN, LbFlags, MAX_SID_LEN, type ReasonName, type VipT } from '../bpf/layout.js';
 import type { Dcid } from './header.js';
+import { decryptSid } from './quic-lb.js';
 
 export type SidResult = { sid: Buffer } | { reason: ReasonName };
 
-/** quic_lb_sid(): plaintext QUIC-LB. */
+/** quic_lb_sid(): QUIC-LB, plaintext or encrypted (the octets after the first decrypted with the config's key). */
 function quicLbSid(cid: Buffer, wireLen: number | null, vip: VipT): SidResult {
   if (wireLen === null ? cid.length < 1 : wireLen < 1) return { reason: wireLen === null ? 'MALFORMED' : 'UNROUTABLE_CID' };
   const cr = cid[0]! >> 5;
   if (cr >= 7) return { reason: 'UNROUTABLE_CID' };
   const conf = vip.quic_lb[cr]!;
-  if (!(conf.flags & LbFlags.ENABLED) || conf.flags & LbFlags.ENCRYPTED) return { reason: 'UNROUTABLE_CID' };
+  if (!(conf.flags & LbFlags.ENABLED)) return { reason: 'UNROUTABLE_CID' };
   if (conf.sid_len < 1 || conf.sid_len > MAX_SID_LEN) return { reason: 'UNROUTABLE_CID' };
-  const need = 1 + conf.sid_len + conf.nonce_len;
+  const plain = conf.sid_len + conf.nonce_len;
+  if (conf.flags & LbFlags.ENCRYPTED && (plain < LB_MIN_PLAIN || plain > LB_MAX_PLAIN)) return { reason: 'UNROUTABLE_CID' };
+  const need = 1 + plain;
   if (wireLen === null ? need > cid.length : need > wireLen) return { reason: wireLen === null ? 'MALFORMED' : 'UNROUTABLE_CID' };
+  if (conf.flags & LbFlags.ENCRYPTED) return { sid: decryptSid(conf.key, cid.subarray(1, need), conf.sid_len).sid };
   return { sid: Buffer.from(cid.subarray(1, 1 + conf.sid_len)) };
 }
 

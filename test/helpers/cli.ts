@@ -13,11 +13,11 @@ export interface CliResult {
   stderr: string;
 }
 
-export function cli(args: string[], o: { ns?: string; asUser?: number; env?: Record<string, string> } = {}): CliResult {
+export function cli(args: string[], o: { ns?: string; asUser?: number; env?: Record<string, string>; input?: string } = {}): CliResult {
   let cmd = [process.execPath, SHIM, ...args];
   if (o.asUser !== undefined) cmd = ['setpriv', `--reuid=${o.asUser}`, `--regid=${o.asUser}`, '--clear-groups', ...cmd];
   if (o.ns) cmd = ['ip', 'netns', 'exec', o.ns, ...cmd];
-  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', env: { ...process.env, ...o.env, QUICSTEER_DEBUG: '' }, cwd: '/' });
+  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', env: { ...process.env, ...o.env, QUICSTEER_DEBUG: '' }, cwd: '/', input: o.input ?? '' });
   return { code: r.status ?? -1, pid: r.pid, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -24,7 +24,14 @@ const bad: [string, string[], RegExp][] = [
   ['quic-lb cr 7 is unroutable', ['vips', 'add', '192.0.2.1:443', '--cid', 'quic-lb:sid=2,cr=7'], /cr must be 0\.\.6, got 7/],
   ['fixed without len', ['vips', 'add', '192.0.2.1:443', '--cid', 'fixed:offset=1'], /fixed needs offset=<n>,len=<n>/],
   ['unknown layout', ['vips', 'add', '192.0.2.1:443', '--cid', 'random'], /bad CID spec 'random': expected quic-lb/],
-  ['unknown spec parameter', ['vips', 'add', '192.0.2.1:443', '--cid', 'quic-lb:sid=2,key=1'], /unknown parameter 'key'/],
+  ['unknown spec parameter', ['vips', 'add', '192.0.2.1:443', '--cid', 'quic-lb:sid=2,salt=1'], /unknown parameter 'salt'/],
+  ['a key inline outside cid encode/decode', ['vips', 'add', '192.0.2.1:443', '--cid', `quic-lb:sid=3,nonce=13,key=${'ab'.repeat(16)}`], /^quicsteer: bad CID spec 'quic-lb:sid=3,nonce=13,key=\(hidden\)': a key on the command line shows in the process list: put it in a file/],
+  ['a short inline key', ['cid', 'decode', '00', '--cid', 'quic-lb:sid=3,nonce=13,key=abcd'], /^quicsteer: bad CID spec 'quic-lb:sid=3,nonce=13,key=\(hidden\)': key: expected 32 hex digits/],
+  ['key and key-file both', ['cid', 'decode', '00', '--cid', `quic-lb:sid=3,key=${'ab'.repeat(16)},key-file=/x`], /give key-file=<path> or key=<hex>, not both/],
+  ['key-file on another layout', ['vips', 'add', '192.0.2.1:443', '--cid', 'fixed:offset=1,len=4,key-file=/x'], /unknown parameter 'key-file'/],
+  ['empty key-file', ['vips', 'add', '192.0.2.1:443', '--cid', 'quic-lb:sid=2,key-file='], /'key-file=' is not key-file=<value>/],
+  ['--nonce of the wrong length', ['cid', 'encode', '--cid', 'quic-lb:sid=2,nonce=4', '--id', '0a0b', '--nonce', '0102'], /--nonce 0102 is 2 bytes, but quic-lb:sid=2,nonce=4 takes a 4-byte nonce/],
+  ['--nonce for a layout without one', ['cid', 'encode', '--cid', 'msquic', '--id', '0a0b0c0d', '--nonce', '01020304'], /only quic-lb CIDs carry a nonce/],
   ['two layouts mixed', ['vips', 'add', '192.0.2.1:443', '--cid', 'msquic', '--cid', 'mvfst'], /only quic-lb takes several configs|cannot be mixed/],
   ['missing --cid', ['vips', 'add', '192.0.2.1:443'], /required option '--cid <spec>' not specified/],
   ['missing --id', ['attach', 'lo'], /required option '--id <server-id>' not specified/],
@@ -71,7 +78,9 @@ test('cid encode and decode round-trip for every layout, unprivileged', (t) => {
     const enc = cli(['cid', 'encode', ...cid, '--id', id], isRoot ? { asUser: 65534 } : {});
     t.is(enc.code, 0, enc.stderr);
     const dec = cli(['cid', 'decode', enc.stdout.trim(), ...cid, '--json'], isRoot ? { asUser: 65534 } : {});
-    t.deepEqual(JSON.parse(dec.stdout), { cid: enc.stdout.trim(), serverId: id, reason: null }, specs.join(' '));
+    const d = JSON.parse(dec.stdout) as Record<string, unknown>;
+    t.deepEqual([d.cid, d.serverId, d.reason, d.encrypted], [enc.stdout.trim(), id, null, false], specs.join(' '));
+    t.is(d.configRotation, specs[0]!.startsWith('quic-lb') ? Buffer.from(enc.stdout.trim(), 'hex')[0]! >> 5 : null);
   }
   const un = cli(['cid', 'decode', 'e80a0b010203', '--cid', 'quic-lb:sid=2']);
   t.is(un.stdout, 'unroutable (unroutable_cid)\n');

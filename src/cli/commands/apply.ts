@@ -16,7 +16,8 @@ export function applyCommand(): Command {
       requireCaps('apply', { mount: !opts.dryRun });
       const { pinPath } = globals(cmd);
       const { desiredFrom, applyDesired } = await import('../../control/apply.js');
-      const plan = applyDesired(pinPath, await desiredFrom(cfg), { dryRun: opts.dryRun });
+      const path = await import('node:path');
+      const plan = applyDesired(pinPath, await desiredFrom(cfg, { keyBase: path.dirname(path.resolve(opts.file)) }), { dryRun: opts.dryRun });
       const gone = plan.removedState ? 'no interface left: pinned state removed\n' : '';
       if (opts.json) out(json({ dryRun: !!opts.dryRun, applied: !opts.dryRun && plan.changes.length > 0, changes: plan.changes, removedState: plan.removedState }));
       else out(plan.changes.length ? `${plan.changes.join('\n')}\n${opts.dryRun ? '(dry run: nothing changed)\n' : `applied\n${gone}`}` : 'no changes\n');

@@ -9,7 +9,7 @@ export function vipsCommand(): Command {
     .command('add')
     .description('add a VIP (or change its CID layout); IPv6 as [addr]:port')
     .argument('<address>', 'ip:port or [ipv6]:port')
-    .requiredOption('--cid <spec>', 'quic-lb:sid=<1-15>[,nonce=<n>][,cr=<0-6>] (repeat for several), fixed:offset=<n>,len=<n>, msquic, mvfst', collect)
+    .requiredOption('--cid <spec>', 'quic-lb:sid=<1-15>[,nonce=<n>][,cr=<0-6>][,key-file=<path>|-] (repeat for several: one per config rotation codepoint), fixed:offset=<n>,len=<n>, msquic, mvfst', collect)
     .option('--json', 'machine-readable output')
     .action(async (address: string, opts: { cid: string[]; json?: boolean }, cmd: Command) => {
       const { parse, VipEndpoint, Spec } = await import('../../control/schemas.js');
