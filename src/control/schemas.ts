@@ -121,7 +121,7 @@ export const ConfigFile = z
     localId: ServerIdHex,
     // absent: attachments stay as they are; [] detaches every interface (and the state goes with the last)
     interfaces: z.array(z.object({ name: Ifname, mode: Mode.default('native') }).strict()).optional(),
-    vips: z.array(z.object({ address: VipEndpoint, cid: z.union([Spec.transform((s) => [s]), z.array(Spec).nonempty()]) }).strict()).default([]),
+    vips: z.array(z.object({ address: VipEndpoint, cid: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(Spec).nonempty()) }).strict()).default([]),
     servers: z
       .array(
         z

@@ -69,7 +69,7 @@ export function parseSpec(spec: string, o: SpecOptions = {}): CidSpec {
     if (p.has('key') && p.has('key-file')) throw new UsageError(`bad CID spec '${shown}': give key-file=<path> or key=<hex>, not both`);
     if (p.has('key')) {
       if (!o.inlineKey)
-        throw new UsageError(`bad CID spec '${shown}': a key on the command line shows in the process list: put it in a file (mode 0600, owned by root) and give key-file=<path>, or key-file=- to read it from standard input`);
+        throw new UsageError(`bad CID spec '${shown}': keys are not written inline here (the process list and copied files would show them): put the key in a file (mode 0600, owned by root) and give key-file=<path>, or key-file=- for standard input; key=<hex> is for cid encode/decode only`);
       out.key = parseKeyText(p.get('key')!, `bad CID spec '${shown}': key`);
     }
     if (p.has('key-file')) out.keyFile = p.get('key-file')!;

@@ -2,7 +2,10 @@
 //   listen ADDR PORT [echo]   prints "ready", then one JSON line per datagram ({from, port, data}); echo sends each back
 //   send ADDR PORT HEX COUNT  sends COUNT datagrams
 //   ask ADDR PORT HEX MS      sends one datagram, prints the first reply as JSON (exit 1 without one within MS)
+//   stream ADDR PORT FILE     sends the datagrams of FILE (hex, one per line) round and round, about
+//                             one per 200 us, until stdin ends; then prints {"sent": n}
 import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
 
 const [mode, addr, portArg, arg3, arg4] = process.argv.slice(2);
 const port = Number(portArg);
@@ -36,7 +39,26 @@ if (mode === 'listen') {
     s.close();
   });
   s.send(Buffer.from(arg3!, 'hex'), port, addr);
+} else if (mode === 'stream') {
+  const all = readFileSync(arg3!, 'utf8').trim().split('\n').map((h) => Buffer.from(h, 'hex'));
+  let sent = 0;
+  let stop = false;
+  process.stdin.on('end', () => (stop = true));
+  process.stdin.resume();
+  const next = () => {
+    if (stop) {
+      process.stdout.write(JSON.stringify({ sent }) + '\n');
+      s.close();
+      return;
+    }
+    s.send(all[sent % all.length]!, port, addr, () => {
+      sent++;
+      setTimeout(next, 0.2);
+    });
+  };
+  next();
+  setTimeout(() => process.exit(3), 60_000).unref();
 } else {
-  process.stderr.write('usage: udp-peer listen ADDR PORT [echo] | send ADDR PORT HEX COUNT | ask ADDR PORT HEX MS\n');
+  process.stderr.write('usage: udp-peer listen ADDR PORT [echo] | send ADDR PORT HEX COUNT | ask ADDR PORT HEX MS | stream ADDR PORT FILE\n');
   process.exit(2);
 }

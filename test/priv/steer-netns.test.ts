@@ -1,7 +1,7 @@
 // Two real servers on a bridge, each running the program: a datagram IPVS-DR sent to the wrong one
 // (RS1) with a DCID owned by RS2 reaches a UDP socket on the VIP in RS2, source address unchanged.
 // Control: the same datagrams with steering detached land on RS1.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { ObjectSpec, Link, type Collection } from '../../src/bpf/index.js';
 import { publishImage } from '../../src/datapath/install.js';
@@ -15,6 +15,7 @@ import { NapiPorts } from '../../src/lab/napi.js';
 import { Netns, sh } from '../helpers/netns.js';
 import { quicLbCid, shortHeader } from '../helpers/frames.js';
 import { sum } from '../helpers/world.js';
+import { Listener, settle } from '../helpers/listener.js';
 
 const VIP = '198.51.100.10';
 const PORT = 4433;
@@ -22,40 +23,6 @@ const CLIENT = '192.0.2.100';
 const PEER = path.join(ROOT, 'build/dist/test/helpers/udp-peer.js');
 const SID = { rs1: '0001', rs2: '0002' } as const;
 type Rs = keyof typeof SID;
-
-/** A UDP listener on the VIP inside a namespace; collects what arrives. */
-class Listener {
-  readonly got: { from: string; data: string }[] = [];
-  readonly #p: ChildProcess;
-  readonly ready: Promise<void>;
-
-  constructor(ns: Netns) {
-    this.#p = spawn('ip', ['netns', 'exec', ns.name, process.execPath, PEER, 'listen', VIP, String(PORT)], { stdio: ['pipe', 'pipe', 'inherit'] });
-    let buf = '';
-    this.ready = new Promise((resolve, reject) => {
-      this.#p.once('exit', (c) => reject(new Error(`listener exited (${c})`)));
-      this.#p.stdout!.on('data', (d: Buffer) => {
-        buf += d.toString();
-        let i;
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
-          if (line === 'ready') resolve();
-          else this.got.push(JSON.parse(line) as { from: string; data: string });
-        }
-      });
-    });
-  }
-
-  take(): { from: string; data: string }[] {
-    return this.got.splice(0);
-  }
-
-  stop(): void {
-    this.#p.stdin!.end();
-    this.#p.kill();
-  }
-}
 
 class Lab {
   readonly sw = new Netns('qs-sw');
@@ -146,16 +113,10 @@ class Lab {
   }
 }
 
-/** Waits until the listeners stop receiving (all sends are done before this is called). */
-async function settle(ls: Listener[], want: number): Promise<void> {
-  for (let i = 0; i < 100 && ls.reduce((n, l) => n + l.got.length, 0) < want; i++) await new Promise((r) => setTimeout(r, 20));
-  await new Promise((r) => setTimeout(r, 100)); // a wrongly delivered extra would show up here
-}
-
 privilegedSerial('steering across two real servers on a bridge: wrong server -> owner, source address kept', async (t) => {
   const lab = new Lab();
-  const l1 = new Listener(lab.rs.rs1);
-  const l2 = new Listener(lab.rs.rs2);
+  const l1 = new Listener(lab.rs.rs1, VIP, PORT);
+  const l2 = new Listener(lab.rs.rs2, VIP, PORT);
   try {
     await Promise.all([l1.ready, l2.ready]);
     const N = 5;

@@ -25,7 +25,7 @@ const bad: [string, string[], RegExp][] = [
   ['fixed without len', ['vips', 'add', '192.0.2.1:443', '--cid', 'fixed:offset=1'], /fixed needs offset=<n>,len=<n>/],
   ['unknown layout', ['vips', 'add', '192.0.2.1:443', '--cid', 'random'], /bad CID spec 'random': expected quic-lb/],
   ['unknown spec parameter', ['vips', 'add', '192.0.2.1:443', '--cid', 'quic-lb:sid=2,salt=1'], /unknown parameter 'salt'/],
-  ['a key inline outside cid encode/decode', ['vips', 'add', '192.0.2.1:443', '--cid', `quic-lb:sid=3,nonce=13,key=${'ab'.repeat(16)}`], /^quicsteer: bad CID spec 'quic-lb:sid=3,nonce=13,key=\(hidden\)': a key on the command line shows in the process list: put it in a file/],
+  ['a key inline outside cid encode/decode', ['vips', 'add', '192.0.2.1:443', '--cid', `quic-lb:sid=3,nonce=13,key=${'ab'.repeat(16)}`], /^quicsteer: bad CID spec 'quic-lb:sid=3,nonce=13,key=\(hidden\)': keys are not written inline here \(the process list and copied files would show them\): put the key in a file/],
   ['a short inline key', ['cid', 'decode', '00', '--cid', 'quic-lb:sid=3,nonce=13,key=abcd'], /^quicsteer: bad CID spec 'quic-lb:sid=3,nonce=13,key=\(hidden\)': key: expected 32 hex digits/],
   ['key and key-file both', ['cid', 'decode', '00', '--cid', `quic-lb:sid=3,key=${'ab'.repeat(16)},key-file=/x`], /give key-file=<path> or key=<hex>, not both/],
   ['key-file on another layout', ['vips', 'add', '192.0.2.1:443', '--cid', 'fixed:offset=1,len=4,key-file=/x'], /unknown parameter 'key-file'/],
