@@ -1,13 +1,13 @@
 // vips and servers: under the writer lock, read the live configuration, change one entry, publish the whole of it as a new generation.
 import { VIP_SLOTS } from '../bpf/layout.js';
 import { vipKey } from '../datapath/tables.js';
-import { RuntimeError } from './errors.js';
+import { RuntimeError, UsageError } from './errors.js';
 import { ensurePinDir } from './bpffs.js';
 import { PinnedState, vipViews, wantedOf, type ServerInput, type ServerView, type StateName, type VipView, type Wanted } from './state.js';
 import { withWriteLock } from './lock.js';
 import type { VipKeyT } from '../bpf/layout.js';
 import { readOnly } from './status.js';
-import { sameSpecs, specsToVip, withKeys, type CidSpec } from './spec.js';
+import { formatSpec, sameSpecs, specsToVip, withKeys, type CidSpec } from './spec.js';
 import { checkIdFits, ifindexOf } from './attach.js';
 import { resolveMac } from './neigh.js';
 import { checkUnicastMac } from './schemas.js';
@@ -48,6 +48,46 @@ export function vipsAdd(pin: string, ep: { ip: string; port: number }, specs: Ci
     if (i >= 0 && sameVip(vips[i]!, specs)) return { next: null, result: 'unchanged' as Change };
     if (i < 0 && vips.length >= VIP_SLOTS / 4) throw new RuntimeError(`${where}: the VIP table is full (${VIP_SLOTS / 4})`);
     return { next: { ...w, vips: [...w.vips.filter((v) => !sameKey(v.key, key)), { key, value }] }, result: i >= 0 ? 'updated' : 'added' };
+  });
+}
+
+const where = (ep: { ip: string; port: number }) => `VIP ${ep.ip.includes(':') ? `[${ep.ip}]` : ep.ip}:${ep.port}`;
+
+/**
+ * Adds one QUIC-LB config beside a VIP's others (key rotation: the new codepoint decodes while the
+ * old one still does). Its codepoint must be free, or hold this very config (unchanged): a live
+ * config is never changed in place, since its connections' CIDs would stop decoding.
+ */
+export function vipsConfigAdd(pin: string, ep: { ip: string; port: number }, spec: CidSpec): Change {
+  const w = where(ep);
+  if (spec.kind !== 'quic-lb') throw new UsageError(`${w}: only quic-lb configs are added one by one (vips add sets other layouts)`);
+  const [s] = withKeys([spec]) as [typeof spec];
+  const key = vipKey(ep.ip, ep.port);
+  return change(pin, false, (cur, vips) => {
+    const v = vips.find((x) => sameKey(x.key, key));
+    if (!v) throw new RuntimeError(`no ${w}: add it with vips add`);
+    if (v.specs.some((x) => x.kind !== 'quic-lb')) throw new UsageError(`${w} has the ${formatSpec(v.specs[0]!)} layout: quic-lb configs cannot be mixed with it`);
+    const same = v.specs.find((x) => x.kind === 'quic-lb' && x.cr === s.cr);
+    if (same && sameSpecs([same], [s])) return { next: null, result: 'unchanged' as Change };
+    if (same)
+      throw new RuntimeError(`${w}: cr=${s.cr} holds ${formatSpec(same)}: changing a live config in place strands its connections; add the new one at a free cr, then remove cr=${s.cr} (vips config remove)`);
+    const value = specsToVip([...v.specs, s], w);
+    return { next: { ...cur, vips: cur.vips.map((x) => (sameKey(x.key, key) ? { key, value } : x)) }, result: 'added' as Change };
+  });
+}
+
+/** Removes a VIP's QUIC-LB config at codepoint `cr` (the end of a rotation); the last one stays (vips remove removes the VIP). */
+export function vipsConfigRemove(pin: string, ep: { ip: string; port: number }, cr: number): Change {
+  const w = where(ep);
+  const key = vipKey(ep.ip, ep.port);
+  return change(pin, false, (cur, vips) => {
+    const v = vips.find((x) => sameKey(x.key, key));
+    if (!v) throw new RuntimeError(`no ${w}`);
+    const rest = v.specs.filter((x) => !(x.kind === 'quic-lb' && x.cr === cr));
+    if (rest.length === v.specs.length) throw new RuntimeError(`${w} has no quic-lb config at cr=${cr}`);
+    if (rest.length === 0) throw new UsageError(`${w}: cr=${cr} is its only config: remove the VIP instead (vips remove)`);
+    const value = specsToVip(rest, w);
+    return { next: { ...cur, vips: cur.vips.map((x) => (sameKey(x.key, key) ? { key, value } : x)) }, result: 'removed' as Change };
   });
 }
 

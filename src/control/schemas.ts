@@ -102,6 +102,12 @@ export const Spec = specSchema({});
 /** A CID spec that may carry its key inline (key=<hex>): `cid encode/decode` only. */
 export const SpecInlineKey = specSchema({ inlineKey: true });
 
+/** A QUIC-LB config rotation codepoint that names a config (7 is unroutable). */
+export const ConfigRotation = z
+  .string()
+  .regex(/^[0-6]$/, 'a config rotation codepoint, 0..6')
+  .transform(Number);
+
 export const Mode = z.enum(['native', 'generic']);
 export const State = z.enum(['up', 'down', 'drain']);
 export const Ifname = z.string().regex(/^[^\s/:]{1,15}$/, 'not an interface name');

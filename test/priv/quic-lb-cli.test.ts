@@ -68,6 +68,21 @@ privilegedSerial('vips add with key files: fingerprints in list/status, the sche
     }
     run('vips', 'add', VIP, '--cid', specB);
     t.deepEqual(cliJson<{ cid: string[] }[]>(run('vips', 'list', '--json'))[0]!.cid, [`quic-lb:sid=2,nonce=15,cr=1,key-fingerprint=${keyFingerprint(b)}`]);
+    // the same two steps one config at a time: config add beside, config remove after
+    const fc = keyFile(dir, 'c', randomBytes(16));
+    const specC = `quic-lb:sid=2,nonce=14,cr=2,key-file=${fc}`;
+    t.is(run('vips', 'config', 'add', VIP, '--cid', specC).stdout, `vip ${VIP}: config added\n`);
+    t.is(run('vips', 'config', 'add', VIP, '--cid', specC).stdout, `vip ${VIP}: config unchanged\n`);
+    const inPlace = q('vips', 'config', 'add', VIP, '--cid', `quic-lb:sid=2,nonce=14,cr=2,key-file=${fa}`);
+    t.is(inPlace.code, 1);
+    t.regex(inPlace.stderr, /cr=2 holds quic-lb:sid=2,nonce=14,cr=2,key-fingerprint=[0-9a-f]{8}: changing a live config in place strands its connections; add the new one at a free cr, then remove cr=2/);
+    t.is(run('vips', 'config', 'remove', VIP, '--cr', '1').stdout, `vip ${VIP}: config removed\n`);
+    t.deepEqual(cliJson<{ cid: string[] }[]>(run('vips', 'list', '--json'))[0]!.cid.map((c) => c.replace(/,key-fingerprint=.*/, '')), ['quic-lb:sid=2,nonce=14,cr=2']);
+    const last = q('vips', 'config', 'remove', VIP, '--cr', '2');
+    t.deepEqual([last.code, last.stderr], [2, `quicsteer: VIP 192.0.2.10:443: cr=2 is its only config: remove the VIP instead (vips remove)\n`]);
+    t.is(q('vips', 'config', 'remove', VIP, '--cr', '5').stderr, 'quicsteer: VIP 192.0.2.10:443 has no quic-lb config at cr=5\n');
+    t.is(q('vips', 'config', 'remove', VIP, '--cr', '7').code, 2);
+    run('vips', 'add', VIP, '--cid', specB);
     // a bad key file changes nothing
     const open = path.join(dir, 'open');
     writeFileSync(open, b.toString('hex'), { mode: 0o644 });

@@ -125,13 +125,13 @@ privilegedSerial('key rotation under live traffic: old and new configs both deco
     const sa = lab.stream(cidsOf(A), 'a');
     await pause(300);
     // step 1: the new config beside the old one (servers start issuing B's CIDs after this)
-    lab.ok('vips', 'add', `${VIP}:${PORT}`, '--cid', specA, '--cid', specB);
+    lab.ok('vips', 'config', 'add', `${VIP}:${PORT}`, '--cid', specB);
     const sb = lab.stream(cidsOf(B), 'b');
     await pause(300);
     // step 2: old connections are gone; the old config goes, while B's traffic flows
     const sentA = await sa.stop();
     await pause(50);
-    lab.ok('vips', 'add', `${VIP}:${PORT}`, '--cid', specB);
+    lab.ok('vips', 'config', 'remove', `${VIP}:${PORT}`, '--cr', '0');
     await pause(300);
     const sentB = await sb.stop();
     const sent = sentA + sentB;

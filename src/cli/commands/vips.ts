@@ -35,6 +35,39 @@ export function vipsCommand(): Command {
       const r = vipsRemove(globals(cmd).pinPath, ep);
       out(opts.json ? json({ address, result: r }) : `vip ${address}: ${r}\n`);
     });
+  const config = vips.command('config').description("one QUIC-LB config of a VIP at a time: key rotation's two steps");
+  config
+    .command('add')
+    .description('add a quic-lb config at a free config rotation codepoint, beside the VIP\'s others (both decode)')
+    .argument('<address>', 'ip:port or [ipv6]:port')
+    .requiredOption('--cid <spec>', 'quic-lb:sid=<1-15>[,nonce=<n>],cr=<0-6>[,key-file=<path>|-]')
+    .option('--json', 'machine-readable output')
+    .action(async (address: string, opts: { cid: string; json?: boolean }, cmd: Command) => {
+      const { parse, Endpoint, Spec } = await import('../../control/schemas.js');
+      const ep = parse(Endpoint, address, 'VIP address');
+      const spec = parse(Spec, opts.cid, 'CID spec');
+      const { requireCaps } = await import('../../control/errors.js');
+      requireCaps('vips config add');
+      const { vipsConfigAdd } = await import('../../control/config.js');
+      const r = vipsConfigAdd(globals(cmd).pinPath, ep, spec);
+      out(opts.json ? json({ address, result: r }) : `vip ${address}: config ${r}\n`);
+    });
+  config
+    .command('remove')
+    .description("remove the quic-lb config at a codepoint (once no connection uses its CIDs)")
+    .argument('<address>', 'ip:port or [ipv6]:port')
+    .requiredOption('--cr <0-6>', 'the config rotation codepoint')
+    .option('--json', 'machine-readable output')
+    .action(async (address: string, opts: { cr: string; json?: boolean }, cmd: Command) => {
+      const { parse, Endpoint, ConfigRotation } = await import('../../control/schemas.js');
+      const ep = parse(Endpoint, address, 'VIP address');
+      const cr = parse(ConfigRotation, opts.cr, '--cr');
+      const { requireCaps } = await import('../../control/errors.js');
+      requireCaps('vips config remove');
+      const { vipsConfigRemove } = await import('../../control/config.js');
+      const r = vipsConfigRemove(globals(cmd).pinPath, ep, cr);
+      out(opts.json ? json({ address, result: r }) : `vip ${address}: config ${r}\n`);
+    });
   vips
     .command('list')
     .description('list VIPs')
