@@ -10,7 +10,7 @@ import { native } from '../../src/bpf/native.js';
 import { MAX_SERVERS, PEER_SLOTS } from '../../src/bpf/layout.js';
 
 test('the peer set holds a MAC for every server the server table holds', (t) => t.true(PEER_SLOTS / 4 >= MAX_SERVERS));
-import { PinnedState } from '../../src/control/state.js';
+import { MAP_NAMES, PinnedState } from '../../src/control/state.js';
 import { withWriteLock } from '../../src/control/lock.js';
 import { privileged } from '../helpers/env.js';
 import { Netns } from '../helpers/netns.js';
@@ -353,7 +353,7 @@ serial('wedged pin paths: a map pin removed by hand, an empty half-created state
   t.regex(b.q('status').stdout, /incomplete state/);
   const a = b.q('attach', 'veth0', '--id', '0001');
   t.is(a.code, 0, a.stderr);
-  t.is(b.pins().filter((p) => p.startsWith('qs_')).length, 9);
+  t.is(b.pins().filter((p) => p.startsWith('qs_')).length, MAP_NAMES.length);
 });
 
 serial('a link whose interface is gone, and a foreign link-* pin: status names them, detach and reset clear what is quicsteer\'s', (t) => {
