@@ -62,13 +62,26 @@ $(BUILD)/bpf:
 	$(Q)mkdir -p $@
 
 # LD_PRELOAD that makes ngtcp2's example server issue routable (QUIC-LB) connection IDs: the
-# end-to-end tests and `quicsteer demo` run a real QUIC server with it.
+# end-to-end tests and `quicsteer demo` run a real QUIC server with it. AES from nettle (GnuTLS's
+# own, already loaded in the server).
 SHIM := $(BUILD)/lib/libcidshim.so
 shim: $(SHIM)
 $(SHIM): native/cidshim.c
 	$(msg) CC $@
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $< -ldl
+	$(Q)$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $< -ldl -lnettle
+
+# Test-only: a caller of gnutls_rnd linked against a stand-in that returns chosen bytes, so
+# test/unit/cidshim.test.ts runs the shim on fixed nonces (the draft's vectors).
+RNDPROBE := $(BUILD)/test/rndprobe
+shim: $(RNDPROBE)
+$(BUILD)/test/libfakernd.so: test/native/fakernd.c
+	$(msg) CC $@
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $<
+$(RNDPROBE): test/native/rndprobe.c $(BUILD)/test/libfakernd.so
+	$(msg) CC $@
+	$(Q)$(CC) -O2 -Wall -Wextra -Werror -o $@ $< -L$(BUILD)/test -lfakernd -Wl,-rpath,'$$ORIGIN'
 
 # Debian's libbpf.a is PIE, not PIC: its one use of glibc's stderr can't be linked into a shared
 # object, so a copy renames it to a hidden pointer the addon defines (see native/addon.cc).

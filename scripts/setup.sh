@@ -9,13 +9,13 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 # (iproute2, bpftool), director and tests (ipvsadm, nftables, conntrack, tcpdump; tshark decrypts
 # QUIC captures), the VM harness (qemu, busybox, kmod for the guest's modprobe, xz and e2fsprogs
 # for the image), and the real QUIC peers (ngtcp2 examples, GnuTLS; openssl makes their test
-# certificates).
+# certificates; nettle-dev for the CID shim's AES).
 PACKAGES=(
   clang llvm libbpf-dev libelf-dev zlib1g-dev linux-libc-dev pkg-config make g++ python3
   bpftool iproute2 ethtool
   ipvsadm nftables conntrack tcpdump tshark
   qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs
-  ngtcp2-server ngtcp2-client gnutls-bin openssl
+  ngtcp2-server ngtcp2-client gnutls-bin openssl nettle-dev
 )
 
 say() { printf 'setup: %s\n' "$*"; }
