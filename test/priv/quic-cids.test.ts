@@ -10,7 +10,7 @@ import path from 'node:path';
 import { privilegedSerial } from '../helpers/env.js';
 import { Netns } from '../helpers/netns.js';
 import { QuicServer } from '../helpers/quic-server.js';
-import { udpDatagrams } from '../helpers/pcap.js';
+import { serverIssuedCids, udpDatagrams } from '../helpers/pcap.js';
 import { ROOT } from '../helpers/paths.js';
 import { decodeCid } from '../../src/quic/cid.js';
 import { specsToVip, parseSpec } from '../../src/control/spec.js';
@@ -48,16 +48,7 @@ async function exchange(ns: Netns, shimEnv?: Record<string, string>): Promise<{ 
   if (tshark.status !== 0) throw new Error(`tshark: ${tshark.stderr}`);
   const serverNewCids = tshark.stdout.split(/[\s,]+/).filter(Boolean).map((h) => Buffer.from(h, 'hex'));
   srv.destroy();
-  // server -> client long headers: first octet, version, DCID len + DCID, SCID len + SCID
-  const serverScids = d
-    .filter((x) => x.srcPort === PORT && x.payload[0]! & 0x80)
-    .map((x) => {
-      const dl = x.payload[5]!;
-      return x.payload.subarray(7 + dl, 7 + dl + x.payload[6 + dl]!);
-    });
-  // client -> server short headers: the DCID (18 bytes) right after the first octet
-  const clientDcids = d.filter((x) => x.dstPort === PORT && !(x.payload[0]! & 0x80)).map((x) => x.payload.subarray(1, 19));
-  return { serverScids, clientDcids, serverNewCids };
+  return { ...serverIssuedCids(d, PORT, 18), serverNewCids };
 }
 
 const sidOf = (cid: Buffer) => {
