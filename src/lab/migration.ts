@@ -11,7 +11,9 @@
 // its static neighbour entry names, and the event switches that entry to another real server.
 // Every real server is configured only through quicsteer commands (realserver setup, attach, vips add,
 // servers add), run as separate processes inside its namespace with a private bpffs pin path.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+// With `encryptedCids` the servers' CIDs are encrypted QUIC-LB ones: one random key, in a 0600 file
+// that the CID shim and quicsteer's VIP (key-file=) both read.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -20,6 +22,7 @@ import { TempBpffs } from './bpffs.js';
 import { NapiPorts } from './napi.js';
 import { Netns, sh } from './netns.js';
 import { claimChild } from './owner.js';
+import { serverIssuedCids, udpDatagrams } from './pcap.js';
 import { QuicServer } from './quic.js';
 import { tempDir } from './tmp.js';
 
@@ -33,6 +36,7 @@ export const CLIENT_IP = '203.0.113.2';
 export const NAT_PUBLIC = '192.0.2.200';
 const DIRECTOR_IP = '192.0.2.254';
 /** gtlsserver's CIDs are 18 bytes: first octet 0x11, a 2-byte server ID, a 15-byte nonce */
+export const CID_LEN = 18;
 const CID_SPEC = 'quic-lb:sid=2,nonce=15';
 
 export const SERVERS = [
@@ -60,6 +64,10 @@ export interface LabOptions {
   eventAfterMs: number;
   /** the client gives up after this long (its idle timeout is 5 s) */
   timeoutS: number;
+  /** the servers issue encrypted QUIC-LB CIDs (4-pass Feistel: sid 2 + nonce 15); the key is in `cidKeyFile` */
+  encryptedCids?: boolean;
+  /** each run captures its QUIC packets' headers on the NAT's public link: RunResult.wireCids */
+  captureCids?: boolean;
 }
 
 /** A tc rate (`20mbit`, `1gbit`, `500kbit`, `100bit`) in bits per second. */
@@ -106,6 +114,8 @@ export interface RunResult {
   steered: Record<RsName, number>;
   /** packets per reason each real server counted during the run (nonzero ones) */
   reasons: Record<RsName, Record<string, number>>;
+  /** with captureCids: the distinct CIDs the servers issued, as seen between the NAT and the servers */
+  wireCids?: Buffer[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -120,6 +130,8 @@ export class MigrationLab {
   readonly quic = {} as Record<RsName, QuicServer>;
   readonly mac = {} as Record<RsName, string>;
   readonly tmp = tempDir('qs-lab');
+  /** with encryptedCids: the file holding the servers' QUIC-LB key (32 hex digits, mode 0600) */
+  readonly cidKeyFile: string | undefined;
   #napi: NapiPorts | undefined;
   #runs = 0;
   #downloadSha = '';
@@ -129,6 +141,10 @@ export class MigrationLab {
       const problem = labOptionsProblem(opts);
       if (problem) throw new RangeError(`lab: ${problem}`);
       this.director = opts.director === 'ipvs' ? new Netns('qs-mdir') : undefined;
+      if (opts.encryptedCids) {
+        this.cidKeyFile = path.join(this.tmp, 'cid.key');
+        writeFileSync(this.cidKeyFile, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
+      }
       for (const s of SERVERS) this.rs[s.name] = new Netns(`qs-m${s.name}`);
       this.#build();
     } catch (e) {
@@ -184,7 +200,8 @@ export class MigrationLab {
     for (const s of SERVERS) {
       this.pins[s.name] = new TempBpffs();
       this.#quicsteer(s.name, ['realserver', 'setup', '--vip', VIP, '--state', this.#stateFile(s.name)]);
-      const q = new QuicServer(this.rs[s.name].name, VIP, PORT, { log: true, env: { LD_PRELOAD: CID_SHIM, QS_CID_FIRST_OCTET: '11', QS_CID_SERVER_ID: s.sid } });
+      const key: Record<string, string> = this.cidKeyFile ? { QS_CID_KEY_FILE: this.cidKeyFile } : {};
+      const q = new QuicServer(this.rs[s.name].name, VIP, PORT, { log: true, env: { LD_PRELOAD: CID_SHIM, QS_CID_FIRST_OCTET: '11', QS_CID_SERVER_ID: s.sid, ...key } });
       writeFileSync(path.join(q.dir, 'data.bin'), data);
       q.start();
       this.quic[s.name] = q;
@@ -252,7 +269,7 @@ export class MigrationLab {
         continue;
       }
       this.#quicsteer(s.name, ['attach', 'eth0', '--id', s.sid]);
-      this.#quicsteer(s.name, ['vips', 'add', `${VIP}:${PORT}`, '--cid', CID_SPEC]);
+      this.#quicsteer(s.name, ['vips', 'add', `${VIP}:${PORT}`, '--cid', this.cidKeyFile ? `${CID_SPEC},key-file=${this.cidKeyFile}` : CID_SPEC]);
       for (const p of SERVERS) this.#quicsteer(s.name, ['servers', 'add', p.sid, '--mac', this.mac[p.name]]);
     }
   }
@@ -295,6 +312,21 @@ export class MigrationLab {
 
   get #clientErr(): string {
     return path.join(this.tmp, 'client.stderr');
+  }
+
+  /** tcpdump on the NAT's public link, headers only, once it is listening. */
+  async #startCapture(file: string): Promise<ChildProcess> {
+    const p = spawn('ip', ['netns', 'exec', this.nat.name, 'tcpdump', '-Z', 'root', '--immediate-mode', '-i', 'n1', '-s', '160', '-U', '-w', file, 'udp', 'port', String(PORT)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    claimChild(p);
+    let err = '';
+    await new Promise<void>((resolve, reject) => {
+      p.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (err.includes('listening on')) resolve();
+      });
+      p.once('exit', (code) => reject(new Error(`tcpdump exited ${code}: ${err.trim()}`)));
+    });
+    return p;
   }
 
   /**
@@ -375,6 +407,8 @@ export class MigrationLab {
       q.start();
     }
     const before = this.reasonPackets();
+    const pcap = path.join(this.tmp, `run-${this.#runs}.pcap`);
+    const capture = o.captureCids ? await this.#startCapture(pcap) : undefined;
     await sleep(300); // the servers are listening again
 
     const out = path.join(this.tmp, `dl-${this.#runs}`);
@@ -400,11 +434,25 @@ export class MigrationLab {
     if (!this.director) this.#point('rs2');
     await exited;
     const ms = Date.now() - t0;
+    let wireCids: Buffer[] | undefined;
+    if (capture) {
+      const done = new Promise((r) => capture.once('exit', r));
+      capture.kill('SIGINT');
+      await done;
+      const { serverScids, clientDcids } = serverIssuedCids(udpDatagrams(pcap), PORT, CID_LEN);
+      wireCids = [...new Map([...serverScids, ...clientDcids].map((c) => [c.toString('hex'), Buffer.from(c)])).values()];
+      rmSync(pcap, { force: true });
+    }
 
     const file = path.join(out, 'data.bin');
     const downloadIdentical = existsSync(file) && createHash('sha256').update(readFileSync(file)).digest('hex') === this.#downloadSha;
     rmSync(out, { recursive: true, force: true });
     const logs = SERVERS.map((s) => ({ name: s.name, log: this.quic[s.name].log() }));
+    // the CID shim says here (once, at start) why it left a server's CIDs random
+    for (const l of logs) {
+      const shim = /^cidshim: .*$/m.exec(l.log);
+      if (shim) throw new Error(`lab: ${l.name}'s gtlsserver: ${shim[0]}`);
+    }
     // the owner: the server that did the handshake (its log has the client's Initial)
     const owner = (logs.find((l) => /rx \d+ Initial/.test(l.log)) ?? logs[0]!).name;
     const ownerLog = logs.find((l) => l.name === owner)!.log;
@@ -440,6 +488,7 @@ export class MigrationLab {
       ownerSaw,
       steered,
       reasons,
+      ...(wireCids ? { wireCids } : {}),
     };
   }
 
