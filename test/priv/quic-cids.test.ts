@@ -103,6 +103,14 @@ for (const c of ENCRYPTED)
       const conf = { cr: 0, sidLen, nonceLen: c.nonceLen };
       const sids = (k: Buffer) => cids.map((b) => decodeCidLb({ ...conf, key: k }, b).sid.toString('hex'));
       t.deepEqual([...new Set(sids(key))], [c.sid], 'every CID decodes to the server ID with the key');
+      const n = sidLen + c.nonceLen;
+      t.true(
+        cids.every((b) => {
+          const p = decodeCidLb({ ...conf, key }, b);
+          return !b.subarray(1, 1 + n).equals(Buffer.concat([p.sid, p.nonce]));
+        }),
+        'no CID carries its server ID and nonce as they are',
+      );
       // distinct nonces: the CIDs are not one ciphertext repeated
       t.is(new Set(cids.map((b) => decodeCidLb({ ...conf, key }, b).nonce.toString('hex'))).size, cids.length);
       // control: another key does not find the server ID (but for the same 2^-8-per-octet chance)
