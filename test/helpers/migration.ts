@@ -1,6 +1,9 @@
 // What a migration run must show, with steering and in its control without (host and VM tiers alike).
 import type { ExecutionContext } from 'ava';
-import { NAT_PUBLIC, type LabEvent, type MigrationLab, type RunResult } from '../../src/lab/migration.js';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { NAT_PUBLIC, SERVERS, type LabEvent, type MigrationLab, type RunResult } from '../../src/lab/migration.js';
+import { decodeCidLb } from '../../src/quic/quic-lb.js';
 
 /** The event with quicsteer on every real server, then the same event with it detached (the control). */
 export async function checkEvent(t: ExecutionContext, lab: MigrationLab, event: LabEvent): Promise<void> {
@@ -20,6 +23,7 @@ export async function checkEvent(t: ExecutionContext, lab: MigrationLab, event: 
   lab.steering(false);
   const off = await lab.run(event, false);
   assertMigration(t, on, off);
+  if (lab.opts.captureCids) assertWireCids(t, lab, on);
 }
 
 export function assertMigration(t: ExecutionContext, on: RunResult, off: RunResult): void {
@@ -45,4 +49,34 @@ export function assertMigration(t: ExecutionContext, on: RunResult, off: RunResu
   t.true(off.directorAfter !== off.directorBefore, 'control: the director moved the flow too');
   t.is(total(off), 0);
   t.false(off.downloadIdentical && off.uploadComplete, 'control: without steering the transfer does not complete');
+}
+
+/**
+ * The CIDs a run's capture saw (the owner's, used by the client before and after the change; a NAT
+ * rebinding keeps one): plaintext ones carry the owner's server ID at octets 1-2; encrypted ones
+ * decode to it with the lab's key, are not their own plaintext, and do not show it in clear.
+ */
+export function assertWireCids(t: ExecutionContext, lab: MigrationLab, r: RunResult): void {
+  const cids = r.wireCids ?? [];
+  const owner = SERVERS.find((s) => s.name === r.owner)!.sid;
+  const clear = (c: Buffer) => c.subarray(1, 3).toString('hex');
+  t.true(cids.length >= 1, `${cids.length} distinct server-issued CIDs captured`);
+  if (!lab.cidKeyFile) {
+    t.deepEqual([...new Set(cids.map(clear))], [owner], 'plaintext: every CID shows the owner in clear');
+    return;
+  }
+  const key = Buffer.from(readFileSync(lab.cidKeyFile, 'utf8').trim(), 'hex');
+  const decode = (k: Buffer) => cids.map((c) => decodeCidLb({ cr: 0, sidLen: 2, nonceLen: 15, key: k }, c));
+  const plain = decode(key);
+  t.deepEqual([...new Set(plain.map((p) => p.sid.toString('hex')))], [owner], `encrypted: all ${cids.length} CIDs decode to the owner with the key`);
+  t.true(
+    cids.every((c, i) => !c.subarray(1, 18).equals(Buffer.concat([plain[i]!.sid, plain[i]!.nonce]))),
+    'encrypted: no CID carries its server ID and nonce as they are',
+  );
+  // an encrypted CID starts with a given 2-byte ID by chance (2^-16 per CID; a run has 1 to 3)
+  t.false(cids.some((c) => clear(c) === owner), "encrypted: no CID shows the owner's server ID in clear");
+  t.false(
+    decode(randomBytes(16)).some((p) => p.sid.toString('hex') === owner),
+    'control: with another key no CID decodes to the owner',
+  );
 }

@@ -3,6 +3,7 @@
 // rebinding) and the "director" (the NAT's static neighbour entry, standing in for IPVS-DR's choice)
 // sends the new flow to another real server. quicsteer there steers it back to the owner; both files
 // arrive whole. Control for each event: the same run with quicsteer detached does not complete.
+// A capture of every run shows the CIDs as they crossed the wire: the owner's server ID in each.
 // The same lab runs with a real IPVS director in test/vm/migration.test.ts.
 import test from 'ava';
 import { privilegedSerial } from '../helpers/env.js';
@@ -10,7 +11,7 @@ import { MigrationLab, EVENTS, type LabEvent } from '../../src/lab/migration.js'
 import { checkEvent } from '../helpers/migration.js';
 
 let lab: MigrationLab | undefined;
-const getLab = () => (lab ??= new MigrationLab({ director: 'neigh', uploadBytes: 8 << 20, downloadBytes: 20 << 20, rate: '50mbit', eventAfterMs: 1000, timeoutS: 40 }));
+const getLab = () => (lab ??= new MigrationLab({ director: 'neigh', uploadBytes: 8 << 20, downloadBytes: 20 << 20, rate: '50mbit', eventAfterMs: 1000, timeoutS: 40, captureCids: true }));
 test.after.always(() => lab?.destroy());
 
 for (const event of Object.keys(EVENTS) as LabEvent[])
