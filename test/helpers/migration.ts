@@ -79,4 +79,5 @@ export function assertWireCids(t: ExecutionContext, lab: MigrationLab, r: RunRes
     decode(randomBytes(16)).some((p) => p.sid.toString('hex') === owner),
     'control: with another key no CID decodes to the owner',
   );
+  t.log(`${r.event}: ${cids.length} CID(s) on the wire, encrypted; with the key each decodes to ${r.owner} (${owner})`);
 }
