@@ -22,6 +22,7 @@ BPF_SRC    := $(wildcard bpf/*.bpf.c bpf/bench/*.bpf.c test/bpf/*.bpf.c)
 # make bench's cost breakdown: the program stopped after stage N (see QS_BENCH_STOP in quicsteer.bpf.c).
 BENCH_STOPS := 1 2 3 4 5 6 7
 BPF_OBJ    := $(patsubst %.bpf.c,$(BUILD)/bpf/%.bpf.o,$(notdir $(BPF_SRC))) $(BUILD)/bpf/quicsteer_scale.bpf.o \
+              $(BUILD)/bpf/quicsteer_nocache.bpf.o \
               $(foreach n,$(BENCH_STOPS),$(BUILD)/bpf/quicsteer_stop$(n).bpf.o)
 BPF_HDR    := $(wildcard bpf/*.h)
 # make bench's scale rows: the same program with a server table for 65,536 IDs (the shipped one
@@ -53,6 +54,11 @@ $(BUILD)/bpf/%.bpf.o: %.bpf.c $(BPF_HDR) | $(BUILD)/bpf
 $(BUILD)/bpf/quicsteer_scale.bpf.o: bpf/quicsteer.bpf.c $(BPF_HDR) Makefile | $(BUILD)/bpf
 	$(msg) CLANG $@
 	$(Q)$(CLANG) $(BPF_CFLAGS) $(SCALE_DEFS) -c $< -o $@
+
+# make bench's uncached rows: every encrypted CID decrypted, the decrypt-once cache compiled out.
+$(BUILD)/bpf/quicsteer_nocache.bpf.o: bpf/quicsteer.bpf.c $(BPF_HDR) Makefile | $(BUILD)/bpf
+	$(msg) CLANG $@
+	$(Q)$(CLANG) $(BPF_CFLAGS) -DQS_LB_NO_CACHE -c $< -o $@
 
 $(BUILD)/bpf/quicsteer_stop%.bpf.o: bpf/quicsteer.bpf.c $(BPF_HDR) Makefile | $(BUILD)/bpf
 	$(msg) CLANG $@

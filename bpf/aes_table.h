@@ -418,17 +418,32 @@ static __always_inline void qs_aes_rounds(const struct qs_aes_tables *tables, co
 	w[3] = bpf_htonl((__u32)t3);
 }
 
-// Subprograms (BPF-to-BPF calls): one copy of each cipher however many passes call it.
+/*
+ * 0, as a value clang cannot see through: a subprogram whose result clang knows drops the result,
+ * and the verifier refuses whatever R0 then holds at exit (seen: a pointer to the caller's stack).
+ */
+static __always_inline int qs_aes_ok(void)
+{
+	int rc = 0;
+
+	barrier_var(rc);
+	return rc;
+}
+
+/*
+ * Subprograms (BPF-to-BPF calls): one copy of each cipher however many passes call it. Inlined, the
+ * decoder's five calls made clang spill past the 512-byte stack (and 5x the code).
+ */
 static __noinline int qs_aes_table_encrypt(const struct qs_lb_key *key, __u8 *block)
 {
 	qs_aes_rounds(&qs_aes_enc, key->enc, block, 0);
-	return 0;
+	return qs_aes_ok();
 }
 
 static __noinline int qs_aes_table_decrypt(const struct qs_lb_key *key, __u8 *block)
 {
 	qs_aes_rounds(&qs_aes_dec, key->dec, block, 1);
-	return 0;
+	return qs_aes_ok();
 }
 
 // bpf/aes.h's interface: the table implementation needs the schedule only, not the slot's index.

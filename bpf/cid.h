@@ -1,4 +1,4 @@
-/* Server-ID decoders, one per CID layout (enum qs_cid_format). Encrypted QUIC-LB plugs in beside quic_lb_sid(). */
+/* Server-ID decoders, one per CID layout (enum qs_cid_format); encrypted QUIC-LB's is in quic_lb.h. */
 #ifndef QS_CID_H
 #define QS_CID_H
 
@@ -6,6 +6,7 @@
 #include "quicsteer.h"
 #include "quic.h"
 #include "table.h"
+#include "quic_lb.h"
 
 // QUIC-LB: the config-rotation bits are the first octet's top three.
 #define QUIC_LB_CR_SHIFT 5
@@ -16,16 +17,6 @@
 #define MVFST_V2 2   /* 24-bit host id in bytes 1..3 */
 #define MVFST_V3 3   /* 32-bit host id in bytes 1..4 */
 
-// The key's bytes 0..n-1 of a 64-bit word (n may be out of 0..8).
-static __always_inline __u64 low_bytes(__s32 n)
-{
-	if (n <= 0)
-		return 0;
-	if (n >= 8)
-		return ~0ULL;
-	return (1ULL << (8 * n)) - 1;
-}
-
 /*
  * Copies len (1..QS_MAX_SID_LEN) bytes at p into sid: QS_CONTINUE, or QS_R_MALFORMED if the packet
  * ends first (callers have checked the length already; this keeps the verifier's view exact).
@@ -34,15 +25,10 @@ static __always_inline __u64 low_bytes(__s32 n)
  */
 static __always_inline int copy_sid(__u8 *p, __u32 len, const __u8 *data_end, struct qs_server_id *sid)
 {
-	qs_qword *q = (qs_qword *)sid;
 	__u32 i;
 
 	if (p + 16 <= data_end) {
-		__u64 w0 = *(const qs_qword *)p, w1 = *(const qs_qword *)(p + 8);
-
-		// key byte 0 is the length, bytes 1..len the ID (little-endian words), the rest zero
-		q[0] = (w0 << 8 | len) & low_bytes((__s32)len + 1);
-		q[1] = (w1 << 8 | w0 >> 56) & low_bytes((__s32)len + 1 - 8);
+		sid_from_words(*(const qs_qword *)p, *(const qs_qword *)(p + 8), len, sid);
 		return QS_CONTINUE;
 	}
 	// short packets: a bounded loop (verified as such since 5.3); early exits keep clang from
@@ -60,12 +46,16 @@ static __always_inline int copy_sid(__u8 *p, __u32 len, const __u8 *data_end, st
 	return QS_CONTINUE;
 }
 
-/* QUIC-LB plaintext: octet 0 picks the config; the server ID follows it. */
+/*
+ * QUIC-LB: octet 0 picks the config; the server ID follows it, in clear or encrypted with the
+ * config's key (the generation's key slots, its number for the decrypt-once cache: live, gen).
+ */
 static __always_inline int quic_lb_sid(__u8 *cid, __s32 wire_len, __u32 room, const __u8 *data_end,
-				       const struct qs_vip *vip, struct qs_server_id *sid)
+				       const struct qs_vip *vip, const struct qs_live *live, __u32 gen,
+				       struct qs_server_id *sid)
 {
 	const struct qs_quic_lb_conf *conf;
-	__u32 cr, need;
+	__u32 cr, plain, need, encrypted;
 
 	if (wire_len == QS_DCID_LEN_UNKNOWN ? room < 1 : wire_len < 1)
 		return wire_len == QS_DCID_LEN_UNKNOWN ? QS_R_MALFORMED : QS_R_UNROUTABLE_CID;
@@ -77,17 +67,23 @@ static __always_inline int quic_lb_sid(__u8 *cid, __s32 wire_len, __u32 room, co
 	if (cr >= QS_QUIC_LB_CONFIGS)
 		return QS_R_UNROUTABLE_CID;
 	conf = &vip->quic_lb[cr];
-	if (!(conf->flags & QS_LB_F_ENABLED) || (conf->flags & QS_LB_F_ENCRYPTED))
+	if (!(conf->flags & QS_LB_F_ENABLED))
 		return QS_R_UNROUTABLE_CID;
 	if (conf->sid_len < 1 || conf->sid_len > QS_MAX_SID_LEN)
 		return QS_R_UNROUTABLE_CID;
-	need = 1 + conf->sid_len + conf->nonce_len;
+	plain = conf->sid_len + conf->nonce_len;
+	encrypted = conf->flags & QS_LB_F_ENCRYPTED;
+	if (encrypted && (plain < QS_LB_MIN_PLAIN || plain > QS_LB_MAX_PLAIN))
+		return QS_R_UNROUTABLE_CID;
+	need = 1 + plain;
 	if (wire_len == QS_DCID_LEN_UNKNOWN) {
 		if (need > room)
 			return QS_R_MALFORMED;
 	} else if (need > (__u32)wire_len) {
 		return QS_R_UNROUTABLE_CID;
 	}
+	if (encrypted)
+		return quic_lb_decrypt_sid(cid + 1, data_end, conf, live, gen, sid);
 	return copy_sid(cid + 1, conf->sid_len, data_end, sid);
 }
 
@@ -134,14 +130,15 @@ static __always_inline int mvfst_sid(__u8 *cid, __u32 cid_len, const __u8 *data_
  * or QS_R_MALFORMED when a short-header packet is shorter than the CID the layout says it carries.
  */
 static __always_inline int decode_sid(__u8 *payload, __u32 plen, const __u8 *data_end, const struct qs_dcid *dcid,
-				      const struct qs_vip *vip, struct qs_server_id *sid)
+				      const struct qs_vip *vip, const struct qs_live *live, __u32 gen,
+				      struct qs_server_id *sid)
 {
 	__u8 *cid = payload + dcid->off;
 	__u32 room = plen - dcid->off;   /* bytes the payload has from the DCID on */
 	__u32 cid_len;
 
 	if (vip->cid_format == QS_CID_QUIC_LB)
-		return quic_lb_sid(cid, dcid->len, room, data_end, vip, sid);
+		return quic_lb_sid(cid, dcid->len, room, data_end, vip, live, gen, sid);
 
 	if (dcid->len == QS_DCID_LEN_UNKNOWN) {
 		cid_len = vip->dcid_len;

@@ -158,7 +158,7 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 	if (r != QS_CONTINUE)
 		return r;
 	bench_stop(3, &dcid);
-	r = decode_sid(pkt.payload, pkt.plen, data_end, &dcid, pkt.vip, &sid);
+	r = decode_sid(pkt.payload, pkt.plen, data_end, &dcid, pkt.vip, live, gen, &sid);
 	if (r != QS_CONTINUE)
 		return r;
 	bench_stop(4, &sid);

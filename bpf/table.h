@@ -26,6 +26,28 @@ _Static_assert(sizeof(struct qs_mac_key) % 4 == 0, "qs_mac_key is hashed by word
 typedef __u32 __attribute__((__may_alias__)) qs_word;
 typedef __u64 __attribute__((__may_alias__)) qs_qword;
 
+// The key's bytes 0..n-1 of a 64-bit word (n may be out of 0..8).
+static __always_inline __u64 low_bytes(__s32 n)
+{
+	if (n <= 0)
+		return 0;
+	if (n >= 8)
+		return ~0ULL;
+	return (1ULL << (8 * n)) - 1;
+}
+
+/*
+ * A server-table key from the ID's first 16 bytes as two little-endian words (w0: bytes 0..7):
+ * key byte 0 is the length, bytes 1..len the ID, the rest zero; two whole-word stores.
+ */
+static __always_inline void sid_from_words(__u64 w0, __u64 w1, __u32 len, struct qs_server_id *sid)
+{
+	qs_qword *q = (qs_qword *)sid;
+
+	q[0] = (w0 << 8 | len) & low_bytes((__s32)len + 1);
+	q[1] = (w1 << 8 | w0 >> 56) & low_bytes((__s32)len + 1 - 8);
+}
+
 /*
  * qs_hash(): the same function user space places keys with (src/datapath/tables.ts). The products
  * are independent, so the hash costs one multiply's latency and an adder tree, not a multiply per
