@@ -30,6 +30,8 @@ export const CID = {
   redirect: quicLbCid(0, sid('2021'), 6),
   noEgress: quicLbCid(0, sid('2223'), 6),
   cr1: quicLbCid(1, sid('0a0b0c'), 4),
+  // config 2 (encrypted, LB_KEY): RS2's 0c0d and nonce 4e4e4e4e4e4e, as src/quic/quic-lb.ts encodes them (3 LB passes)
+  encrypted: sid('488750e0cf3d1f59b8'),
 };
 
 /** A UDP/IPv4 frame from the client to VIP4:port. */
@@ -107,7 +109,11 @@ export function fixtures(): Fixture[] {
     // --- QUIC-LB ---
     tx('QUIC-LB config 1 (3-byte server ID)', v4(sh(CID.cr1)), MAC_RS3, 4),
     pass('QUIC-LB config 7: unroutable', v4(sh(Buffer.from([0xe8, 1, 2, 3, 4, 5, 6, 7, 8]))), 'UNROUTABLE_CID'),
-    pass('QUIC-LB encrypted config: not decoded yet', v4(sh(quicLbCid(2, sid('0c0d'), 6))), 'UNROUTABLE_CID'),
+    tx('QUIC-LB encrypted config 2 (Feistel, 3 AES passes)', v4(sh(CID.encrypted)), MAC_RS2, 1),
+    tx('QUIC-LB encrypted config 2, Handshake', v4(hs(CID.encrypted)), MAC_RS2, 1),
+    // controls: the octets read in clear (config 0) name 8750, and 0c0d in clear under config 2 decrypts to 07d5
+    pass('QUIC-LB encrypted octets read as plaintext: no such server', v4(sh(Buffer.concat([Buffer.from([0x08]), CID.encrypted.subarray(1)]))), 'UNKNOWN_SERVER'),
+    pass('QUIC-LB plaintext ID under the encrypted config: decrypts to no server', v4(sh(quicLbCid(2, sid('0c0d'), 6))), 'UNKNOWN_SERVER'),
     pass('QUIC-LB disabled config', v4(sh(quicLbCid(3, sid('0c0d'), 6))), 'UNROUTABLE_CID'),
     pass('QUIC-LB config absent (4)', v4(sh(quicLbCid(4, sid('0c0d'), 6))), 'UNROUTABLE_CID'),
     pass('QUIC-LB Handshake DCID shorter than its config', v4(hs(CID.rs2.subarray(0, 5))), 'UNROUTABLE_CID'),

@@ -31,6 +31,9 @@ export const MAC_PEER = Buffer.from('0200000000a9', 'hex');
 
 export const LOCAL_SID = '0a0b';
 
+/** The key of the fixtures' encrypted QUIC-LB config (cr 2). */
+export const LB_KEY = Buffer.from('41acd83ea9869117f5bca393f7392ed4', 'hex');
+
 export interface World {
   vips: { ip: string; port: number; vip: VipT }[];
   servers: { sid: string; server: ServerT }[];
@@ -47,7 +50,7 @@ export function fixtureWorld(ifindex: (name: string) => number): World {
     quic_lb: [
       { sid_len: 2, nonce_len: 6, flags: LbFlags.ENABLED },
       { sid_len: 3, nonce_len: 4, flags: LbFlags.ENABLED },
-      { sid_len: 2, nonce_len: 6, flags: LbFlags.ENABLED | LbFlags.ENCRYPTED },
+      { sid_len: 2, nonce_len: 6, flags: LbFlags.ENABLED | LbFlags.ENCRYPTED, key: LB_KEY },
       { sid_len: 2, nonce_len: 6, flags: 0 },
     ],
   });
