@@ -9,3 +9,4 @@ export const inCI = process.env.CI === 'true';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const BPF_OBJ = path.join(ROOT, 'build/bpf/quicsteer.bpf.o');
 export const TEST_OBJ = path.join(ROOT, 'build/bpf/test_xdp.bpf.o');
+export const AES_OBJ = path.join(ROOT, 'build/bpf/aes_block.bpf.o');
