@@ -116,6 +116,8 @@ export function fixtures(): Fixture[] {
     pass('QUIC-LB plaintext ID under the encrypted config: decrypts to no server', v4(sh(quicLbCid(2, sid('0c0d'), 6))), 'UNKNOWN_SERVER'),
     pass('QUIC-LB disabled config', v4(sh(quicLbCid(3, sid('0c0d'), 6))), 'UNROUTABLE_CID'),
     pass('QUIC-LB config absent (4)', v4(sh(quicLbCid(4, sid('0c0d'), 6))), 'UNROUTABLE_CID'),
+    pass('QUIC-LB encrypted config of 4 octets (below 5): unroutable', v4(sh(quicLbCid(5, sid('0c0d'), 2))), 'UNROUTABLE_CID'),
+    pass('QUIC-LB encrypted config of 20 octets (above 19): unroutable', v4(sh(quicLbCid(6, sid('0c0d0e0f101112131415161718191a'), 5))), 'UNROUTABLE_CID'),
     pass('QUIC-LB Handshake DCID shorter than its config', v4(hs(CID.rs2.subarray(0, 5))), 'UNROUTABLE_CID'),
     pass('QUIC-LB Handshake with an empty DCID', v4(hs(Buffer.alloc(0))), 'UNROUTABLE_CID'),
 

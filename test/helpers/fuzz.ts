@@ -1,8 +1,12 @@
 // Seeded generator of random, truncated and mutated frames aimed at every branch of the data path.
 import { QUIC_DRAFT_29, QUIC_V1, QUIC_V2 } from '../../src/quic/header.js';
+import { encodeCid } from '../../src/quic/quic-lb.js';
 import { frame, longHeader, msquicCid, mvfstCid, quicLbCid, shortHeader, MAC_CLIENT_GW } from './frames.js';
 import { CID } from './fixtures.js';
-import { CLIENT4, CLIENT6, MAC_PEER, PORT_MSQUIC, PORT_MVFST, PORT_NO_CID, PORT_QUIC_LB, VIP4, VIP6 } from './world.js';
+import {
+  CLIENT4, CLIENT6, ENC_CONFIGS, ENC_SIDS, LB_KEY, LB_KEYS, LOCAL_SID, MAC_PEER, PORT_MSQUIC, PORT_MVFST, PORT_NO_CID, PORT_QUIC_LB, PORT_QUIC_LB_ENC,
+  VIP4, VIP6,
+} from './world.js';
 
 /** mulberry32: small, fast, good enough to explore packets; same seed, same packets. */
 export class Rng {
@@ -31,26 +35,55 @@ export class Rng {
 }
 
 const sid = (h: string) => Buffer.from(h, 'hex');
+const OWNERS_2 = ['0c0d', LOCAL_SID, '0e0f', '1011', '2021', '2223'];
 
-function cidPool(r: Rng): Buffer {
+/** A key for an encrypted CID: mostly the config's own, else another config's or a random one. */
+function keyFor(r: Rng, right: Buffer): Buffer {
+  return r.chance(0.75) ? right : r.chance(0.5) ? r.pick([LB_KEY, ...LB_KEYS]) : r.bytes(16);
+}
+
+/**
+ * An encrypted QUIC-LB CID for the encrypted VIP (codepoints 0..6, every Feistel shape and the
+ * single pass; 7 unroutable): an owned server ID or a random one, under the right key or a wrong
+ * one, sometimes cut short.
+ */
+function encryptedCid(r: Rng): Buffer {
+  const cr = r.int(0, 7);
+  const c = ENC_CONFIGS[cr % ENC_CONFIGS.length]!;
+  const owned = [...ENC_SIDS, '0a0b0c', '12345678'].filter((h) => h.length === 2 * c.sid_len);
+  const id = owned.length && r.chance(0.7) ? sid(r.pick(owned)) : r.bytes(c.sid_len);
+  const cid = encodeCid({ cr: cr % 7, sidLen: c.sid_len, nonceLen: c.nonce_len, key: keyFor(r, c.key) }, id, r.bytes(c.nonce_len));
+  if (cr === 7) cid[0] = 0xe0 | (cid[0]! & 0x1f);
+  return r.chance(0.15) ? cid.subarray(0, r.int(0, cid.length - 1)) : cid;
+}
+
+/** A CID and, for some, the port whose VIP it was made for. */
+function cidPool(r: Rng): { cid: Buffer; port?: number } {
   return r.pick([
-    () => r.pick(Object.values(CID)),
-    () => r.pick(Object.values(CID)),
-    () => quicLbCid(r.int(0, 7), r.bytes(r.int(1, 4)), r.int(0, 8)),
-    () => quicLbCid(0, r.pick([sid('0c0d'), sid('0a0b'), sid('0e0f'), sid('1011'), sid('2021'), sid('2223')]), r.int(0, 8)),
-    () => msquicCid(r.pick([sid('c0000202'), r.bytes(4)])),
-    () => mvfstCid(r.int(0, 3) as 0 | 1 | 2 | 3, r.pick([0x1234, 0x123456, 0x12345678, r.int(0, 0xffff)]), r.int(5, 12)),
-    () => r.bytes(r.int(0, 22)),
+    () => ({ cid: r.pick(Object.values(CID)) }),
+    () => ({ cid: r.pick(Object.values(CID)) }),
+    () => ({ cid: quicLbCid(r.int(0, 7), r.bytes(r.int(1, 4)), r.int(0, 8)) }),
+    () => ({ cid: quicLbCid(0, sid(r.pick(OWNERS_2)), r.int(0, 8)) }),
+    // the fixtures' encrypted config (cr 2): the owners of every state, under its key or a wrong one
+    () => ({ cid: encodeCid({ cr: 2, sidLen: 2, nonceLen: 6, key: keyFor(r, LB_KEY) }, sid(r.pick(OWNERS_2)), r.bytes(6)), port: PORT_QUIC_LB }),
+    () => ({ cid: encryptedCid(r), port: PORT_QUIC_LB_ENC }),
+    () => ({ cid: encryptedCid(r), port: PORT_QUIC_LB_ENC }),
+    () => ({ cid: msquicCid(r.pick([sid('c0000202'), r.bytes(4)])) }),
+    () => ({ cid: mvfstCid(r.int(0, 3) as 0 | 1 | 2 | 3, r.pick([0x1234, 0x123456, 0x12345678, r.int(0, 0xffff)]), r.int(5, 12)) }),
+    () => ({ cid: r.bytes(r.int(0, 22)) }),
   ])();
 }
 
-function quicPayload(r: Rng): Buffer {
+function quicPayload(r: Rng): { payload: Buffer; port?: number } {
   const kind = r.int(0, 9);
-  if (kind === 0) return Buffer.alloc(0);
-  if (kind === 1) return r.bytes(r.int(1, 40));
-  if (kind <= 5) return shortHeader(cidPool(r), { fixedBit: r.chance(0.8), rest: r.bytes(r.int(0, 30)) });
-  const dcid = cidPool(r);
-  return longHeader({
+  if (kind === 0) return { payload: Buffer.alloc(0) };
+  if (kind === 1) return { payload: r.bytes(r.int(1, 40)) };
+  if (kind <= 5) {
+    const { cid, port } = cidPool(r);
+    return { payload: shortHeader(cid, { fixedBit: r.chance(0.8), rest: r.bytes(r.int(0, 30)) }), port };
+  }
+  const { cid: dcid, port } = cidPool(r);
+  const payload = longHeader({
     version: r.pick([QUIC_V1, QUIC_V2, QUIC_DRAFT_29, 0, r.int(0, 0xffffffff)]),
     typeBits: r.int(0, 3),
     dcid,
@@ -58,6 +91,7 @@ function quicPayload(r: Rng): Buffer {
     fixedBit: r.chance(0.8),
     rest: r.bytes(r.int(0, 30)),
   });
+  return { payload, port };
 }
 
 export function randomFrame(r: Rng): Buffer {
@@ -65,7 +99,7 @@ export function randomFrame(r: Rng): Buffer {
   const toVip = r.chance(0.85);
   const ipv4Proto = r.chance(0.9) ? 17 : r.pick([6, 1, 47, r.int(0, 255)]);
   const ipv6Proto = r.chance(0.85) ? 17 : r.pick([0, 43, 44, 60, 50, 51, 58, 135, 6, r.int(0, 255)]);
-  const payload = quicPayload(r);
+  const { payload, port } = quicPayload(r);
   let f = frame({
     src: r.pick([MAC_CLIENT_GW, MAC_CLIENT_GW, MAC_PEER, r.bytes(6)]),
     vlans: r.chance(0.25) ? Array.from({ length: r.int(1, 3) }, () => r.pick([0x8100, 0x88a8])) : [],
@@ -84,8 +118,10 @@ export function randomFrame(r: Rng): Buffer {
           },
     udp: {
       sport: r.int(1, 65535),
-      // the IPv6 VIP only listens on the QUIC-LB port
-      dport: r.chance(0.9) ? (v6 ? PORT_QUIC_LB : r.pick([PORT_QUIC_LB, PORT_QUIC_LB, PORT_MSQUIC, PORT_MVFST, PORT_NO_CID])) : r.int(0, 65535),
+      // a CID made for a VIP goes there mostly; the IPv6 VIP only listens on the QUIC-LB ports
+      dport: r.chance(0.9)
+        ? (port !== undefined && r.chance(0.9) ? port : v6 ? r.pick([PORT_QUIC_LB, PORT_QUIC_LB_ENC]) : r.pick([PORT_QUIC_LB, PORT_QUIC_LB, PORT_QUIC_LB_ENC, PORT_MSQUIC, PORT_MVFST, PORT_NO_CID]))
+        : r.int(0, 65535),
       len: r.chance(0.9) ? undefined : r.int(0, 200),
     },
     payload,
@@ -98,4 +134,23 @@ export function randomFrame(r: Rng): Buffer {
     for (let i = r.int(1, 3); i > 0; i--) f[r.int(0, f.length - 1)] = r.int(0, 255);
   }
   return f.length < 14 ? Buffer.concat([f, Buffer.alloc(14 - f.length)]) : f;
+}
+
+/** The UDP destination port and the DCID's config-rotation bits of a frame, where it has both (for coverage tallies). */
+export function quicLbTarget(f: Buffer): { port: number; cr: number } | undefined {
+  let off = 12;
+  let type = f.length >= 14 ? f.readUInt16BE(off) : 0;
+  for (let i = 0; i < 2 && (type === 0x8100 || type === 0x88a8) && f.length >= off + 6; i++) {
+    off += 4;
+    type = f.readUInt16BE(off);
+  }
+  off += 2;
+  if (type === 0x0800 && f.length >= off + 20) off += (f[off]! & 0x0f) * 4;
+  else if (type === 0x86dd) off += 40;
+  else return undefined;
+  if (f.length < off + 8) return undefined;
+  const port = f.readUInt16BE(off + 2);
+  const q = off + 8;
+  const at = q < f.length && f[q]! & 0x80 ? q + 6 : q + 1;
+  return at < f.length ? { port, cr: f[at]! >> 5 } : undefined;
 }

@@ -22,6 +22,7 @@ export const PORT_QUIC_LB = 443;
 export const PORT_MSQUIC = 4433;
 export const PORT_MVFST = 8443;
 export const PORT_NO_CID = 9443;
+export const PORT_QUIC_LB_ENC = 4443;
 
 export const MAC_RS2 = Buffer.from('0200000000a2', 'hex');
 export const MAC_RS3 = Buffer.from('0200000000a3', 'hex');
@@ -34,6 +35,28 @@ export const LOCAL_SID = '0a0b';
 /** The key of the fixtures' encrypted QUIC-LB config (cr 2). */
 export const LB_KEY = Buffer.from('41acd83ea9869117f5bca393f7392ed4', 'hex');
 
+/** Keys of the encrypted VIP's configs (PORT_QUIC_LB_ENC). */
+export const LB_KEYS = ['fc66b8396c3cbc876e6c97e4173d6914', 'd6ab474b17e4621a9b48ace9201a9edf', '1d7a49083c977426bd5bcc57ec64f04d', 'e2eda99567f18a2ffc5a2940c5e411f6'].map(
+  (h) => Buffer.from(h, 'hex'),
+);
+
+/**
+ * The encrypted VIP's configs by codepoint (0..6): odd and even lengths, 3 and 4 Feistel passes,
+ * the single pass, the shortest and longest; two keys serve two configs each (one key slot each).
+ */
+export const ENC_CONFIGS = [
+  { sid_len: 3, nonce_len: 4, key: LB_KEYS[0]! }, //  7 octets: 3 passes
+  { sid_len: 10, nonce_len: 5, key: LB_KEYS[1]! }, // 15: 4 passes
+  { sid_len: 8, nonce_len: 8, key: LB_KEYS[2]! }, //  16: single pass
+  { sid_len: 9, nonce_len: 9, key: LB_KEYS[0]! }, //  18: 3 passes
+  { sid_len: 4, nonce_len: 2, key: LB_KEYS[3]! }, //  6: 4 passes
+  { sid_len: 15, nonce_len: 4, key: LB_KEYS[1]! }, // 19: 4 passes
+  { sid_len: 1, nonce_len: 4, key: LB_KEYS[2]! }, //  5: 3 passes
+];
+
+/** Owned server IDs of the lengths the encrypted VIP's configs carry (3 and 4 octets: the fixtures' own). */
+export const ENC_SIDS = ['e1', 'e2e3e4e5e6e7e8e9', 'e3e4e5e6e7e8e9eaeb', 'e4e5e6e7e8e9eaebeced', 'e5e6e7e8e9eaebecedeeeff0f1f2f3'];
+
 export interface World {
   vips: { ip: string; port: number; vip: VipT }[];
   servers: { sid: string; server: ServerT }[];
@@ -43,7 +66,7 @@ export interface World {
   txPorts: string[];
 }
 
-/** The fixtures' world: every CID layout, every owner state, a redirect target and a peer. */
+/** The fixtures' world: every CID layout (QUIC-LB in clear and encrypted), every owner state, a redirect target and a peer. */
 export function fixtureWorld(ifindex: (name: string) => number): World {
   const quicLb = vipValue({
     cid_format: CidFormat.QUIC_LB,
@@ -52,8 +75,13 @@ export function fixtureWorld(ifindex: (name: string) => number): World {
       { sid_len: 3, nonce_len: 4, flags: LbFlags.ENABLED },
       { sid_len: 2, nonce_len: 6, flags: LbFlags.ENABLED | LbFlags.ENCRYPTED, key: LB_KEY },
       { sid_len: 2, nonce_len: 6, flags: 0 },
+      undefined,
+      // encrypted, but with lengths no encrypted config may have: 4 and 20 octets
+      { sid_len: 2, nonce_len: 2, flags: LbFlags.ENABLED | LbFlags.ENCRYPTED, key: LB_KEYS[0] },
+      { sid_len: 15, nonce_len: 5, flags: LbFlags.ENABLED | LbFlags.ENCRYPTED, key: LB_KEYS[0] },
     ],
   });
+  const encrypted = vipValue({ cid_format: CidFormat.QUIC_LB, quic_lb: ENC_CONFIGS.map((c) => ({ ...c, flags: LbFlags.ENABLED | LbFlags.ENCRYPTED })) });
   return {
     vips: [
       { ip: VIP4, port: PORT_QUIC_LB, vip: quicLb },
@@ -61,6 +89,8 @@ export function fixtureWorld(ifindex: (name: string) => number): World {
       { ip: VIP4, port: PORT_MSQUIC, vip: vipValue({ cid_format: CidFormat.FIXED, sid_offset: 1, sid_len: 4, dcid_len: 14 }) },
       { ip: VIP4, port: PORT_MVFST, vip: vipValue({ cid_format: CidFormat.MVFST, dcid_len: 8 }) },
       { ip: VIP4, port: PORT_NO_CID, vip: vipValue({ cid_format: CidFormat.NONE }) },
+      { ip: VIP4, port: PORT_QUIC_LB_ENC, vip: encrypted },
+      { ip: VIP6, port: PORT_QUIC_LB_ENC, vip: encrypted },
     ],
     servers: [
       // the local server's own entry: "local" must be decided before the server lookup
@@ -75,6 +105,7 @@ export function fixtureWorld(ifindex: (name: string) => number): World {
       { sid: '12345678', server: serverValue({ mac: MAC_RS3, slot: 8 }) },
       { sid: '2021', server: serverValue({ mac: MAC_RS4, src_mac: MAC_EGRESS, ifindex: ifindex('veth0'), slot: 9 }) },
       { sid: '2223', server: serverValue({ mac: MAC_RS4, src_mac: MAC_EGRESS, ifindex: ifindex('veth1'), slot: 10 }) },
+      ...ENC_SIDS.map((sid, i) => ({ sid, server: serverValue({ mac: i % 2 ? MAC_RS3 : MAC_RS2, slot: 11 + i }) })),
     ],
     localId: LOCAL_SID,
     peers: [MAC_PEER],

@@ -2,8 +2,8 @@
 // reference decoder; verdict, output frame and reason must agree on every one.
 import { Reasons, type ReasonName } from '../../src/bpf/layout.js';
 import { privilegedSerial } from '../helpers/env.js';
-import { Harness, fixtureWorld } from '../helpers/world.js';
-import { Rng, randomFrame } from '../helpers/fuzz.js';
+import { Harness, PORT_QUIC_LB_ENC, fixtureWorld } from '../helpers/world.js';
+import { Rng, quicLbTarget, randomFrame } from '../helpers/fuzz.js';
 
 const SEED = Number(process.env.QS_FUZZ_SEED ?? 0x5eed2026);
 const COUNT = Number(process.env.QS_FUZZ_COUNT ?? 100_000);
@@ -16,6 +16,8 @@ privilegedSerial(`differential fuzz: ${COUNT} frames, seed ${SEED} (QS_FUZZ_SEED
     const tally = Object.fromEntries(Reasons.map((r) => [r, 0])) as Record<ReasonName, number>;
     const rng = new Rng(SEED);
     const seen = new Set<ReasonName>();
+    // the encrypted VIP's frames by config-rotation codepoint and reason
+    const encrypted = new Map<string, number>();
     let mismatch: string | undefined;
     h.ns.enter(() => {
       for (let i = 0; i < COUNT && !mismatch; i++) {
@@ -24,6 +26,8 @@ privilegedSerial(`differential fuzz: ${COUNT} frames, seed ${SEED} (QS_FUZZ_SEED
         const got = h.prog.testRun({ data: f, ingressIfindex: 1 });
         tally[want.reason]++;
         seen.add(want.reason);
+        const to = quicLbTarget(f);
+        if (to?.port === PORT_QUIC_LB_ENC) encrypted.set(`${to.cr} ${want.reason}`, (encrypted.get(`${to.cr} ${want.reason}`) ?? 0) + 1);
         const counted = h.reasonPacketsOf(want.reason) - base[want.reason];
         if (got.retval !== want.action || !got.data.equals(want.output) || counted !== tally[want.reason]) {
           mismatch =
@@ -39,6 +43,12 @@ privilegedSerial(`differential fuzz: ${COUNT} frames, seed ${SEED} (QS_FUZZ_SEED
     t.deepEqual(Object.fromEntries(Reasons.map((r) => [r, after[r] - base[r]])), tally, `seed ${SEED}`);
     t.log(`reasons hit: ${Reasons.map((r) => `${r} ${tally[r]}`).join(', ')}`);
     t.deepEqual(Reasons.filter((r) => !seen.has(r)), [], `every reason reached (seed ${SEED})`);
+    // every encrypted config (single pass, 3 and 4 passes, odd and even lengths) steered some frames
+    // and decoded others to no server (wrong keys, random IDs); codepoint 7 is unroutable
+    t.log(`encrypted VIP, codepoint and reason: ${[...encrypted].sort().map(([k, n]) => `${k} ${n}`).join(', ')}`);
+    const missing = [0, 1, 2, 3, 4, 5, 6].flatMap((cr) => (['STEERED', 'UNKNOWN_SERVER'] as const).filter((r) => !encrypted.get(`${cr} ${r}`)).map((r) => `${cr} ${r}`));
+    if (!encrypted.get('7 UNROUTABLE_CID')) missing.push('7 UNROUTABLE_CID');
+    t.deepEqual(missing, [], `encrypted configs reached (seed ${SEED})`);
   } finally {
     h.destroy();
   }
