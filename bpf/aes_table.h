@@ -12,8 +12,9 @@
  * the state is four big-endian column words; a full round is, per column, four table lookups (one
  * per row, the row's byte taken from the column ShiftRows names) xored with the round key; the last
  * round substitutes bytes only. Decryption is the equivalent inverse cipher with the schedule user
- * space wrote in qs_lb_key.dec. Lookups index the tables by secret bytes: which cache lines a block
- * touches depends on the key and the data (the cache-timing exposure the README names).
+ * space wrote in qs_lb_key.dec. Lookups index the tables by secret bytes, so which cache lines a
+ * block touches depends on the key and the data: code sharing the CPU's caches that can time them
+ * may learn key bits (the cache-timing exposure of every table-based AES).
  */
 
 // One direction's tables, one object: every lookup is a load at an offset from one base register.
@@ -353,7 +354,7 @@ typedef __u32 __attribute__((__may_alias__)) qs_aes_word;
  */
 #define QS_AES_OFF(x, i) ((i) == 0 ? (x) << 2 & 0x3fc : (x) >> (8 * (i) - 2) & 0x3fc)
 #define QS_AES_T(base, t, x, i) qs_aes_load(base, QS_AES_OFF(x, i), 1024 * (t))
-#define QS_AES_S(base, x, i) ((__u64) * ((base) + offsetof(struct qs_aes_tables, s) + ((x) >> 8 * (i) & 0xff)))
+#define QS_AES_S(base, x, i) ((__u64)*((base) + offsetof(struct qs_aes_tables, s) + ((x) >> 8 * (i) & 0xff)))
 
 static __always_inline __u64 qs_aes_load(const __u8 *base, __u64 off, const int table)
 {
