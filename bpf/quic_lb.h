@@ -69,7 +69,7 @@ static __always_inline __u64 shr_rest(__u64 x, __u32 s)
 }
 
 /*
- * One Feistel pass (draft 5.4.1): target ^= the first half-length octets of
+ * One pass of the draft's Feistel network: target ^= the first half-length octets of
  * AES-ECB(key, expand(len, pass, source)), masked (the mask keeps the half's octets and clears the
  * shared nibble of an odd length). Returns 0, or -1 when the block could not be encrypted.
  */

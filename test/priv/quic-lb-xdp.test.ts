@@ -29,7 +29,7 @@ const ROWS = [
   // whose config 0 has this row's lengths.
   { cr: 3, sid: 'ed793a51d49b8f5fab', nonce: 'ee080dbf48c0d1e55d', cid: '125779c9cc86beb3a3a4a3ca96fce4bfe0cdbc', passes: '3 AES passes, odd length' },
 ];
-// The draft's worked example (section 5.4.2 steps): another key, 3-octet ID, 4-octet nonce.
+// The draft's worked example of the 4-pass algorithm: another key, 3-octet ID, 4-octet nonce.
 const EXAMPLE = { key: hex('fdf726a9893ec05c0632d3956680baf0'), sid: '31441a', nonce: '9c69c275', cid: '0767947d29be054a' };
 
 const PORT_ROWS = 443;
