@@ -42,7 +42,7 @@ export const LB_KEYS = ['fc66b8396c3cbc876e6c97e4173d6914', 'd6ab474b17e4621a9b4
 
 /**
  * The encrypted VIP's configs by codepoint (0..6): odd and even lengths, 3 and 4 Feistel passes,
- * the single pass, the shortest and longest; two keys serve two configs each (one key slot each).
+ * the single pass, the shortest and longest; three keys serve two configs each (one key slot each).
  */
 export const ENC_CONFIGS = [
   { sid_len: 3, nonce_len: 4, key: LB_KEYS[0]! }, //  7 octets: 3 passes
