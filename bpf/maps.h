@@ -55,6 +55,15 @@ struct {
 	__type(value, struct qs_lb_cache_entry);
 } qs_lb_cache SEC(".maps");
 
+// Encrypted CIDs decrypted (a cache miss, or every one in a build without the cache), per CPU:
+// the AES work done, so cache hits = encrypted CIDs decoded - this.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} qs_lb_decrypts SEC(".maps");
+
 // The live generation's index (the one word a change flips), and each generation's local ID and
 // loop-guard prefilter beside it: one lookup per packet finds all three.
 struct {

@@ -159,6 +159,16 @@ static __always_inline int lb_decrypt(__u32 index, const struct qs_lb_key *key, 
 	return QS_CONTINUE;
 }
 
+// One more CID decrypted (qs_lb_decrypts): the slow path only, a cache hit counts nothing.
+static __always_inline void count_decrypt(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&qs_lb_decrypts, &zero);
+
+	if (n)
+		(*n)++;
+}
+
 // The cache slot of encrypted octets: qs_hash's multiply-shift over their three words.
 static __always_inline __u32 lb_cache_slot(const __u64 *c)
 {
@@ -219,6 +229,7 @@ static __always_inline int quic_lb_decrypt_sid(const __u8 *p, const __u8 *data_e
 	r = lb_decrypt(index, key, c, sid_len, len, &p0, &p1);
 	if (r != QS_CONTINUE)
 		return r;
+	count_decrypt();
 	sid_from_words(p0, p1, sid_len, sid);
 #ifndef QS_LB_NO_CACHE
 	// the number last: an entry is never matched half-written (XDP runs one packet at a time per CPU)

@@ -4,7 +4,7 @@ import { existsSync, readdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { ObjectSpec, Link, Program, mapFromFd, openPinnedMap, openPinnedPerCpuMap, type BpfMap, type PerCpuMap } from '../bpf/index.js';
 import { native } from '../bpf/native.js';
-import { whole, u32, type StructCodec } from '../bpf/codec.js';
+import { whole, u32, u64, type StructCodec } from '../bpf/codec.js';
 import {
   Config, Counter, LbCacheEntry, LbKey, Live, MAX_SERVERS, PeerEntry, Reasons, ServerEntry, ServerState, VipEntry,
   type CounterT, type ServerIdT, type ServerT, type VipKeyT, type VipT,
@@ -17,7 +17,7 @@ import { checkPinMountSurvives, fsTypeOf } from './bpffs.js';
 import { vipToSpecs, type CidSpec } from './spec.js';
 
 /** Every map quicsteer pins, by name (the program's maps). */
-export const MAP_NAMES = ['qs_vips', 'qs_servers', 'qs_peers', 'qs_live', 'qs_sync', 'qs_tx_ports', 'qs_config', 'qs_stats', 'qs_server_stats', 'qs_keys', 'qs_lb_cache'] as const;
+export const MAP_NAMES = ['qs_vips', 'qs_servers', 'qs_peers', 'qs_live', 'qs_sync', 'qs_tx_ports', 'qs_config', 'qs_stats', 'qs_server_stats', 'qs_keys', 'qs_lb_cache', 'qs_lb_decrypts'] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 const LINK_PREFIX = 'link-';
 const BPFFS_OWN = ['maps.debug', 'progs.debug'];
@@ -150,6 +150,7 @@ const CODECS: Record<MapName, { value: StructCodec<unknown>; perCpu?: boolean }>
   qs_server_stats: { value: Counter as StructCodec<unknown>, perCpu: true },
   qs_keys: { value: LbKey as StructCodec<unknown> },
   qs_lb_cache: { value: LbCacheEntry as StructCodec<unknown>, perCpu: true },
+  qs_lb_decrypts: { value: whole(u64) as StructCodec<unknown>, perCpu: true },
 };
 
 /** The live quicsteer programs behind the link pins, and the maps each holds (by name -> id). */
@@ -229,6 +230,7 @@ export class PinnedState {
   readonly serverStats: PerCpuMap<number, CounterT>;
   readonly keys: BpfMap<number, unknown>;
   readonly lbCache: PerCpuMap<number, unknown>;
+  readonly lbDecrypts: PerCpuMap<number, bigint>;
   /** maps found through the program because their pins were gone */
   readonly recovered: string[];
 
@@ -267,6 +269,7 @@ export class PinnedState {
       this.serverStats = open('qs_server_stats') as PerCpuMap<number, CounterT>;
       this.keys = open('qs_keys') as BpfMap<number, unknown>;
       this.lbCache = open('qs_lb_cache') as PerCpuMap<number, unknown>;
+      this.lbDecrypts = open('qs_lb_decrypts') as PerCpuMap<number, bigint>;
     } catch (e) {
       opened.forEach((m) => m.close());
       throw e;
@@ -392,15 +395,17 @@ export class PinnedState {
   }
 
   /** Per-reason packets/bytes and per-server steered packets/bytes, summed over CPUs. */
-  counters(): { reasons: Record<string, CounterT>; servers: Record<string, CounterT> } {
+  counters(): { reasons: Record<string, CounterT>; servers: Record<string, CounterT>; decrypted: bigint } {
     const sum = (cs: CounterT[]) => cs.reduce((a, c) => ({ packets: a.packets + c.packets, bytes: a.bytes + c.bytes }), { packets: 0n, bytes: 0n });
     const reasons = Object.fromEntries(Reasons.map((r, i) => [r.toLowerCase(), sum(this.stats.lookup(i)!)]));
     const servers = Object.fromEntries(this.readServers().map((s) => [s.id, sum(this.serverStats.lookup(s.slot)!)]));
-    return { reasons, servers };
+    // encrypted QUIC-LB CIDs that took AES (the rest came from the decrypt-once cache)
+    const decrypted = this.lbDecrypts.lookup(0)!.reduce((a, n) => a + n, 0n);
+    return { reasons, servers, decrypted };
   }
 
   close(): void {
-    for (const m of [this.vips, this.servers, this.peers, this.live, this.sync, this.txPorts, this.config, this.stats, this.serverStats, this.keys, this.lbCache]) m.close();
+    for (const m of [this.vips, this.servers, this.peers, this.live, this.sync, this.txPorts, this.config, this.stats, this.serverStats, this.keys, this.lbCache, this.lbDecrypts]) m.close();
   }
 }
 

@@ -87,8 +87,8 @@ class Lab {
   }
 
   reasons(): Record<string, number> {
-    const s = cliJson<{ reasons: Record<string, { packets: number }> }>(this.q('stats', '--json'));
-    return Object.fromEntries(Object.entries(s.reasons).map(([k, v]) => [k, Number(v.packets)]));
+    const s = cliJson<{ reasons: Record<string, { packets: number }>; quicLbDecrypted: number }>(this.q('stats', '--json'));
+    return { ...Object.fromEntries(Object.entries(s.reasons).map(([k, v]) => [k, Number(v.packets)])), decrypted: s.quicLbDecrypted };
   }
 
   destroy(): void {
@@ -144,6 +144,8 @@ privilegedSerial('key rotation under live traffic: old and new configs both deco
     const r = lab.reasons();
     t.is(r.steered, sent);
     t.deepEqual([r.unroutable_cid, r.unknown_server], [0, 0]);
+    // 128 distinct CIDs, each decrypted once per generation it was seen under; the rest hit the cache
+    t.true(r.decrypted! >= 128 && r.decrypted! < sent / 2, `decrypted ${r.decrypted} of ${sent}`);
     const list = cliJson<{ address: string; cid: string[] }[]>(lab.q('vips', 'list', '--json'));
     t.deepEqual(list[0]!.cid.map((c) => c.replace(/,key-fingerprint=[0-9a-f]{8}$/, '')), ['quic-lb:sid=2,nonce=15,cr=1']);
 

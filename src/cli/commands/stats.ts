@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { CounterT } from '../../bpf/layout.js';
 import type { BpfMap, PerCpuMap } from '../../bpf/map.js';
 
-type Counters = { reasons: Record<string, CounterT>; servers: Record<string, CounterT> };
+type Counters = { reasons: Record<string, CounterT>; servers: Record<string, CounterT>; decrypted: bigint };
 type Row = CounterT & { reset?: true };
 
 // --watch bounds: below 0.1 s the reads themselves are the load; above an hour, run it from cron.
@@ -87,11 +87,13 @@ export function statsCommand(): Command {
           const cur = st.counters();
           if (opts.json) {
             const rates = prev && watch ? { interval: watch } : {};
-            out(json({ ...rates, reasons: marked(cur.reasons, prev?.reasons), servers: marked(cur.servers, prev?.servers) }));
+            out(json({ ...rates, reasons: marked(cur.reasons, prev?.reasons), servers: marked(cur.servers, prev?.servers), quicLbDecrypted: cur.decrypted }));
           } else {
             const h = prev ? ['PACKETS', 'BYTES', 'PKT/S', 'BYTES/S'] : ['PACKETS', 'BYTES'];
             out(`${i > 0 ? '\n' : ''}${table(['REASON', ...h], rows(cur.reasons, prev?.reasons, watch ?? 1))}`);
             if (Object.keys(cur.servers).length) out(`\n${table(['STEERED TO', ...h], rows(cur.servers, prev?.servers, watch ?? 1))}`);
+            // encrypted QUIC-LB: how many CIDs took AES (the rest hit the decrypt-once cache)
+            if (cur.decrypted > 0n) out(`\nquic-lb CIDs decrypted (cache misses): ${cur.decrypted}\n`);
           }
           prev = cur;
         }
