@@ -22,9 +22,10 @@ import { withWriteLock } from '../../src/control/lock.js';
 import { homeSlot, macKey, macString, placeKeys, serverValue, sidKey, vipKey, vipValue } from '../../src/datapath/tables.js';
 import { fixtures } from '../helpers/fixtures.js';
 import { ROOT } from '../helpers/paths.js';
-import { Harness, LOCAL_SID, MAC_PEER, MAC_RS2, PORT_QUIC_LB, VIP4 } from '../helpers/world.js';
-import { BenchWorld, OBJECTS, benchConfig } from './world.js';
-import { MAC_SELF } from '../helpers/frames.js';
+import { CLIENT4, Harness, LOCAL_SID, MAC_PEER, MAC_RS2, PORT_QUIC_LB, VIP4 } from '../helpers/world.js';
+import { BENCH_KEY, BenchWorld, ENC_BENCH, OBJECTS, PORT_ENC, benchConfig } from './world.js';
+import { MAC_SELF, frame, shortHeader } from '../helpers/frames.js';
+import { encodeCid } from '../../src/quic/quic-lb.js';
 
 export interface BenchOptions {
   /** BPF_PROG_TEST_RUN runs per sample (the kernel reports the mean). */
@@ -167,12 +168,13 @@ export function runBench(opts: BenchOptions): Row[] {
     let harnessNs = 0;
     const lastNs = new Map<string, number>();
     // a raw sampler: checks the verdict (and, given a reason, that every run was counted under it)
-    const timed = (figure: string, prog: Program, frame: Buffer, expect: number, reason?: ReasonName, counted?: (r: ReasonName) => bigint) => {
+    const timed = (figure: string, prog: Program, frame: Buffer, expect: number, reason?: ReasonName, counted?: (r: ReasonName) => bigint, decrypted?: 'none' | 'each') => {
+      // the first run fills the decrypt-once cache: the row's samples then measure what they name
       world.sample(figure, prog, frame, 1, expect, reason, counted);
-      return () => world.sample(figure, prog, frame, opts.repeat, expect, reason, counted);
+      return () => world.sample(figure, prog, frame, opts.repeat, expect, reason, counted, decrypted);
     };
-    const viaHarness = (figure: string, prog: Program, frame: Buffer, expect: number, reason?: ReasonName, counted?: (r: ReasonName) => bigint) => {
-      const raw = timed(figure, prog, frame, expect, reason, counted);
+    const viaHarness: Sampler = (figure, prog, frame, expect, reason, counted, decrypted) => {
+      const raw = timed(figure, prog, frame, expect, reason, counted, decrypted);
       return () => {
         const ns = raw() - harnessNs;
         lastNs.set(figure, ns);
@@ -204,6 +206,8 @@ export function runBench(opts: BenchOptions): Row[] {
         sample: () => lastNs.get(CLASSES[0]![0])! - passNs,
       },
     ];
+
+    cases.push(...encryptedCases(w, viaHarness, shipped, steer.frame, steer.reason!));
 
     // where a steered packet's time goes: the program stopped after each stage (QS_BENCH_STOP)
     const bd = 'cost breakdown: short header steered, each build stopped after a stage (ns, harness subtracted)';
@@ -250,6 +254,52 @@ export function runBench(opts: BenchOptions): Row[] {
     w?.destroy();
     h.destroy();
   }
+}
+
+/** A sampler through the harness: figure, program, frame, verdict, reason, its counter, the decrypt check. */
+type Sampler = (figure: string, prog: Program, frame: Buffer, expect: number, reason?: ReasonName, counted?: (r: ReasonName) => bigint, decrypted?: 'none' | 'each') => () => number;
+
+/** The issue's goal: an encrypted single-pass steer at most this many times the plaintext steer of the same run. */
+const ENC_GOAL = 1.5;
+const ENC_FLOOR = 'plaintext QUIC-LB, steered (this section\'s floor)';
+
+/**
+ * Encrypted QUIC-LB rows per AES implementation: the shipped build (its decrypt-once cache serving a
+ * connection's later packets) and the build without the cache (every packet decrypted: 1, 3 or 4
+ * AES operations), each sample checked to have taken that path (qs_lb_decrypts moved by 0, or by
+ * one per run), next to the plaintext steer of the same run.
+ */
+function encryptedCases(w: BenchWorld, viaHarness: Sampler, shipped: Program, plainFrame: Buffer, plainReason: ReasonName): Case[] {
+  const section = 'encrypted QUIC-LB CIDs, short header steered, ns/packet (harness subtracted)';
+  const frames = ENC_BENCH.map((c) =>
+    frame({
+      ip: { v: 4, src: CLIENT4, dst: VIP4 },
+      udp: { sport: 50000, dport: PORT_ENC },
+      // the CID, then a packet number and AEAD tag's worth of bytes, as a real 1-RTT packet has
+      payload: shortHeader(encodeCid({ cr: c.cr, sidLen: c.sidLen, nonceLen: c.nonceLen, key: BENCH_KEY }, Buffer.from(c.sid, 'hex'), Buffer.alloc(c.nonceLen, 0x4e)), { rest: Buffer.alloc(20) }),
+    }),
+  );
+  // per implementation: the program with the cache, and the object built without it
+  const impls: [string, Program, string][] = [['table AES', shipped, OBJECTS.nocache]];
+  const cases: Case[] = [{ row: { section, figure: ENC_FLOOR, unit: 'ns' }, sample: viaHarness(ENC_FLOOR, shipped, plainFrame, XdpAction.TX, plainReason) }];
+  for (const [impl, hit, uncached] of impls) {
+    const miss = w.build(uncached).program('quicsteer_xdp');
+    const passes = (n: number) => (n === 1 ? 'single pass (1 AES decryption)' : `4-pass Feistel, ${n} AES encryptions`);
+    ENC_BENCH.forEach((c, i) => {
+      const figure = `${impl}, ${passes(c.passes)}, cache hit (shipped)`;
+      const goal: Partial<Measured> = c.passes === 1 ? { goal: { on: 'ratio', op: '<=', limit: ENC_GOAL } } : {};
+      cases.push({ row: { section, figure, unit: 'ns', floorOf: ENC_FLOOR, ...goal }, sample: viaHarness(figure, hit, frames[i]!, XdpAction.TX, 'STEERED', undefined, 'none') });
+    });
+    ENC_BENCH.forEach((c, i) => {
+      const figure = `${impl}, ${passes(c.passes)}, decrypted (no cache)`;
+      cases.push({ row: { section, figure, unit: 'ns', floorOf: ENC_FLOOR }, sample: viaHarness(figure, miss, frames[i]!, XdpAction.TX, 'STEERED', undefined, 'each') });
+    });
+  }
+  cases.at(-1)!.row.note =
+    `encrypted rows: a VIP with three QUIC-LB configs under one key (16 octets: single pass; sid 2 + nonce 15: 3 AES passes; sid 5 + nonce 4: 4), ` +
+    `applied by the CLI from a key file; "cache hit" = the shipped build, the frame's CID found in the per-CPU decrypt-once cache (qs_lb_decrypts unmoved), ` +
+    `"decrypted" = the build without the cache (-DQS_LB_NO_CACHE; qs_lb_decrypts moved once per run); goal: the single-pass cache hit at most ${ENC_GOAL}x the plaintext steer`;
+  return cases;
 }
 
 /** The scale build with `servers` 2-byte IDs and `vips` VIPs; the steered frame's owner and VIP are placed last. */

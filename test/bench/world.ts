@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ObjectSpec, type Collection, type PerCpuMap, type Program } from '../../src/bpf/index.js';
-import { u32, whole } from '../../src/bpf/codec.js';
+import { u32, u64, whole } from '../../src/bpf/codec.js';
 import { Counter, Reasons, type CounterT, type ReasonName } from '../../src/bpf/layout.js';
 import { native } from '../../src/bpf/native.js';
 import { TempBpffs } from '../helpers/bpffs.js';
@@ -18,6 +18,8 @@ import type { Netns } from '../helpers/netns.js';
 
 export const OBJECTS = {
   shipped: path.join(ROOT, 'build/bpf/quicsteer.bpf.o'),
+  /** the shipped program without the decrypt-once cache (-DQS_LB_NO_CACHE): every encrypted CID takes AES */
+  nocache: path.join(ROOT, 'build/bpf/quicsteer_nocache.bpf.o'),
   floors: path.join(ROOT, 'build/bpf/floors.bpf.o'),
   harness: path.join(ROOT, 'build/bpf/harness.bpf.o'),
   stop: (n: number) => path.join(ROOT, `build/bpf/quicsteer_stop${n}.bpf.o`),
@@ -25,6 +27,16 @@ export const OBJECTS = {
 export const CLI = path.join(ROOT, 'scripts/quicsteer.mjs');
 
 const mac = (b: Buffer) => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+
+/** The bench's encrypted QUIC-LB VIP (its own port) and key, written next to the apply file as lb.key. */
+export const PORT_ENC = 4444;
+export const BENCH_KEY = Buffer.from('2b7e151628aed2a6abf7158809cf4f3c', 'hex');
+/** Its configs by codepoint: the single pass (16 octets), 3 AES passes (17), 4 AES passes (sid 5 > nonce 4). */
+export const ENC_BENCH = [
+  { cr: 0, sidLen: 2, nonceLen: 14, sid: '0c0d', passes: 1 },
+  { cr: 1, sidLen: 2, nonceLen: 15, sid: '0c0d', passes: 3 },
+  { cr: 2, sidLen: 5, nonceLen: 4, sid: '0c0d0e0f10', passes: 4 },
+] as const;
 
 /**
  * The apply file of the bench: the fixtures' VIPs and owners (every CID layout a row measures), this
@@ -40,6 +52,7 @@ export function benchConfig(extraServers: { id: string; mac: string }[] = []): o
       { address: `[${VIP6}]:${PORT_QUIC_LB}`, cid: quicLb },
       { address: `${VIP4}:${PORT_MSQUIC}`, cid: 'msquic' },
       { address: `${VIP4}:${PORT_MVFST}`, cid: 'mvfst' },
+      { address: `${VIP4}:${PORT_ENC}`, cid: ENC_BENCH.map((c) => `quic-lb:sid=${c.sidLen},nonce=${c.nonceLen},cr=${c.cr},key-file=lb.key`) },
     ],
     servers: [
       { id: LOCAL_SID, mac: mac(MAC_SELF) },
@@ -49,6 +62,7 @@ export function benchConfig(extraServers: { id: string; mac: string }[] = []): o
       { id: '1234', mac: mac(MAC_RS3) },
       { id: '12345678', mac: mac(MAC_RS3) },
       { id: '2021', mac: mac(MAC_RS4), dev: 'veth0' },
+      { id: '0c0d0e0f10', mac: mac(MAC_RS2) },
       ...extraServers,
     ],
   };
@@ -71,6 +85,8 @@ export class BenchWorld {
   readonly harness: Collection;
   readonly floors: Collection;
   readonly stats: PerCpuMap<number, CounterT>;
+  /** encrypted CIDs that took AES (qs_lb_decrypts): a cache hit moves it by 0, an uncached build by 1 per run */
+  readonly decrypts: PerCpuMap<number, bigint>;
 
   constructor(
     readonly ns: Netns,
@@ -79,10 +95,13 @@ export class BenchWorld {
     try {
       const file = path.join(this.tmp, 'config.json');
       writeFileSync(file, JSON.stringify(config));
+      writeFileSync(path.join(this.tmp, 'lb.key'), BENCH_KEY.toString('hex'), { mode: 0o600 });
       cli(ns, this.pin, 'apply', '-f', file);
       this.harness = this.track(ObjectSpec.open(OBJECTS.harness).load());
       this.floors = this.track(ObjectSpec.open(OBJECTS.floors).load());
-      this.stats = this.build(OBJECTS.shipped).perCpuMap('qs_stats', whole(u32), Counter);
+      const shipped = this.build(OBJECTS.shipped);
+      this.stats = shipped.perCpuMap('qs_stats', whole(u32), Counter);
+      this.decrypts = shipped.perCpuMap('qs_lb_decrypts', whole(u32), whole(u64));
     } catch (e) {
       this.destroy();
       throw e;
@@ -119,14 +138,34 @@ export class BenchWorld {
    * lo). Refuses a sample whose verdict is not `expect`, or, given a reason, one that did not count
    * every run under it (its packets took another path than the row names). Returns ns per run.
    */
-  sample(figure: string, prog: Program, frame: Buffer, repeat: number, expect: number, reason?: ReasonName, counted = (r: ReasonName) => this.reasonPackets(r)): number {
+  sample(
+    figure: string,
+    prog: Program,
+    frame: Buffer,
+    repeat: number,
+    expect: number,
+    reason?: ReasonName,
+    counted = (r: ReasonName) => this.reasonPackets(r),
+    decrypted?: 'none' | 'each',
+  ): number {
     this.arm(prog, frame);
     const before = reason ? counted(reason) : 0n;
+    const dBefore = this.decrypted();
     const r = this.ns.enter(() => this.restore.testRun({ data: frame, repeat, ingressIfindex: 1 }));
     if (r.retval !== expect) throw new Error(`bench: ${figure}: the program returned ${r.retval}, the row measures ${expect}`);
     const moved = reason ? counted(reason) - before : BigInt(repeat);
     if (moved !== BigInt(repeat)) throw new Error(`bench: ${figure}: ${repeat} runs moved ${reason} by ${moved}`);
+    // encrypted rows: every run served by the cache, or every run decrypted. The cache is per CPU and
+    // a sample may run on a CPU that has not seen the frame yet: its first run decrypts (one at most)
+    const d = this.decrypted() - dBefore;
+    if (decrypted !== undefined && (decrypted === 'none' ? d > 1n : d !== BigInt(repeat)))
+      throw new Error(`bench: ${figure}: ${repeat} runs decrypted ${d} CIDs, the row measures ${decrypted === 'none' ? 'cache hits' : 'one decryption per run'}`);
     return r.durationNs;
+  }
+
+  /** Encrypted CIDs decrypted so far, summed over CPUs. */
+  decrypted(): bigint {
+    return this.decrypts.lookup(0)!.reduce((a, n) => a + n, 0n);
   }
 
   get restore(): Program {
