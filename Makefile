@@ -3,6 +3,8 @@
 
 BUILD    := build
 CLANG    ?= clang
+# The kfunc AES object's compiler: Debian 12's clang 14 emits no BTF type tag for a __kptr (see below).
+CLANG_KFUNC ?= clang-19
 NODE     ?= node
 BIN      := node_modules/.bin
 ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
@@ -23,7 +25,7 @@ BPF_SRC    := $(wildcard bpf/*.bpf.c bpf/bench/*.bpf.c test/bpf/*.bpf.c)
 BENCH_STOPS := 1 2 3 4 5 6 7
 BPF_OBJ    := $(patsubst %.bpf.c,$(BUILD)/bpf/%.bpf.o,$(notdir $(BPF_SRC))) $(BUILD)/bpf/quicsteer_scale.bpf.o \
               $(BUILD)/bpf/quicsteer_nocache.bpf.o \
-              $(foreach n,$(BENCH_STOPS),$(BUILD)/bpf/quicsteer_stop$(n).bpf.o)
+              $(foreach n,$(BENCH_STOPS),$(BUILD)/bpf/quicsteer_stop$(n).bpf.o) $(BUILD)/bpf/quicsteer_kfunc.bpf.o
 BPF_HDR    := $(wildcard bpf/*.h)
 # make bench's scale rows: the same program with a server table for 65,536 IDs (the shipped one
 # holds 16,384; VIPs: the shipped table holds 1,024).
@@ -63,6 +65,20 @@ $(BUILD)/bpf/quicsteer_nocache.bpf.o: bpf/quicsteer.bpf.c $(BPF_HDR) Makefile | 
 $(BUILD)/bpf/quicsteer_stop%.bpf.o: bpf/quicsteer.bpf.c $(BPF_HDR) Makefile | $(BUILD)/bpf
 	$(msg) CLANG $@
 	$(Q)$(CLANG) $(BPF_CFLAGS) -DQS_BENCH_STOP=$* -c $< -o $@
+
+# The second AES implementation (bpf/aes_kfunc.h, Linux >= 6.10): the same program with -DQS_AES_KFUNC, built
+# with clang-19 because the verifier finds a map's bpf_crypto_ctx kptr only through the btf_type_tag
+# clang 14 drops (load fails "R1 has no valid kptr"). test/bpf/test_aes_kfunc.bpf.c needs the same.
+KFUNC_CFLAGS := $(BPF_CFLAGS) -DQS_AES_KFUNC
+$(BUILD)/bpf/quicsteer_kfunc.bpf.o: bpf/quicsteer.bpf.c $(BPF_HDR) Makefile | $(BUILD)/bpf
+	$(msg) CLANG19 $@
+	$(Q)command -v $(CLANG_KFUNC) >/dev/null || { echo "$(CLANG_KFUNC) not found: install it (sudo make setup), or set CLANG_KFUNC" >&2; exit 1; }
+	$(Q)$(CLANG_KFUNC) $(KFUNC_CFLAGS) -c $< -o $@
+
+$(BUILD)/bpf/test_aes_kfunc.bpf.o: test/bpf/test_aes_kfunc.bpf.c $(BPF_HDR) Makefile | $(BUILD)/bpf
+	$(msg) CLANG19 $@
+	$(Q)command -v $(CLANG_KFUNC) >/dev/null || { echo "$(CLANG_KFUNC) not found: install it (sudo make setup), or set CLANG_KFUNC" >&2; exit 1; }
+	$(Q)$(CLANG_KFUNC) $(KFUNC_CFLAGS) -c $< -o $@
 
 $(BUILD)/bpf:
 	$(Q)mkdir -p $@

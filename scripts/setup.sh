@@ -5,13 +5,13 @@ set -euo pipefail
 
 cd "$(dirname "$(readlink -f "$0")")/.."
 
-# Debian packages: build (clang/llvm, libbpf-dev, libelf/zlib for the static libbpf link), run
+# Debian packages: build (clang/llvm, clang-19 for the kfunc AES object, libbpf-dev, libelf/zlib for the static libbpf link), run
 # (iproute2, bpftool), director and tests (ipvsadm, nftables, conntrack, tcpdump; tshark decrypts
 # QUIC captures), the VM harness (qemu, busybox, kmod for the guest's modprobe, xz and e2fsprogs
 # for the image), and the real QUIC peers (ngtcp2 examples, GnuTLS; openssl makes their test
 # certificates; nettle-dev for the CID shim's AES).
 PACKAGES=(
-  clang llvm libbpf-dev libelf-dev zlib1g-dev linux-libc-dev pkg-config make g++ python3
+  clang clang-19 llvm libbpf-dev libelf-dev zlib1g-dev linux-libc-dev pkg-config make g++ python3
   bpftool iproute2 ethtool
   ipvsadm nftables conntrack tcpdump tshark
   qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs
