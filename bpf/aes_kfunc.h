@@ -5,6 +5,7 @@
 #include <linux/bpf.h>
 #include <linux/errno.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 #include "quicsteer.h"
 
 /*
@@ -89,6 +90,8 @@ int qs_crypto_set(struct qs_crypto_args *args)
 	__u32 index = args->index;
 	int err = -EINVAL;
 
+	// op is a plain __u32: a local type-id relocation puts the enum into BTF (for the TS layout check)
+	asm volatile("" ::"r"(bpf_core_type_id_local(enum qs_crypto_op)));
 	slot = bpf_map_lookup_elem(&qs_crypto, &index);
 	if (!slot) {
 		err = -ERANGE;

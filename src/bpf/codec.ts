@@ -22,6 +22,7 @@ function checkUint(v: number, bits: number, what: string): number {
 export const u8 = scalar<number>('__u8', 1, (b, o, v) => b.writeUInt8(checkUint(v, 8, 'u8'), o), (b, o) => b.readUInt8(o));
 export const u16 = scalar<number>('__u16', 2, (b, o, v) => b.writeUInt16LE(checkUint(v, 16, 'u16'), o), (b, o) => b.readUInt16LE(o));
 export const u32 = scalar<number>('__u32', 4, (b, o, v) => b.writeUInt32LE(checkUint(v, 32, 'u32'), o), (b, o) => b.readUInt32LE(o));
+export const s32 = scalar<number>('__s32', 4, (b, o, v) => b.writeInt32LE(v, o), (b, o) => b.readInt32LE(o));
 export const u64 = scalar<bigint>('__u64', 8, (b, o, v) => b.writeBigUInt64LE(v, o), (b, o) => b.readBigUInt64LE(o));
 /** Network byte order (__be16 / __be32): the value is the host number, stored big-endian. */
 export const be16 = scalar<number>('__be16', 2, (b, o, v) => b.writeUInt16BE(checkUint(v, 16, 'be16'), o), (b, o) => b.readUInt16BE(o));

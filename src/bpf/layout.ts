@@ -1,5 +1,5 @@
 // TS mirror of bpf/quicsteer.h (and the kernel's xdp_md): checked against the object's BTF by test/unit/layout.test.ts.
-import { array, be16, bytes, struct, u32, u64, u8, type ValueOf } from './codec.js';
+import { array, be16, bytes, s32, struct, u32, u64, u8, type ValueOf } from './codec.js';
 
 /** Longest server ID (QS_MAX_SID_LEN). */
 export const MAX_SID_LEN = 15;
@@ -102,6 +102,10 @@ export const ServerEntry = struct('qs_server_entry', { key: ServerId, used: u32,
 export const PeerEntry = struct('qs_peer_entry', { key: MacKey, used: u32 });
 export const Counter = struct('qs_counter', { packets: u64, bytes: u64 });
 
+/** The kfunc AES object's syscall program argument (bpf/aes_kfunc.h: struct qs_crypto_args, enum qs_crypto_op). */
+export const CryptoOp = { SET: 1, CLEAR: 2 } as const;
+export const CryptoArgs = struct('qs_crypto_args', { index: u32, op: u32, key: bytes(LB_KEY_LEN), err: s32 });
+
 /** The kernel's struct xdp_md: the ctx of an XDP test run (ingress_ifindex for live frames). */
 export const XdpMd = struct('xdp_md', {
   data: u32,
@@ -125,3 +129,5 @@ export type LbKeyT = ValueOf<typeof LbKey>;
 
 /** Every struct shared with the BPF object, for the BTF layout check. */
 export const SHARED_STRUCTS = [VipKey, QuicLbConf, LbKey, LbCacheEntry, Vip, ServerId, Server, MacKey, VipEntry, ServerEntry, PeerEntry, Config, Live, Counter, XdpMd] as const;
+/** The structs only the kfunc AES object has (checked against its BTF). */
+export const KFUNC_STRUCTS = [CryptoArgs] as const;

@@ -2,7 +2,7 @@
 import anyTest, { type ExecutionContext } from 'ava';
 import { isRoot, inCI } from './paths.js';
 
-export { isRoot, inCI, ROOT, BPF_OBJ, TEST_OBJ, AES_OBJ } from './paths.js';
+export { isRoot, inCI, ROOT, BPF_OBJ, TEST_OBJ, AES_OBJ, BPF_KFUNC_OBJ, TEST_AES_KFUNC_OBJ } from './paths.js';
 
 type Impl = (t: ExecutionContext) => void | Promise<void>;
 type Declare = { (title: string, impl: Impl): void; skip(title: string, impl: Impl): void };

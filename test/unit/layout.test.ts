@@ -1,8 +1,8 @@
 // The TS mirrors of the structs shared with the XDP program must match the built object's BTF exactly.
 import test from 'ava';
 import { Btf, compareEnum, compareStruct } from '../helpers/btf.js';
-import { BPF_OBJ } from '../helpers/env.js';
-import { SHARED_STRUCTS, Reasons, REASON_MAX, VipKey } from '../../src/bpf/layout.js';
+import { BPF_OBJ, BPF_KFUNC_OBJ } from '../helpers/env.js';
+import { CryptoOp, KFUNC_STRUCTS, SHARED_STRUCTS, Reasons, REASON_MAX, VipKey } from '../../src/bpf/layout.js';
 import { be16, bytes, struct, u8 } from '../../src/bpf/codec.js';
 
 const btf = Btf.fromObject(BPF_OBJ);
@@ -12,6 +12,18 @@ for (const s of SHARED_STRUCTS) {
     t.deepEqual(compareStruct(s, btf), []);
   });
 }
+
+// the kfunc object is the same program plus the syscall program's argument
+const kfuncBtf = Btf.fromObject(BPF_KFUNC_OBJ);
+for (const s of [...SHARED_STRUCTS, ...KFUNC_STRUCTS]) {
+  test(`struct ${s.name} matches the kfunc object's BTF`, (t) => {
+    t.deepEqual(compareStruct(s, kfuncBtf), []);
+  });
+}
+
+test('enum qs_crypto_op matches the kfunc object\'s BTF', (t) => {
+  t.deepEqual(compareEnum('qs_crypto_op', { QS_CRYPTO_SET: CryptoOp.SET, QS_CRYPTO_CLEAR: CryptoOp.CLEAR }, kfuncBtf), []);
+});
 
 test('enum qs_reason matches BTF', (t) => {
   const values = Object.fromEntries([...Reasons.map((r, i) => [`QS_R_${r}`, i]), ['QS_R_MAX', REASON_MAX]]);
