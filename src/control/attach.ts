@@ -6,8 +6,9 @@ import { ObjectSpec, Link, Program, isNativeError } from '../bpf/index.js';
 import { native } from '../bpf/native.js';
 import { RuntimeError, UsageError } from './errors.js';
 import { ensurePinDir, releasePinDir } from './bpffs.js';
-import { BPF_OBJECT } from './paths.js';
 import { PROGRAM_NAME, PinnedState, inventory, linkPinPath, readLinks, removeMaps, vipViews, wantedOf, type VipView } from './state.js';
+import { objectFor, pinCryptoProgram, removeKfuncPins, resolveAes, type AesChoice, type AesImpl } from './aes.js';
+import { CRYPTO_MAP, CRYPTO_PROGRAM, type KernelCrypto } from '../datapath/crypto.js';
 import { withWriteLock } from './lock.js';
 import { sidLengths } from './spec.js';
 
@@ -34,6 +35,8 @@ export interface AttachResult {
   ifname: string;
   ifindex: number;
   mode: Mode;
+  /** the AES implementation the program on the interface has */
+  aes: AesImpl;
   program: 'attached' | 'updated' | 'unchanged';
   localId: 'set' | 'changed' | 'unchanged';
   progId: number;
@@ -57,13 +60,23 @@ function describeRunning(ifname: string, progId: number): string {
   return `${ifname} already runs XDP program ${progId}${name ? ` (${name})` : ''}, not attached by quicsteer: remove it first (ip link set ${ifname} xdp off)`;
 }
 
+export interface AttachLinkOptions {
+  /** which object: table (default) or kfunc (its contexts map is pinned with the rest, its syscall program at crypto-set) */
+  aes?: AesImpl;
+  /** run after the object is loaded (and its pins made), before the program goes on the link */
+  beforeSwap?: () => void;
+}
+
 /**
  * Attaches (or updates in place) the program on one interface and pins the link. The caller holds
  * the writer lock and has made the pin directory. Returns what happened and the program id.
  */
-export function attachLink(pin: string, ifname: string, ifindex: number, mode: Mode): { program: AttachResult['program']; progId: number } {
-  const coll = ObjectSpec.open(BPF_OBJECT, { pinRootPath: pin }).load();
+export function attachLink(pin: string, ifname: string, ifindex: number, mode: Mode, o: AttachLinkOptions = {}): { program: AttachResult['program']; progId: number } {
+  const aes = o.aes ?? 'table';
+  const coll = ObjectSpec.open(objectFor(aes), { pinRootPath: pin }).load();
   try {
+    if (aes === 'kfunc') pinCryptoProgram(pin, coll.program(CRYPTO_PROGRAM));
+    o.beforeSwap?.();
     const prog = coll.program(PROGRAM_NAME);
     const linkPin = linkPinPath(pin, ifindex);
     if (existsSync(linkPin)) {
@@ -105,8 +118,18 @@ export function attachLink(pin: string, ifname: string, ifindex: number, mode: M
   }
 }
 
-export function attach(pin: string, ifname: string, id: string, mode: Mode, o: { force?: boolean } = {}): AttachResult {
+export interface AttachOptions {
+  force?: boolean;
+  /** the AES implementation (default auto) */
+  aes?: AesChoice;
+  /** what the kernel offers (injectable for tests; default: probed) */
+  probe?: () => KernelCrypto;
+}
+
+export function attach(pin: string, ifname: string, id: string, mode: Mode, o: AttachOptions = {}): AttachResult {
   const ifindex = ifindexOf(ifname);
+  // refused before anything changes
+  const aes = resolveAes(o.aes ?? 'auto', o.probe);
   return withWriteLock(pin, () => {
     ensurePinDir(pin);
     const found = PinnedState.openForWrite(pin);
@@ -122,15 +145,22 @@ export function attach(pin: string, ifname: string, id: string, mode: Mode, o: {
         throw new UsageError(`this server's local ID is ${before} on every interface; attach --id ${id} would change it: pass --force, or change "localId" through quicsteer apply`);
       // the local ID first: the program never runs on a new interface without it
       if (before !== id) st.commit({ ...w, localId: id }, live);
+      // contexts exist from the moment the map is pinned: a new map's live generation has none until one more publish
+      const hadContexts = existsSync(path.join(pin, CRYPTO_MAP));
+      const beforeSwap = () => {
+        if (aes === 'kfunc' && !hadContexts) st.commit(st.wanted());
+      };
       let r;
       try {
-        r = attachLink(pin, ifname, ifindex, mode);
+        r = attachLink(pin, ifname, ifindex, mode, { aes, beforeSwap });
       } catch (e) {
         if (existed && before !== id) st.commit({ ...st.wanted(), localId: before });
+        if (!hadContexts && existed) dropUnusedKfuncPins(pin);
         throw e;
       }
+      if (aes === 'table') dropUnusedKfuncPins(pin);
       ok = true;
-      return { ifname, ifindex, mode, program: r.program, localId: before === null ? 'set' : before === id ? 'unchanged' : 'changed', progId: r.progId } as AttachResult;
+      return { ifname, ifindex, mode, aes, program: r.program, localId: before === null ? 'set' : before === id ? 'unchanged' : 'changed', progId: r.progId } as AttachResult;
     } finally {
       st.close();
       // a failed first attach leaves nothing behind
@@ -198,6 +228,13 @@ function targetIfindex(pin: string, target: string): number {
   }
 }
 
+/** The kfunc implementation's pins go once no link runs a program that uses them (publishes stop making contexts). */
+export function dropUnusedKfuncPins(pin: string): void {
+  if (inventory(pin).kfunc.length === 0) return;
+  if (readLinks(pin).links.some((l) => l.aes !== 'table')) return;
+  removeKfuncPins(pin);
+}
+
 /** After the last link: the maps go too (nothing runs that could use them). */
 function removeIfUnused(pin: string): { removedState: boolean; left: string[] } {
   const inv = inventory(pin);
@@ -222,6 +259,7 @@ export function detach(pin: string, target: string): DetachResult {
       if (running) note = describeRunning(target, running).replace(/ already runs /, ' runs ');
     }
     const { removedState, left } = removeIfUnused(pin);
+    if (!removedState) dropUnusedKfuncPins(pin);
     if (left.length) note = `${note ? `${note}; ` : ''}left under ${pin} (not quicsteer's): ${left.join(', ')}`;
     return { ifname: target, detached, removedState, ...(note ? { note } : {}) };
   });

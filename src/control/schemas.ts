@@ -109,6 +109,7 @@ export const ConfigRotation = z
   .transform(Number);
 
 export const Mode = z.enum(['native', 'generic']);
+export const Aes = z.enum(['auto', 'table', 'kfunc']);
 export const State = z.enum(['up', 'down', 'drain']);
 export const Ifname = z.string().regex(/^[^\s/:]{1,15}$/, 'not an interface name');
 

@@ -9,12 +9,14 @@ import {
   Config, Counter, LbCacheEntry, LbKey, Live, MAX_SERVERS, PeerEntry, Reasons, ServerEntry, ServerState, VipEntry,
   type CounterT, type ServerIdT, type ServerT, type VipKeyT, type VipT,
 } from '../bpf/layout.js';
-import { EMPTY_IMAGE, build, generationInfo, generationMaps, publish, readLive, type Built, type GenerationInfo, type GenerationMaps, type Image } from '../datapath/install.js';
+import { EMPTY_IMAGE, SHIPPED_SLOTS, build, generationInfo, generationMaps, publish, readLive, type Built, type GenerationInfo, type GenerationMaps, type Image, type KeyContexts } from '../datapath/install.js';
+import { CRYPTO_MAP, keyContexts } from '../datapath/crypto.js';
 import { TableFullError, endpointString, ipString, macBytes, macKey, macString, serverValue, sidKey } from '../datapath/tables.js';
 import { RuntimeError } from './errors.js';
 import { BPF_OBJECT } from './paths.js';
 import { checkPinMountSurvives, fsTypeOf } from './bpffs.js';
 import { vipToSpecs, type CidSpec } from './spec.js';
+import { KFUNC_PINS, openCryptoProgram, removeKfuncPins, type AesImpl } from './aes.js';
 
 /** Every map quicsteer pins, by name (the program's maps). */
 export const MAP_NAMES = ['qs_vips', 'qs_servers', 'qs_peers', 'qs_live', 'qs_sync', 'qs_tx_ports', 'qs_config', 'qs_stats', 'qs_server_stats', 'qs_keys', 'qs_lb_cache', 'qs_lb_decrypts'] as const;
@@ -53,6 +55,8 @@ export interface LinkView {
   ifindex: number;
   ifname: string | null;
   mode: 'native' | 'generic' | 'unknown';
+  /** the AES implementation of the program on the link (kfunc: it uses the contexts map) */
+  aes: AesImpl | 'unknown';
   progId: number;
   linkId: number;
   pin: string;
@@ -108,6 +112,8 @@ export interface Inventory {
   maps: MapName[];
   missing: MapName[];
   links: string[];
+  /** the kfunc AES implementation's pins (optional: only once an interface ran it) */
+  kfunc: string[];
   /** anything else: not quicsteer's */
   other: string[];
 }
@@ -120,12 +126,14 @@ export function inventory(pin: string): Inventory {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ENOTDIR') throw e;
   }
   const maps = MAP_NAMES.filter((n) => names.includes(n));
+  const ours = [...MAP_NAMES, ...KFUNC_PINS] as readonly string[];
   return {
     maps,
     missing: MAP_NAMES.filter((n) => !maps.includes(n)),
     links: names.filter((f) => f.startsWith(LINK_PREFIX)),
+    kfunc: KFUNC_PINS.filter((n) => names.includes(n)),
     // maps.debug and progs.debug are the bpffs root's own (the kernel's preloaded iterators)
-    other: names.filter((f) => !f.startsWith(LINK_PREFIX) && !(MAP_NAMES as readonly string[]).includes(f) && !BPFFS_OWN.includes(f)),
+    other: names.filter((f) => !f.startsWith(LINK_PREFIX) && !ours.includes(f) && !BPFFS_OWN.includes(f)),
   };
 }
 
@@ -323,6 +331,7 @@ export class PinnedState {
     if (held.size === 0 && partialIsEmpty(pin, inv.maps)) {
       // no program uses these maps and they hold no configuration: a creation killed midway
       for (const n of inv.maps) unlinkSync(path.join(pin, n));
+      removeKfuncPins(pin);
       return null;
     }
     throw new IncompleteStateError(pin, inv.missing, 'the attached program does not hold them');
@@ -375,6 +384,22 @@ export class PinnedState {
   }
 
   /**
+   * publish()'s hook while the kfunc implementation's contexts map is pinned: every writer passes
+   * it, so both generations' contexts stay right whichever program runs (undefined: none pinned).
+   */
+  keyContexts(): KeyContexts | undefined {
+    if (!existsSync(path.join(this.pin, CRYPTO_MAP))) return undefined;
+    return (gen, keys) => {
+      const prog = openCryptoProgram(this.pin);
+      try {
+        keyContexts(prog.fd)(gen, keys);
+      } finally {
+        prog.close();
+      }
+    };
+  }
+
+  /**
    * Publishes a generation built by prepare() against the live image: clears the counters of new
    * server IDs, adds egress ports, publishes it with one flip, then drops egress ports nothing names
    * any more. Counters of servers that stay are untouched.
@@ -384,7 +409,7 @@ export class PinnedState {
     // new IDs start from zero; their slots are free in the live generation
     this.serverStats.updateBatch(p.fresh.map((slot) => [slot, zero]));
     for (const i of p.ports) this.txPorts.update(i, i);
-    const r = publish(this.maps, p.built);
+    const r = publish(this.maps, p.built, SHIPPED_SLOTS, this.keyContexts());
     for (const i of [...this.txPorts.keys()]) if (!p.ports.has(i)) this.txPorts.delete(i);
     return { seq: r.seq };
   }
@@ -497,6 +522,28 @@ export function linkPinPath(pin: string, ifindex: number): string {
   return path.join(pin, `${LINK_PREFIX}${ifindex}`);
 }
 
+/** A program's AES implementation: the kfunc one is the program that uses the contexts map. */
+export function aesOf(progId: number): AesImpl | 'unknown' {
+  try {
+    const prog = Program.fromId(progId);
+    try {
+      const names = native().progMapIds(prog.fd).map((id) => {
+        const fd = native().getFdById('map', id);
+        try {
+          return native().mapInfo(fd).name;
+        } finally {
+          native().close(fd);
+        }
+      });
+      return names.includes(CRYPTO_MAP) ? 'kfunc' : 'table';
+    } finally {
+      prog.close();
+    }
+  } catch {
+    return 'unknown'; // gone meanwhile
+  }
+}
+
 /** What a pinned link is attached to, and how; null when the pin is not an XDP link quicsteer pinned. */
 export function readLink(pinPath: string): LinkView | null {
   let l: Link;
@@ -527,7 +574,7 @@ export function readLink(pinPath: string): LinkView | null {
         // interface gone: the link is defunct
       }
     }
-    return { ifindex: ifindex || pinned, ifname: ifindex ? ifname(ifindex) : null, mode, progId: info.progId, linkId: info.id, pin: pinPath };
+    return { ifindex: ifindex || pinned, ifname: ifindex ? ifname(ifindex) : null, mode, aes: aesOf(info.progId), progId: info.progId, linkId: info.id, pin: pinPath };
   } finally {
     l.close();
   }
@@ -545,12 +592,12 @@ export function readLinks(pin: string): { links: LinkView[]; foreign: string[] }
   return { links: links.sort((a, b) => a.ifindex - b.ifindex), foreign };
 }
 
-/** Removes every map quicsteer pinned under `pin` (links are detached by the caller); returns what went. */
+/** Removes every map quicsteer pinned under `pin`, and the kfunc implementation's program (links are detached by the caller); returns what went. */
 export function removeMaps(pin: string): string[] {
   const gone: string[] = [];
   for (const n of inventory(pin).maps) {
     unlinkSync(path.join(pin, n));
     gone.push(n);
   }
-  return gone;
+  return [...gone, ...removeKfuncPins(pin)];
 }

@@ -1,4 +1,4 @@
-// quicsteer attach <ifname> --id <server-id> [--mode native|generic] / quicsteer detach <ifname>
+// quicsteer attach <ifname> --id <server-id> [--mode native|generic] [--aes auto|table|kfunc] / quicsteer detach <ifname>
 import { Command } from 'commander';
 import { globals } from './common.js';
 import { json, out } from '../output.js';
@@ -9,18 +9,24 @@ export function attachCommand(): Command {
     .argument('<ifname>', 'the public interface')
     .requiredOption('--id <server-id>', "this server's ID, hex bytes as they appear in the CID (e.g. 0a0b)")
     .option('--mode <mode>', 'native (driver) or generic (skb) XDP', 'native')
+    .option(
+      '--aes <impl>',
+      "AES for encrypted QUIC-LB CIDs: table (pure BPF, every kernel), kfunc (the kernel's ecb(aes) through the BPF crypto kfuncs, Linux >= 6.10), auto (table: the faster one measured)",
+      'auto',
+    )
     .option('--force', "change this server's local ID when it already has another one (it applies to every interface)")
     .option('--json', 'machine-readable output')
-    .action(async (ifname: string, opts: { id: string; mode: string; force?: boolean; json?: boolean }, cmd: Command) => {
-      const { parse, Ifname, ServerIdHex, Mode } = await import('../../control/schemas.js');
+    .action(async (ifname: string, opts: { id: string; mode: string; aes: string; force?: boolean; json?: boolean }, cmd: Command) => {
+      const { parse, Ifname, ServerIdHex, Mode, Aes } = await import('../../control/schemas.js');
       const name = parse(Ifname, ifname, 'interface name');
       const id = parse(ServerIdHex, opts.id, '--id');
       const mode = parse(Mode, opts.mode, '--mode');
+      const aes = parse(Aes, opts.aes, '--aes');
       const { requireCaps } = await import('../../control/errors.js');
       requireCaps('attach', { mount: true });
       const { attach } = await import('../../control/attach.js');
-      const r = attach(globals(cmd).pinPath, name, id, mode, { force: !!opts.force });
-      out(opts.json ? json(r) : `${r.ifname}: program ${r.program} (${r.mode} mode, prog id ${r.progId}); local id ${id} ${r.localId}\n`);
+      const r = attach(globals(cmd).pinPath, name, id, mode, { force: !!opts.force, aes });
+      out(opts.json ? json(r) : `${r.ifname}: program ${r.program} (${r.mode} mode, aes ${r.aes}, prog id ${r.progId}); local id ${id} ${r.localId}\n`);
     });
 }
 

@@ -1,4 +1,4 @@
-// quicsteer status [--json]: attachments, local ID, VIPs, servers, and what looks inconsistent.
+// quicsteer status [--json]: attachments and their AES implementation, local ID, VIPs, servers, and what looks inconsistent.
 import { Command } from 'commander';
 import { globals } from './common.js';
 import { json, out, table } from '../output.js';
@@ -15,6 +15,7 @@ export function statusCommand(): Command {
       const { EMPTY_SNAPSHOT } = await import('../../control/state.js');
       const { formatSpec } = await import('../../control/spec.js');
       const { IncompleteStateError, readLinks } = await import('../../control/state.js');
+      const { kernelCrypto, CIPHER } = await import('../../datapath/crypto.js');
       let snap = EMPTY_SNAPSHOT;
       let wedged: string | null = null;
       try {
@@ -25,9 +26,12 @@ export function statusCommand(): Command {
         wedged = e.message;
         snap = { ...EMPTY_SNAPSHOT, ...readLinks(pinPath) };
       }
+      const kernel = kernelCrypto();
       const report = {
         pinPath,
-        attached: snap.links.map((l) => ({ interface: l.ifname, ifindex: l.ifindex, mode: l.mode, progId: l.progId, linkId: l.linkId })),
+        attached: snap.links.map((l) => ({ interface: l.ifname, ifindex: l.ifindex, mode: l.mode, aes: l.aes, progId: l.progId, linkId: l.linkId })),
+        // which AES decodes encrypted CIDs on each interface (attached[].aes), and what the kernel offers
+        aes: { kernelKfuncs: kernel.kfuncs, cipher: CIPHER, driver: kernel.driver },
         localId: snap.localId,
         generation: snap.generation ? { seq: snap.generation.seq, index: snap.generation.gen, inactiveHalfWritten: snap.generation.staleWriting } : null,
         vips: snap.vips.map((v) => ({ address: v.address, cid: v.specs.map(formatSpec) })),
@@ -36,8 +40,13 @@ export function statusCommand(): Command {
       };
       if (opts.json) return out(json(report));
       let s = `pin path: ${pinPath}\nlocal id: ${report.localId ?? '(none)'}\n${report.generation ? `generation: ${report.generation.seq}${report.generation.inactiveHalfWritten ? ' (a writer killed midway left the inactive one half-written; the next change rewrites it)' : ''}\n` : ''}`;
+      const cipher = `${CIPHER}: ${report.aes.driver ?? 'driver not listed in /proc/crypto'}`;
+      const impls = [...new Set(report.attached.map((a) => a.aes))];
+      if (impls.length === 1) s += `aes: ${impls[0] === 'kfunc' ? `kfunc (${cipher})` : impls[0]}\n`;
+      else if (impls.length > 1) s += `aes: per interface, see AES below${impls.includes('kfunc') ? ` (kfunc: ${cipher})` : ''}\n`;
+      s += `aes kfuncs in this kernel: ${report.aes.kernelKfuncs ? 'yes (attach --aes kfunc)' : 'no (Linux < 6.10 or built without them): table only'}\n`;
       s += report.attached.length
-        ? `\n${table(['INTERFACE', 'IFINDEX', 'MODE', 'PROG', 'LINK'], report.attached.map((a) => [a.interface ?? '(gone)', a.ifindex, a.mode, a.progId, a.linkId]))}`
+        ? `\n${table(['INTERFACE', 'IFINDEX', 'MODE', 'AES', 'PROG', 'LINK'], report.attached.map((a) => [a.interface ?? '(gone)', a.ifindex, a.mode, a.aes, a.progId, a.linkId]))}`
         : 'attached: (none)\n';
       s += report.vips.length ? `\n${table(['VIP', 'CID'], report.vips.map((v) => [v.address, v.cid.join(' ') || '(none)']))}` : 'vips: (none)\n';
       s += report.servers.length
