@@ -1,5 +1,6 @@
 // apply -f: the whole configuration from one file, as a diff against the live generation, published as one.
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { native } from '../bpf/native.js';
 import { endpointString, vipKey } from '../datapath/tables.js';
 import { VIP_SLOTS, type VipKeyT, type VipT } from '../bpf/layout.js';
@@ -10,7 +11,9 @@ import { EMPTY_IMAGE, type Image } from '../datapath/install.js';
 import { withWriteLock } from './lock.js';
 import { readOnly } from './status.js';
 import { formatSpec, sameSpecs, sidLengths, specsToVip, vipToSpecs, withKeys } from './spec.js';
-import { attachLink, detachLink, ifindexOf, removeAll, type Mode } from './attach.js';
+import { attachLink, detachLink, dropUnusedKfuncPins, ifindexOf, removeAll, type Mode } from './attach.js';
+import { resolveAes, type AesImpl } from './aes.js';
+import { CRYPTO_MAP, type KernelCrypto } from '../datapath/crypto.js';
 import { resolveServer } from './config.js';
 import type { ConfigFileT } from './schemas.js';
 
@@ -18,6 +21,8 @@ export interface Desired {
   localId: string;
   /** null: the file names none, attachments stay as they are */
   interfaces: { name: string; ifindex: number; mode: Mode }[] | null;
+  /** the AES implementation of every listed interface; null: the file names none (attached ones keep theirs) */
+  aes: AesImpl | null;
   vips: { address: string; key: VipKeyT; value: VipT }[];
   servers: ServerInput[];
 }
@@ -29,7 +34,9 @@ export interface Plan {
 }
 
 /** Resolves names and addresses and checks everything before anything is touched. */
-export async function desiredFrom(cfg: ConfigFileT, o: { keyBase?: string } = {}): Promise<Desired> {
+export async function desiredFrom(cfg: ConfigFileT, o: { keyBase?: string; probe?: () => KernelCrypto } = {}): Promise<Desired> {
+  // "aes": "kfunc" on a kernel without the kfuncs is refused before anything is touched
+  const aes = cfg.aes === undefined ? null : resolveAes(cfg.aes, o.probe);
   const vips = cfg.vips.map((v) => {
     // one spelling per address: duplicates are found after normalisation ([2001:db8::0010] = [2001:db8::10])
     const key = vipKey(v.address.ip, v.address.port);
@@ -54,7 +61,7 @@ export async function desiredFrom(cfg: ConfigFileT, o: { keyBase?: string } = {}
       throw new UsageError(`server ID ${id} is ${id.length / 2} bytes, but the VIPs' CID layouts carry ${[...lens].sort().join(' or ')}-byte server IDs`);
   const interfaces = cfg.interfaces ? cfg.interfaces.map((i) => ({ name: i.name, ifindex: ifindexOf(i.name), mode: i.mode })) : null;
   const servers = await Promise.all(cfg.servers.map((s) => resolveServer(s.id, s)));
-  return { localId: cfg.localId, interfaces, vips, servers };
+  return { localId: cfg.localId, interfaces, aes, vips, servers };
 }
 
 export function planAgainst(cur: Snapshot, d: Desired): Plan {
@@ -86,8 +93,9 @@ export function planAgainst(cur: Snapshot, d: Desired): Plan {
   const curLinks = new Map(cur.links.map((l) => [l.ifindex, l]));
   for (const i of d.interfaces ?? []) {
     const l = curLinks.get(i.ifindex);
-    if (!l) changes.push(`+ attach ${i.name} (${i.mode})`);
+    if (!l) changes.push(`+ attach ${i.name} (${i.mode}${d.aes ? `, aes ${d.aes}` : ''})`);
     else if (l.mode !== 'unknown' && l.mode !== i.mode) throw new RuntimeError(`${i.name} is attached in ${l.mode} mode; detach it first to change the mode`);
+    else if (d.aes && l.aes !== d.aes) changes.push(`~ aes ${i.name} ${l.aes} -> ${d.aes}`);
   }
   if (d.interfaces) for (const l of cur.links) if (!d.interfaces.some((i) => i.ifindex === l.ifindex)) changes.push(`- detach ${l.ifname ?? `ifindex ${l.ifindex}`}`);
   return { desired: d, changes };
@@ -137,21 +145,39 @@ function applyPlan(pin: string, existing: PinnedState | null, plan: Plan, next: 
   ensurePinDir(pin);
   const st = existing ?? PinnedState.create(pin);
   const attachedHere: number[] = [];
+  const switched: { i: { name: string; ifindex: number; mode: Mode }; was: AesImpl }[] = [];
+  // a contexts map made here holds none for the live generation: it is published once more before a kfunc program runs
+  let contexts = existsSync(path.join(pin, CRYPTO_MAP));
+  const beforeSwap = (aes: AesImpl) => () => {
+    if (aes !== 'kfunc' || contexts) return;
+    st.commit(st.wanted());
+    contexts = true;
+  };
   try {
     for (const i of d.interfaces ?? []) {
-      if (existsSync(linkPinPath(pin, i.ifindex))) continue;
-      attachLink(pin, i.name, i.ifindex, i.mode);
+      const cur = links.find((l) => l.ifindex === i.ifindex);
+      if (existsSync(linkPinPath(pin, i.ifindex))) {
+        if (!d.aes || !cur || cur.aes === d.aes || cur.aes === 'unknown') continue;
+        attachLink(pin, i.name, i.ifindex, i.mode, { aes: d.aes, beforeSwap: beforeSwap(d.aes) });
+        switched.push({ i, was: cur.aes });
+        continue;
+      }
+      const aes = d.aes ?? resolveAes('auto');
+      attachLink(pin, i.name, i.ifindex, i.mode, { aes, beforeSwap: beforeSwap(aes) });
       attachedHere.push(i.ifindex);
     }
     st.publishPrepared(next);
   } catch (e) {
     for (const ifindex of attachedHere) detachLink(pin, ifindex);
+    for (const { i, was } of switched) attachLink(pin, i.name, i.ifindex, i.mode, { aes: was });
     // a state made here goes again: nothing half-applied
     if (!existing) removeAll(pin);
+    else dropUnusedKfuncPins(pin);
     throw e;
   } finally {
     if (!existing) st.close();
   }
+  if (d.aes === 'table') dropUnusedKfuncPins(pin);
   // links of interfaces no longer listed (a defunct one too: the file no longer names it)
   if (d.interfaces === null) return false;
   for (const l of links) if (!d.interfaces.some((i) => i.ifindex === l.ifindex)) detachLink(pin, l.ifindex);

@@ -128,6 +128,8 @@ export const ConfigFile = z
     localId: ServerIdHex,
     // absent: attachments stay as they are; [] detaches every interface (and the state goes with the last)
     interfaces: z.array(z.object({ name: Ifname, mode: Mode.default('native') }).strict()).optional(),
+    // absent: attached interfaces keep their AES implementation, new ones get auto's
+    aes: Aes.optional(),
     vips: z.array(z.object({ address: VipEndpoint, cid: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(Spec).nonempty()) }).strict()).default([]),
     servers: z
       .array(

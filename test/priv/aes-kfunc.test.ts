@@ -2,7 +2,8 @@
 // program that sets and clears contexts, publish()'s contexts hook, and attach --aes with its pins.
 import test from 'ava';
 import crypto from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { ObjectSpec, type Collection, type Program } from '../../src/bpf/index.js';
 import { native } from '../../src/bpf/native.js';
 import { CidFormat, CryptoArgs, CryptoOp, LbFlags, MAX_KEYS } from '../../src/bpf/layout.js';
@@ -14,6 +15,7 @@ import { privileged, isRoot, inCI, BPF_KFUNC_OBJ, TEST_AES_KFUNC_OBJ } from '../
 import { Netns } from '../helpers/netns.js';
 import { TempBpffs } from '../helpers/bpffs.js';
 import { cli, cliJson, type CliResult } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const XDP_DROP = 1;
 const XDP_PASS = 2;
@@ -279,6 +281,41 @@ serial('attach --aes kfunc / table / auto: the program, its pins, status; every 
   for (const p of [...KFUNC_PINS, 'qs_vips', 'link-' + String(l.ns.enter(() => native().ifNameToIndex('veth0')))]) t.true(r.removed.includes(p), `reset removed ${p}`);
   t.deepEqual(l.pins(), []);
   t.is(l.ns.xdpProgId('veth0'), undefined);
+});
+
+serial('apply: "aes" attaches with it, switches attached interfaces, and is left alone when absent', (t) => {
+  const l = lab!;
+  const dir = tempDir('qs-aes-apply');
+  const file = (name: string, aes?: string) => {
+    const f = path.join(dir, name);
+    writeFileSync(f, JSON.stringify({ localId: '0a0b', interfaces: [{ name: 'veth0' }], ...(aes ? { aes } : {}) }));
+    return f;
+  };
+  const status = () => cliJson<AesStatus>(l.q('status', '--json'));
+  const apply = (f: string, ...more: string[]) => cliJson<{ changes: string[]; applied: boolean }>(l.q('apply', '-f', f, '--json', ...more));
+
+  const kfunc = file('kfunc.json', 'kfunc');
+  t.deepEqual(apply(kfunc, '--dry-run').changes, ['+ local id 0a0b', '+ attach veth0 (native, aes kfunc)']);
+  t.deepEqual(l.pins(), [], 'a dry run attaches nothing');
+  t.like(apply(kfunc), { applied: true });
+  t.deepEqual(status().attached.map((a) => a.aes), ['kfunc']);
+  for (const p of KFUNC_PINS) t.true(l.pins().includes(p), `${p} pinned`);
+  t.deepEqual(apply(kfunc).changes, []);
+  t.deepEqual(apply(file('none.json')).changes, [], 'no "aes": attachments keep theirs');
+
+  const table = file('table.json', 'table');
+  t.deepEqual(apply(table).changes, ['~ aes veth0 kfunc -> table']);
+  t.deepEqual(status().attached.map((a) => a.aes), ['table']);
+  for (const p of KFUNC_PINS) t.false(l.pins().includes(p), `${p} removed`);
+  t.deepEqual(apply(file('auto.json', 'auto')).changes, [], 'auto is the table');
+  t.deepEqual(apply(kfunc).changes, ['~ aes veth0 table -> kfunc']);
+  t.deepEqual(status().attached.map((a) => a.aes), ['kfunc']);
+
+  const bad = l.q('apply', '-f', file('bad.json', 'aesni'));
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /aes/);
+  t.is(l.q('reset').code, 0);
+  t.deepEqual(l.pins(), []);
 });
 
 serial('bad --aes is bad usage (exit 2) and changes nothing', (t) => {
