@@ -1,7 +1,8 @@
 // One description of the tables -> the real maps of a loaded program and the reference's state,
 // plus a harness that runs frames through BPF_PROG_TEST_RUN inside a namespace the test created.
 import { ObjectSpec, type Collection, type Program, type PerCpuMap } from '../../src/bpf/index.js';
-import { publishImage } from '../../src/datapath/install.js';
+import { publishImage, type KeyContexts } from '../../src/datapath/install.js';
+import { CRYPTO_PROGRAM, keyContexts } from '../../src/datapath/crypto.js';
 import {
   CidFormat, Counter, LbFlags, Reasons, ServerState,
   type CounterT, type ReasonName, type ServerT, type VipT,
@@ -127,17 +128,22 @@ export class Harness {
   readonly serverStats: PerCpuMap<number, CounterT>;
   state!: DatapathState;
 
-  /** nsPrefix names the namespace (make bench uses its own, so runs never meet the tests'). */
-  constructor(nsPrefix = 'qs-dp') {
+  /** the kfunc AES object's contexts hook (its syscall program), for every publish */
+  readonly contexts: KeyContexts | undefined;
+
+  /** nsPrefix names the namespace (make bench uses its own, so runs never meet the tests'); obj: the table object, or the kfunc one. */
+  constructor(nsPrefix = 'qs-dp', obj = BPF_OBJ) {
     this.ns = new Netns(nsPrefix);
     try {
       this.ns.veth('veth0', 'veth1');
-      this.coll = ObjectSpec.open(BPF_OBJ).load();
+      this.coll = ObjectSpec.open(obj).load();
     } catch (e) {
       this.ns.destroy();
       throw e;
     }
     this.prog = this.coll.program('quicsteer_xdp');
+    const setter = this.coll.programs.get(CRYPTO_PROGRAM);
+    this.contexts = setter ? keyContexts(setter.fd) : undefined;
     this.stats = this.coll.perCpuMap('qs_stats', whole(u32), Counter);
     this.serverStats = this.coll.perCpuMap('qs_server_stats', whole(u32), Counter);
   }
@@ -153,7 +159,7 @@ export class Harness {
       vips: w.vips.map((v) => [vipKey(v.ip, v.port), v.vip]),
       servers: w.servers.map((s) => [sidKey(Buffer.from(s.sid, 'hex')), s.server]),
       peers: w.peers.map((p) => macKey(p)),
-    });
+    }, undefined, this.contexts);
     const tx = this.coll.map('qs_tx_ports', whole(u32), whole(u32));
     // devmap entries name devices of the caller's namespace
     this.ns.enter(() => w.txPorts.forEach((n) => tx.update(native().ifNameToIndex(n), native().ifNameToIndex(n))));
