@@ -10,7 +10,6 @@ import { CidFormat, CryptoArgs, CryptoOp, LbFlags, MAX_KEYS } from '../../src/bp
 import { CryptoContextError, keyContexts, setContext } from '../../src/datapath/crypto.js';
 import { EMPTY_IMAGE, publishImage, type Image } from '../../src/datapath/install.js';
 import { vipKey, vipValue } from '../../src/datapath/tables.js';
-import { PinnedState } from '../../src/control/state.js';
 import { privileged, isRoot, inCI, BPF_KFUNC_OBJ, TEST_AES_KFUNC_OBJ } from '../helpers/env.js';
 import { Netns } from '../helpers/netns.js';
 import { TempBpffs } from '../helpers/bpffs.js';
@@ -237,14 +236,11 @@ serial('attach --aes kfunc / table / auto: the program, its pins, status; every 
   t.truthy(s.aes.driver, 'the driver is listed once a context exists');
   t.regex(l.q('status').stdout, new RegExp(`^aes: kfunc \\(ecb\\(aes\\): ${s.aes.driver!.replace(/[()]/g, '\\$&')}\\)$`, 'm'));
 
-  // a writer (here PinnedState.commit in process, as vips/servers/apply do) makes the contexts of what it publishes
-  const st = PinnedState.openForWrite(l.fs.dir)!;
-  try {
-    const w = st.wanted();
-    st.commit({ ...w, vips: [{ key: vipKey('192.0.2.10', 443), value: imageWith([key]).vips[0]![1] }] });
-  } finally {
-    st.close();
-  }
+  // a writer (vips add, through PinnedState) makes the contexts of what it publishes
+  const keyFile = path.join(tempDir('qs-aes-key'), 'key');
+  writeFileSync(keyFile, `${key.toString('hex')}\n`, { mode: 0o600 });
+  const add = l.q('vips', 'add', '192.0.2.10:443', '--cid', `quic-lb:sid=2,nonce=6,key-file=${keyFile}`);
+  t.is(add.code, 0, add.stderr);
   const live = () => status().generation!.index;
   const b = new Blocks({ pinRootPath: l.fs.dir });
   try {
