@@ -10,7 +10,7 @@ import {
   type CounterT, type ServerIdT, type ServerT, type VipKeyT, type VipT,
 } from '../bpf/layout.js';
 import { EMPTY_IMAGE, SHIPPED_SLOTS, build, generationInfo, generationMaps, publish, readLive, type Built, type GenerationInfo, type GenerationMaps, type Image, type KeyContexts } from '../datapath/install.js';
-import { CRYPTO_MAP, keyContexts } from '../datapath/crypto.js';
+import { CRYPTO_MAP, CRYPTO_SCRATCH_MAP, keyContexts } from '../datapath/crypto.js';
 import { TableFullError, endpointString, ipString, macBytes, macKey, macString, serverValue, sidKey } from '../datapath/tables.js';
 import { RuntimeError } from './errors.js';
 import { BPF_OBJECT } from './paths.js';
@@ -161,8 +161,11 @@ const CODECS: Record<MapName, { value: StructCodec<unknown>; perCpu?: boolean }>
   qs_lb_decrypts: { value: whole(u64) as StructCodec<unknown>, perCpu: true },
 };
 
-/** The live quicsteer programs behind the link pins, and the maps each holds (by name -> id). */
-function mapsHeldByLinks(pin: string, links: string[]): Map<string, number> {
+/**
+ * The maps a live quicsteer program behind the link pins holds (by name -> id): the first such
+ * program's, or with `all` every one's (a kfunc program holds maps a table one does not).
+ */
+function mapsHeldByLinks(pin: string, links: string[], all = false): Map<string, number> {
   const out = new Map<string, number>();
   for (const l of links) {
     try {
@@ -179,7 +182,7 @@ function mapsHeldByLinks(pin: string, links: string[]): Map<string, number> {
               native().close(fd);
             }
           }
-          return out;
+          if (!all) return out;
         } finally {
           prog.close();
         }
@@ -222,6 +225,26 @@ function partialIsEmpty(pin: string, present: MapName[]): boolean {
     }
   }
   return true;
+}
+
+/**
+ * A kfunc program still running while its contexts map's pin is gone (removed by hand): the maps
+ * are pinned again from the program, so writers go on making the contexts it reads.
+ */
+function repinKfuncMaps(pin: string, inv: Inventory): void {
+  const want = [CRYPTO_MAP, CRYPTO_SCRATCH_MAP].filter((n) => !inv.kfunc.includes(n));
+  if (want.length === 0 || inv.links.length === 0) return;
+  const held = mapsHeldByLinks(pin, inv.links, true);
+  if (!held.has(CRYPTO_MAP)) return;
+  for (const n of want) {
+    if (!held.has(n)) continue;
+    const fd = native().getFdById('map', held.get(n)!);
+    try {
+      native().objPin(fd, path.join(pin, n));
+    } finally {
+      native().close(fd);
+    }
+  }
 }
 
 /** Open handles on every map of the state. */
@@ -315,6 +338,7 @@ export class PinnedState {
     const inv = inventory(pin);
     if (inv.maps.length === 0 && inv.links.length === 0) return null;
     PinnedState.checkFs(pin);
+    repinKfuncMaps(pin, inv);
     if (inv.missing.length === 0) return new PinnedState(pin);
     const held = mapsHeldByLinks(pin, inv.links);
     if (held.size > 0 && inv.missing.every((n) => held.has(n))) {

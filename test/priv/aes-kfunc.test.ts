@@ -2,7 +2,7 @@
 // program that sets and clears contexts, publish()'s contexts hook, and attach --aes with its pins.
 import test from 'ava';
 import crypto from 'node:crypto';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ObjectSpec, type Collection, type Program } from '../../src/bpf/index.js';
 import { native } from '../../src/bpf/native.js';
@@ -250,6 +250,27 @@ serial('attach --aes kfunc / table / auto: the program, its pins, status; every 
     b.close();
   }
 
+  // pins removed by hand while the kfunc program runs: the next writer puts them back (the maps
+  // from the program, the syscall program by loading the object again) and makes the contexts
+  unlinkSync(path.join(l.fs.dir, 'qs_crypto'));
+  unlinkSync(path.join(l.fs.dir, 'crypto-set'));
+  const srv = l.q('servers', 'add', '0a0b', '--mac', '02:00:00:00:00:01');
+  t.is(srv.code, 0, srv.stderr);
+  for (const p of KFUNC_PINS) t.true(l.pins().includes(p), `${p} pinned again`);
+  const repaired = new Blocks({ pinRootPath: l.fs.dir });
+  try {
+    t.deepEqual(repaired.run(live() * MAX_KEYS, Op.ENCRYPT, block), ecb(key, block), 'the new live generation has the VIP key');
+  } finally {
+    repaired.close();
+  }
+
+  // a second interface with the table: the kfunc pins stay while veth0 runs the kfunc program
+  t.like(cliJson(l.q('attach', 'veth1', '--id', '0a0b', '--aes', 'table', '--json')), { aes: 'table', program: 'attached' });
+  t.deepEqual(status().attached.map((a) => [a.interface, a.aes]).sort(), [['veth0', 'kfunc'], ['veth1', 'table']]);
+  t.regex(l.q('status').stdout, /^aes: per interface, see AES below \(kfunc: ecb\(aes\): .+\)$/m);
+  t.is(l.q('detach', 'veth1').code, 0);
+  for (const p of KFUNC_PINS) t.true(l.pins().includes(p), `${p} still pinned`);
+
   // back to the table: the program is swapped in place and the kfunc pins go (nothing uses them)
   const tb = cliJson<{ aes: string; program: string }>(l.q('attach', 'veth0', '--id', '0a0b', '--aes', 'table', '--json'));
   t.like(tb, { aes: 'table', program: 'updated' });
@@ -273,10 +294,21 @@ serial('attach --aes kfunc / table / auto: the program, its pins, status; every 
   t.like(cliJson(l.q('attach', 'veth0', '--id', '0a0b', '--aes', 'kfunc', '--json')), { program: 'unchanged' });
   t.is(status().generation!.seq, seq + 1, 'an unchanged kfunc attach publishes nothing');
 
+  // the kfunc interface detached, a table one left: the kfunc pins go with the last program that used them
+  t.is(l.q('attach', 'veth1', '--id', '0a0b', '--aes', 'table').code, 0);
+  t.is(l.q('detach', 'veth0').code, 0);
+  t.deepEqual(status().attached.map((a) => [a.interface, a.aes]), [['veth1', 'table']]);
+  for (const p of KFUNC_PINS) t.false(l.pins().includes(p), `${p} removed with the last kfunc program`);
+
   const r = cliJson<{ removed: string[] }>(l.q('reset', '--json'));
-  for (const p of [...KFUNC_PINS, 'qs_vips', 'link-' + String(l.ns.enter(() => native().ifNameToIndex('veth0')))]) t.true(r.removed.includes(p), `reset removed ${p}`);
+  for (const p of ['qs_vips', 'qs_keys', 'link-' + String(l.ns.enter(() => native().ifNameToIndex('veth1')))]) t.true(r.removed.includes(p), `reset removed ${p}`);
   t.deepEqual(l.pins(), []);
-  t.is(l.ns.xdpProgId('veth0'), undefined);
+  t.is(l.ns.xdpProgId('veth1'), undefined);
+  // and reset with the kfunc program attached removes its pins too
+  t.is(l.q('attach', 'veth0', '--id', '0a0b', '--aes', 'kfunc').code, 0);
+  const r2 = cliJson<{ removed: string[] }>(l.q('reset', '--json'));
+  for (const p of KFUNC_PINS) t.true(r2.removed.includes(p), `reset removed ${p}`);
+  t.deepEqual(l.pins(), []);
 });
 
 serial('apply: "aes" attaches with it, switches attached interfaces, and is left alone when absent', (t) => {
