@@ -71,12 +71,12 @@ $(BUILD)/bpf/quicsteer_stop%.bpf.o: bpf/quicsteer.bpf.c $(BPF_HDR) Makefile | $(
 # clang 14 drops (load fails "R1 has no valid kptr"). test/bpf/test_aes_kfunc.bpf.c needs the same.
 KFUNC_CFLAGS := $(BPF_CFLAGS) -DQS_AES_KFUNC
 $(BUILD)/bpf/quicsteer_kfunc.bpf.o: bpf/quicsteer.bpf.c $(BPF_HDR) Makefile | $(BUILD)/bpf
-	$(msg) CLANG19 $@
+	$(msg) $(CLANG_KFUNC) $@
 	$(Q)command -v $(CLANG_KFUNC) >/dev/null || { echo "$(CLANG_KFUNC) not found: install it (sudo make setup), or set CLANG_KFUNC" >&2; exit 1; }
 	$(Q)$(CLANG_KFUNC) $(KFUNC_CFLAGS) -c $< -o $@
 
 $(BUILD)/bpf/test_aes_kfunc.bpf.o: test/bpf/test_aes_kfunc.bpf.c $(BPF_HDR) Makefile | $(BUILD)/bpf
-	$(msg) CLANG19 $@
+	$(msg) $(CLANG_KFUNC) $@
 	$(Q)command -v $(CLANG_KFUNC) >/dev/null || { echo "$(CLANG_KFUNC) not found: install it (sudo make setup), or set CLANG_KFUNC" >&2; exit 1; }
 	$(Q)$(CLANG_KFUNC) $(KFUNC_CFLAGS) -c $< -o $@
 
