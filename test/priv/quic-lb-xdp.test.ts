@@ -1,5 +1,6 @@
 // Encrypted QUIC-LB through the real XDP program (BPF_PROG_TEST_RUN): the BPF AES against node:crypto,
-// the draft-21 vectors byte for byte, their controls, and the per-CPU decrypt-once cache.
+// the draft-21 vectors byte for byte, their controls, and the per-CPU decrypt-once cache; the program
+// tests run on both AES implementations (the table object, and the kfunc one: the kernel's ecb(aes)).
 import type { ExecutionContext } from 'ava';
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { ObjectSpec, XdpAction } from '../../src/bpf/index.js';
@@ -8,7 +9,7 @@ import { CidFormat, HASH_A, HASH_B, LB_CACHE_SLOTS, LbCacheEntry, LbFlags, LbKey
 import { expandKey } from '../../src/quic/aes.js';
 import { encodeCid } from '../../src/quic/quic-lb.js';
 import { serverValue, vipValue } from '../../src/datapath/tables.js';
-import { AES_OBJ, privilegedSerial } from '../helpers/env.js';
+import { AES_OBJ, BPF_OBJ, BPF_KFUNC_OBJ, privilegedSerial } from '../helpers/env.js';
 import { Rng } from '../helpers/fuzz.js';
 import { frame, longHeader, shortHeader, withMacs, MAC_SELF } from '../helpers/frames.js';
 import { Harness, CLIENT4, VIP4, type World } from '../helpers/world.js';
@@ -78,8 +79,15 @@ function framesOf(cid: Buffer, port: number): [string, Buffer][] {
   ];
 }
 
-function withHarness(fn: (h: Harness) => void): void {
-  const h = new Harness('qs-lb');
+/** The two objects behind the same decoder; the kfunc one's titles say so (its contexts come with each install). */
+const IMPLS = [
+  { obj: BPF_OBJ, title: '' },
+  { obj: BPF_KFUNC_OBJ, title: ' (kfunc AES)' },
+];
+type Impl = (typeof IMPLS)[number];
+
+function withHarness(impl: Impl, fn: (h: Harness) => void): void {
+  const h = new Harness('qs-lb', impl.obj);
   try {
     fn(h);
   } finally {
@@ -136,47 +144,53 @@ privilegedSerial('the BPF AES-128 (bpf/aes_table.h) equals node:crypto: FIPS-197
   }
 });
 
-for (const c of vectorCases()) {
-  privilegedSerial(`draft-21 vector through XDP: ${c.name} is steered to its owner`, (t) =>
-    withHarness((h) => {
+for (const impl of IMPLS) {
+  for (const c of vectorCases()) {
+    privilegedSerial(`draft-21 vector through XDP: ${c.name} is steered to its owner${impl.title}`, (t) =>
+      withHarness(impl, (h) => {
+        h.install(vectorWorld());
+        for (const [what, f] of framesOf(c.cid, c.port)) steeredTo(t, h, f, ownerMac(c.owner), what);
+      }),
+    );
+  }
+}
+
+for (const impl of IMPLS) {
+  privilegedSerial(`controls: row 3 as printed (cr 0) at the rows' VIP, and every vector under a wrong key, reach no owner${impl.title}`, (t) =>
+    withHarness(impl, (h) => {
+      const owners = new Set([0, 1, 2, 3, 4].map((i) => ownerMac(i).toString('hex')));
+      const noOwner = (f: Buffer, what: string) => {
+        const r = h.run(f);
+        t.is(r.action, XdpAction.PASS, `${what}: verdict`);
+        t.false(owners.has(r.output.subarray(0, 6).toString('hex')), `${what}: not an owner's MAC`);
+        t.is(h.reference(f).reason, 'UNKNOWN_SERVER', `${what}: the reference finds no server either`);
+      };
       h.install(vectorWorld());
-      for (const [what, f] of framesOf(c.cid, c.port)) steeredTo(t, h, f, ownerMac(c.owner), what);
+      // config 0 of that VIP is row 0's (3 + 4 octets): the printed first octet sends row 3's CID there
+      noOwner(toVip(PORT_ROWS, shortHeader(hex(ROWS[3]!.cid))), 'row 3 as printed');
+
+      const wrongKey = Buffer.from(DRAFT_KEY);
+      wrongKey[15]! ^= 0x01;
+      h.install(vectorWorld({ key: wrongKey }));
+      for (const c of vectorCases()) for (const [what, f] of framesOf(c.cid, c.port)) noOwner(f, `${c.name}, ${what}, wrong key`);
     }),
   );
 }
 
-privilegedSerial('controls: row 3 as printed (cr 0) at the rows\' VIP, and every vector under a wrong key, reach no owner', (t) =>
-  withHarness((h) => {
-    const owners = new Set([0, 1, 2, 3, 4].map((i) => ownerMac(i).toString('hex')));
-    const noOwner = (f: Buffer, what: string) => {
-      const r = h.run(f);
-      t.is(r.action, XdpAction.PASS, `${what}: verdict`);
-      t.false(owners.has(r.output.subarray(0, 6).toString('hex')), `${what}: not an owner's MAC`);
-      t.is(h.reference(f).reason, 'UNKNOWN_SERVER', `${what}: the reference finds no server either`);
-    };
-    h.install(vectorWorld());
-    // config 0 of that VIP is row 0's (3 + 4 octets): the printed first octet sends row 3's CID there
-    noOwner(toVip(PORT_ROWS, shortHeader(hex(ROWS[3]!.cid))), 'row 3 as printed');
-
-    const wrongKey = Buffer.from(DRAFT_KEY);
-    wrongKey[15]! ^= 0x01;
-    h.install(vectorWorld({ key: wrongKey }));
-    for (const c of vectorCases()) for (const [what, f] of framesOf(c.cid, c.port)) noOwner(f, `${c.name}, ${what}, wrong key`);
-  }),
-);
-
-privilegedSerial('control: a plaintext config of the same lengths reads the ciphertext octets as the server ID', (t) =>
-  withHarness((h) => {
-    const w = vectorWorld({ flags: LbFlags.ENABLED });
-    // each CID's ciphertext octets taken as an ID get an owner of their own: where the plaintext reading goes
-    const sidLens = [...ROWS.map((r) => r.sid.length / 2), ROWS[3]!.sid.length / 2, EXAMPLE.sid.length / 2];
-    const clear = vectorCases().map((c, i) => ({ ...c, sid: c.cid.subarray(1, 1 + sidLens[i]!).toString('hex') }));
-    const macs = new Map([...new Set(clear.map((c) => c.sid))].map((sid, i) => [sid, ownerMac(0x40 + i)]));
-    for (const [sid, mac] of macs) w.servers.push({ sid, server: serverValue({ mac, slot: 10 + w.servers.length }) });
-    h.install(w);
-    for (const c of clear) steeredTo(t, h, toVip(c.port, shortHeader(c.cid)), macs.get(c.sid)!, `${c.name} in clear`);
-  }),
-);
+for (const impl of IMPLS) {
+  privilegedSerial(`control: a plaintext config of the same lengths reads the ciphertext octets as the server ID${impl.title}`, (t) =>
+    withHarness(impl, (h) => {
+      const w = vectorWorld({ flags: LbFlags.ENABLED });
+      // each CID's ciphertext octets taken as an ID get an owner of their own: where the plaintext reading goes
+      const sidLens = [...ROWS.map((r) => r.sid.length / 2), ROWS[3]!.sid.length / 2, EXAMPLE.sid.length / 2];
+      const clear = vectorCases().map((c, i) => ({ ...c, sid: c.cid.subarray(1, 1 + sidLens[i]!).toString('hex') }));
+      const macs = new Map([...new Set(clear.map((c) => c.sid))].map((sid, i) => [sid, ownerMac(0x40 + i)]));
+      for (const [sid, mac] of macs) w.servers.push({ sid, server: serverValue({ mac, slot: 10 + w.servers.length }) });
+      h.install(w);
+      for (const c of clear) steeredTo(t, h, toVip(c.port, shortHeader(c.cid)), macs.get(c.sid)!, `${c.name} in clear`);
+    }),
+  );
+}
 
 /** The cache slot of encrypted octets, as lb_cache_slot() in bpf/quic_lb.h computes it. */
 function cacheSlot(words: bigint[]): number {
@@ -192,47 +206,49 @@ function ctWords(octets: Buffer): bigint[] {
   return [0, 8, 16].map((o) => b.readBigUInt64LE(o));
 }
 
-privilegedSerial('the decrypt-once cache: the first packet fills an entry, an identical one is served from it, an entry of another key slot, lengths, epoch or octets is not', (t) =>
-  withHarness((h) => {
-    h.install(vectorWorld());
-    const cache = h.coll.perCpuMap('qs_lb_cache', whole(u32), LbCacheEntry);
-    const live = h.coll.map('qs_live', whole(u32), Live).lookup(0)!;
-    const epoch = live.epoch[live.gen]!;
-    const row = ROWS[0]!;
-    const cid = hex(row.cid);
-    const f = toVip(PORT_ROWS, shortHeader(cid));
-    const ct = ctWords(cid.subarray(1));
-    const slot = cacheSlot(ct);
-    const tag = (0 << 16) | (3 << 8) | 4; // key slot 0 (the only key), sid 3, nonce 4
+for (const impl of IMPLS) {
+  privilegedSerial(`the decrypt-once cache: the first packet fills an entry, an identical one is served from it, an entry of another key slot, lengths, epoch or octets is not${impl.title}`, (t) =>
+    withHarness(impl, (h) => {
+      h.install(vectorWorld());
+      const cache = h.coll.perCpuMap('qs_lb_cache', whole(u32), LbCacheEntry);
+      const live = h.coll.map('qs_live', whole(u32), Live).lookup(0)!;
+      const epoch = live.epoch[live.gen]!;
+      const row = ROWS[0]!;
+      const cid = hex(row.cid);
+      const f = toVip(PORT_ROWS, shortHeader(cid));
+      const ct = ctWords(cid.subarray(1));
+      const slot = cacheSlot(ct);
+      const tag = (0 << 16) | (3 << 8) | 4; // key slot 0 (the only key), sid 3, nonce 4
 
-    t.false(cache.lookup(slot)!.some((e) => e.epoch !== 0n), 'the slot starts empty on every CPU');
-    steeredTo(t, h, f, ownerMac(0), 'first packet (decrypted)');
-    const filled = cache.lookup(slot)!.filter((e) => e.epoch !== 0n);
-    t.is(filled.length, 1, 'one CPU ran it and filled the slot');
-    const e = filled[0]!;
-    t.is(e.epoch, epoch, "entry's epoch: the live generation's");
-    t.is(e.tag, tag, "entry's tag: key slot << 16 | sid << 8 | nonce");
-    t.deepEqual(e.ct, ct, "entry's octets");
-    t.deepEqual([e.sid.len, e.sid.id.subarray(0, 3).toString('hex')], [3, row.sid], "entry's server ID");
+      t.false(cache.lookup(slot)!.some((e) => e.epoch !== 0n), 'the slot starts empty on every CPU');
+      steeredTo(t, h, f, ownerMac(0), 'first packet (decrypted)');
+      const filled = cache.lookup(slot)!.filter((e) => e.epoch !== 0n);
+      t.is(filled.length, 1, 'one CPU ran it and filled the slot');
+      const e = filled[0]!;
+      t.is(e.epoch, epoch, "entry's epoch: the live generation's");
+      t.is(e.tag, tag, "entry's tag: key slot << 16 | sid << 8 | nonce");
+      t.deepEqual(e.ct, ct, "entry's octets");
+      t.deepEqual([e.sid.len, e.sid.id.subarray(0, 3).toString('hex')], [3, row.sid], "entry's server ID");
 
-    // the entry says RS of row 1 on every CPU: a packet served from the cache goes there, not to row 0's owner
-    const rs1 = { len: 10, id: Buffer.concat([hex(ROWS[1]!.sid), Buffer.alloc(5)]) };
-    const forged = (x: Partial<Entry>): Entry => ({ ...e, sid: rs1, ...x });
-    cache.update(slot, forged({}));
-    servedFromCache(t, h, f, ownerMac(1), ownerMac(0), 'identical packet');
-    // controls: the same forged entry under another key slot, other lengths, another epoch or other octets is not used
-    for (const [what, x] of [
-      ['key slot 1', { tag: (1 << 16) | (3 << 8) | 4 }],
-      ['nonce length 5', { tag: (3 << 8) | 5 }],
-      ['the other epoch', { epoch: epoch + 1n }],
-      ['another last octet', { ct: [ct[0]! ^ (1n << 48n), ct[1]!, ct[2]!] }],
-    ] as [string, Partial<Entry>][]) {
-      cache.update(slot, forged(x));
-      steeredTo(t, h, f, ownerMac(0), `forged entry with ${what}: decrypted again`);
-      t.true(cache.lookup(slot)!.some((y) => y.epoch === epoch && y.tag === tag && y.sid.len === 3), `${what}: the entry rewritten by the decryption`);
-    }
-  }),
-);
+      // the entry says RS of row 1 on every CPU: a packet served from the cache goes there, not to row 0's owner
+      const rs1 = { len: 10, id: Buffer.concat([hex(ROWS[1]!.sid), Buffer.alloc(5)]) };
+      const forged = (x: Partial<Entry>): Entry => ({ ...e, sid: rs1, ...x });
+      cache.update(slot, forged({}));
+      servedFromCache(t, h, f, ownerMac(1), ownerMac(0), 'identical packet');
+      // controls: the same forged entry under another key slot, other lengths, another epoch or other octets is not used
+      for (const [what, x] of [
+        ['key slot 1', { tag: (1 << 16) | (3 << 8) | 4 }],
+        ['nonce length 5', { tag: (3 << 8) | 5 }],
+        ['the other epoch', { epoch: epoch + 1n }],
+        ['another last octet', { ct: [ct[0]! ^ (1n << 48n), ct[1]!, ct[2]!] }],
+      ] as [string, Partial<Entry>][]) {
+        cache.update(slot, forged(x));
+        steeredTo(t, h, f, ownerMac(0), `forged entry with ${what}: decrypted again`);
+        t.true(cache.lookup(slot)!.some((y) => y.epoch === epoch && y.tag === tag && y.sid.len === 3), `${what}: the entry rewritten by the decryption`);
+      }
+    }),
+  );
+}
 
 /** Steered to `mac` (the cache entry's server), where the reference, which has no cache, decrypts and finds `refMac`. */
 function servedFromCache(t: ExecutionContext, h: Harness, f: Buffer, mac: Buffer, refMac: Buffer, what: string): void {
@@ -242,32 +258,34 @@ function servedFromCache(t: ExecutionContext, h: Harness, f: Buffer, mac: Buffer
   t.deepEqual(h.reference(f).output, withMacs(f, refMac, MAC_SELF), `${what}: the reference decrypts`);
 }
 
-privilegedSerial('the decrypt-once cache after a publish that changes the key: the old entry (old epoch) is not used, the packet decodes with the new key', (t) =>
-  withHarness((h) => {
-    h.install(vectorWorld());
-    const cache = h.coll.perCpuMap('qs_lb_cache', whole(u32), LbCacheEntry);
-    const oldCid = hex(ROWS[0]!.cid);
-    const slot = cacheSlot(ctWords(oldCid.subarray(1)));
-    const f = toVip(PORT_ROWS, shortHeader(oldCid));
-    steeredTo(t, h, f, ownerMac(0), 'under the old key');
-    const entry = cache.lookup(slot)!.find((e) => e.epoch !== 0n)!;
-    t.truthy(entry, 'the packet left an entry');
-    // every CPU holds it, so whichever CPU runs the next packet would find it
-    cache.update(slot, entry);
-    steeredTo(t, h, f, ownerMac(0), 'again, from the cache');
+for (const impl of IMPLS) {
+  privilegedSerial(`the decrypt-once cache after a publish that changes the key: the old entry (old epoch) is not used, the packet decodes with the new key${impl.title}`, (t) =>
+    withHarness(impl, (h) => {
+      h.install(vectorWorld());
+      const cache = h.coll.perCpuMap('qs_lb_cache', whole(u32), LbCacheEntry);
+      const oldCid = hex(ROWS[0]!.cid);
+      const slot = cacheSlot(ctWords(oldCid.subarray(1)));
+      const f = toVip(PORT_ROWS, shortHeader(oldCid));
+      steeredTo(t, h, f, ownerMac(0), 'under the old key');
+      const entry = cache.lookup(slot)!.find((e) => e.epoch !== 0n)!;
+      t.truthy(entry, 'the packet left an entry');
+      // every CPU holds it, so whichever CPU runs the next packet would find it
+      cache.update(slot, entry);
+      steeredTo(t, h, f, ownerMac(0), 'again, from the cache');
 
-    const newKey = hex('00112233445566778899aabbccddeeff');
-    h.install(vectorWorld({ key: newKey }));
-    const live = h.coll.map('qs_live', whole(u32), Live).lookup(0)!;
-    t.not(live.epoch[live.gen], entry.epoch, 'the publish gave the live generation a new epoch');
-    t.deepEqual(cache.lookup(slot)!.map((e) => e.epoch), cache.lookup(slot)!.map(() => entry.epoch), 'the old entry is still there');
-    // the old CID now decrypts to something else: no owner (the old entry would have said row 0's)
-    const r = h.run(f);
-    t.is(r.action, XdpAction.PASS);
-    t.is(h.reference(f).reason, 'UNKNOWN_SERVER');
-    t.deepEqual(r.output, f, 'not steered by the stale entry');
-    // and a CID of the same server under the new key is steered to it
-    const cid = encodeCid({ cr: 0, sidLen: 3, nonceLen: 4, key: newKey }, hex(ROWS[0]!.sid), hex(ROWS[0]!.nonce));
-    steeredTo(t, h, toVip(PORT_ROWS, shortHeader(cid)), ownerMac(0), 'the same server under the new key');
-  }),
-);
+      const newKey = hex('00112233445566778899aabbccddeeff');
+      h.install(vectorWorld({ key: newKey }));
+      const live = h.coll.map('qs_live', whole(u32), Live).lookup(0)!;
+      t.not(live.epoch[live.gen], entry.epoch, 'the publish gave the live generation a new epoch');
+      t.deepEqual(cache.lookup(slot)!.map((e) => e.epoch), cache.lookup(slot)!.map(() => entry.epoch), 'the old entry is still there');
+      // the old CID now decrypts to something else: no owner (the old entry would have said row 0's)
+      const r = h.run(f);
+      t.is(r.action, XdpAction.PASS);
+      t.is(h.reference(f).reason, 'UNKNOWN_SERVER');
+      t.deepEqual(r.output, f, 'not steered by the stale entry');
+      // and a CID of the same server under the new key is steered to it
+      const cid = encodeCid({ cr: 0, sidLen: 3, nonceLen: 4, key: newKey }, hex(ROWS[0]!.sid), hex(ROWS[0]!.nonce));
+      steeredTo(t, h, toVip(PORT_ROWS, shortHeader(cid)), ownerMac(0), 'the same server under the new key');
+    }),
+  );
+}
