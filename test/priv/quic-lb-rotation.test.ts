@@ -103,66 +103,70 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** 64 CIDs of one config naming the owner: a connection's worth each, distinct nonces (cache misses and hits). */
 const cidsOf = (c: LbConfig) => Array.from({ length: 64 }, () => encodeCid(c, Buffer.from(OWNER, 'hex'), randomBytes(c.nonceLen)));
 
-privilegedSerial('key rotation under live traffic: old and new configs both decode, 0 datagrams misrouted; an in-place key change is the control', async (t) => {
-  const lab = new Lab();
-  const l1 = new Listener(lab.rs1, VIP, PORT);
-  const l2 = new Listener(lab.rs2, VIP, PORT);
-  try {
-    await Promise.all([l1.ready, l2.ready]);
-    const keyA = randomBytes(16);
-    const keyB = randomBytes(16);
-    const fa = lab.keyFile('a.key', keyA);
-    const fb = lab.keyFile('b.key', keyB);
-    // A: single pass (sid 2 + nonce 14 = 16); B: the 4-pass Feistel (2 + 15 = 17, odd)
-    const A = { cr: 0, sidLen: 2, nonceLen: 14, key: keyA };
-    const B = { cr: 1, sidLen: 2, nonceLen: 15, key: keyB };
-    const specA = `quic-lb:sid=2,nonce=14,cr=0,key-file=${fa}`;
-    const specB = `quic-lb:sid=2,nonce=15,cr=1,key-file=${fb}`;
-    lab.ok('vips', 'add', `${VIP}:${PORT}`, '--cid', specA);
-    lab.ok('servers', 'add', OWNER, '--mac', lab.mac.rs2);
-    lab.ok('attach', 'eth0', '--id', '0001');
+// both AES implementations: every publish of the rotation must give the kfunc program its contexts too
+for (const aes of ['table', 'kfunc']) {
+  privilegedSerial(`key rotation under live traffic: old and new configs both decode, 0 datagrams misrouted; an in-place key change is the control${aes === 'kfunc' ? ' (kfunc AES)' : ''}`, async (t) => {
+    const lab = new Lab();
+    const l1 = new Listener(lab.rs1, VIP, PORT);
+    const l2 = new Listener(lab.rs2, VIP, PORT);
+    try {
+      await Promise.all([l1.ready, l2.ready]);
+      const keyA = randomBytes(16);
+      const keyB = randomBytes(16);
+      const fa = lab.keyFile('a.key', keyA);
+      const fb = lab.keyFile('b.key', keyB);
+      // A: single pass (sid 2 + nonce 14 = 16); B: the 4-pass Feistel (2 + 15 = 17, odd)
+      const A = { cr: 0, sidLen: 2, nonceLen: 14, key: keyA };
+      const B = { cr: 1, sidLen: 2, nonceLen: 15, key: keyB };
+      const specA = `quic-lb:sid=2,nonce=14,cr=0,key-file=${fa}`;
+      const specB = `quic-lb:sid=2,nonce=15,cr=1,key-file=${fb}`;
+      lab.ok('vips', 'add', `${VIP}:${PORT}`, '--cid', specA);
+      lab.ok('servers', 'add', OWNER, '--mac', lab.mac.rs2);
+      lab.ok('attach', 'eth0', '--id', '0001', '--aes', aes);
+      t.deepEqual(cliJson<{ attached: { aes: string }[] }>(lab.q('status', '--json')).attached.map((x) => x.aes), [aes]);
 
-    const sa = lab.stream(cidsOf(A), 'a');
-    await pause(300);
-    // step 1: the new config beside the old one (servers start issuing B's CIDs after this)
-    lab.ok('vips', 'config', 'add', `${VIP}:${PORT}`, '--cid', specB);
-    const sb = lab.stream(cidsOf(B), 'b');
-    await pause(300);
-    // step 2: old connections are gone; the old config goes, while B's traffic flows
-    const sentA = await sa.stop();
-    await pause(50);
-    lab.ok('vips', 'config', 'remove', `${VIP}:${PORT}`, '--cr', '0');
-    await pause(300);
-    const sentB = await sb.stop();
-    const sent = sentA + sentB;
-    await settle([l1, l2], sent);
-    const at1 = l1.take().length;
-    const at2 = l2.take().length;
-    t.true(sentA > 100 && sentB > 100, `both streams ran (${sentA}, ${sentB})`);
-    t.is(at1, 0, 'no datagram stayed on RS1');
-    t.is(at2, sent, 'every datagram reached the owner');
-    const r = lab.reasons();
-    t.is(r.steered, sent);
-    t.deepEqual([r.unroutable_cid, r.unknown_server], [0, 0]);
-    // 128 distinct CIDs, each decrypted once per generation it was seen under; the rest hit the cache
-    t.true(r.decrypted! >= 128 && r.decrypted! < sent / 2, `decrypted ${r.decrypted} of ${sent}`);
-    const list = cliJson<{ address: string; cid: string[] }[]>(lab.q('vips', 'list', '--json'));
-    t.deepEqual(list[0]!.cid.map((c) => c.replace(/,key-fingerprint=[0-9a-f]{8}$/, '')), ['quic-lb:sid=2,nonce=15,cr=1']);
+      const sa = lab.stream(cidsOf(A), 'a');
+      await pause(300);
+      // step 1: the new config beside the old one (servers start issuing B's CIDs after this)
+      lab.ok('vips', 'config', 'add', `${VIP}:${PORT}`, '--cid', specB);
+      const sb = lab.stream(cidsOf(B), 'b');
+      await pause(300);
+      // step 2: old connections are gone; the old config goes, while B's traffic flows
+      const sentA = await sa.stop();
+      await pause(50);
+      lab.ok('vips', 'config', 'remove', `${VIP}:${PORT}`, '--cr', '0');
+      await pause(300);
+      const sentB = await sb.stop();
+      const sent = sentA + sentB;
+      await settle([l1, l2], sent);
+      const at1 = l1.take().length;
+      const at2 = l2.take().length;
+      t.true(sentA > 100 && sentB > 100, `both streams ran (${sentA}, ${sentB})`);
+      t.is(at1, 0, 'no datagram stayed on RS1');
+      t.is(at2, sent, 'every datagram reached the owner');
+      const r = lab.reasons();
+      t.is(r.steered, sent);
+      t.deepEqual([r.unroutable_cid, r.unknown_server], [0, 0]);
+      // 128 distinct CIDs, each decrypted once per generation it was seen under; the rest hit the cache
+      t.true(r.decrypted! >= 128 && r.decrypted! < sent / 2, `decrypted ${r.decrypted} of ${sent}`);
+      const list = cliJson<{ address: string; cid: string[] }[]>(lab.q('vips', 'list', '--json'));
+      t.deepEqual(list[0]!.cid.map((c) => c.replace(/,key-fingerprint=[0-9a-f]{8}$/, '')), ['quic-lb:sid=2,nonce=15,cr=1']);
 
-    // control: B's key replaced in place under cr=1 (no rotation) while B's traffic flows
-    const fc = lab.keyFile('c.key', randomBytes(16));
-    const sc = lab.stream(cidsOf(B), 'c');
-    await pause(200);
-    lab.ok('vips', 'add', `${VIP}:${PORT}`, '--cid', `quic-lb:sid=2,nonce=15,cr=1,key-file=${fc}`);
-    await pause(200);
-    const sentC = await sc.stop();
-    await settle([l1, l2], sentC);
-    const stranded = l1.take().length;
-    t.true(stranded > 0, `the in-place key change strands datagrams on RS1 (${stranded} of ${sentC})`);
-    t.is(stranded + l2.take().length, sentC);
-  } finally {
-    l1.stop();
-    l2.stop();
-    lab.destroy();
-  }
-});
+      // control: B's key replaced in place under cr=1 (no rotation) while B's traffic flows
+      const fc = lab.keyFile('c.key', randomBytes(16));
+      const sc = lab.stream(cidsOf(B), 'c');
+      await pause(200);
+      lab.ok('vips', 'add', `${VIP}:${PORT}`, '--cid', `quic-lb:sid=2,nonce=15,cr=1,key-file=${fc}`);
+      await pause(200);
+      const sentC = await sc.stop();
+      await settle([l1, l2], sentC);
+      const stranded = l1.take().length;
+      t.true(stranded > 0, `the in-place key change strands datagrams on RS1 (${stranded} of ${sentC})`);
+      t.is(stranded + l2.take().length, sentC);
+    } finally {
+      l1.stop();
+      l2.stop();
+      lab.destroy();
+    }
+  });
+}
