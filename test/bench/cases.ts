@@ -26,6 +26,7 @@ import { CLIENT4, Harness, LOCAL_SID, MAC_PEER, MAC_RS2, PORT_QUIC_LB, VIP4 } fr
 import { BENCH_KEY, BenchWorld, ENC_BENCH, OBJECTS, PORT_ENC, benchConfig } from './world.js';
 import { MAC_SELF, frame, shortHeader } from '../helpers/frames.js';
 import { encodeCid } from '../../src/quic/quic-lb.js';
+import { CIPHER, kernelCrypto, kernelHasCryptoKfuncs } from '../../src/datapath/crypto.js';
 
 export interface BenchOptions {
   /** BPF_PROG_TEST_RUN runs per sample (the kernel reports the mean). */
@@ -279,8 +280,10 @@ function encryptedCases(w: BenchWorld, viaHarness: Sampler, shipped: Program, pl
       payload: shortHeader(encodeCid({ cr: c.cr, sidLen: c.sidLen, nonceLen: c.nonceLen, key: BENCH_KEY }, Buffer.from(c.sid, 'hex'), Buffer.alloc(c.nonceLen, 0x4e)), { rest: Buffer.alloc(20) }),
     }),
   );
-  // per implementation: the program with the cache, and the object built without it
+  // per implementation: the program with the cache, and the object built without it; the kfunc one
+  // where the kernel has the crypto kfuncs (its contexts made on the bench's pins first)
   const impls: [string, Program, string][] = [['table AES', shipped, OBJECTS.nocache]];
+  if (kernelHasCryptoKfuncs()) impls.push([`kfunc AES (${CIPHER}: ${kernelCrypto().driver ?? '?'})`, w.kfuncBuild().program('quicsteer_xdp'), OBJECTS.kfuncNocache]);
   const cases: Case[] = [{ row: { section, figure: ENC_FLOOR, unit: 'ns' }, sample: viaHarness(ENC_FLOOR, shipped, plainFrame, XdpAction.TX, plainReason) }];
   for (const [impl, hit, uncached] of impls) {
     const miss = w.build(uncached).program('quicsteer_xdp');
@@ -298,7 +301,8 @@ function encryptedCases(w: BenchWorld, viaHarness: Sampler, shipped: Program, pl
   cases.at(-1)!.row.note =
     `encrypted rows: a VIP with three QUIC-LB configs under one key (16 octets: single pass; sid 2 + nonce 15: 3 AES passes; sid 5 + nonce 4: 4), ` +
     `applied by the CLI from a key file; "cache hit" = the shipped build, the frame's CID found in the per-CPU decrypt-once cache (qs_lb_decrypts unmoved), ` +
-    `"decrypted" = the build without the cache (-DQS_LB_NO_CACHE; qs_lb_decrypts moved once per run); goal: the single-pass cache hit at most ${ENC_GOAL}x the plaintext steer`;
+    `"decrypted" = the build without the cache (-DQS_LB_NO_CACHE; qs_lb_decrypts moved once per run); goal: the single-pass cache hit at most ${ENC_GOAL}x the plaintext steer; ` +
+    `"kfunc AES" (where the kernel has the BPF crypto kfuncs) = quicsteer_kfunc.bpf.o on the same pins, the kernel's ecb(aes) per block, its contexts made by one more publish`;
   return cases;
 }
 

@@ -10,6 +10,8 @@ import { ObjectSpec, type Collection, type PerCpuMap, type Program } from '../..
 import { u32, u64, whole } from '../../src/bpf/codec.js';
 import { Counter, Reasons, type CounterT, type ReasonName } from '../../src/bpf/layout.js';
 import { native } from '../../src/bpf/native.js';
+import { PinnedState } from '../../src/control/state.js';
+import { withWriteLock } from '../../src/control/lock.js';
 import { TempBpffs } from '../helpers/bpffs.js';
 import { MAC_SELF } from '../helpers/frames.js';
 import { ROOT } from '../helpers/paths.js';
@@ -20,6 +22,9 @@ export const OBJECTS = {
   shipped: path.join(ROOT, 'build/bpf/quicsteer.bpf.o'),
   /** the shipped program without the decrypt-once cache (-DQS_LB_NO_CACHE): every encrypted CID takes AES */
   nocache: path.join(ROOT, 'build/bpf/quicsteer_nocache.bpf.o'),
+  /** the same two with the kfunc AES (the kernel's ecb(aes); Linux >= 6.10) */
+  kfunc: path.join(ROOT, 'build/bpf/quicsteer_kfunc.bpf.o'),
+  kfuncNocache: path.join(ROOT, 'build/bpf/quicsteer_kfunc_nocache.bpf.o'),
   floors: path.join(ROOT, 'build/bpf/floors.bpf.o'),
   harness: path.join(ROOT, 'build/bpf/harness.bpf.o'),
   stop: (n: number) => path.join(ROOT, `build/bpf/quicsteer_stop${n}.bpf.o`),
@@ -110,6 +115,26 @@ export class BenchWorld {
 
   private track(c: Collection): Collection {
     this.open.push(c);
+    return c;
+  }
+
+  /**
+   * The kfunc implementation on the applied pins: its build loaded there (its contexts map pinned with
+   * the rest), then the configuration published once more by a writer, which makes the contexts.
+   */
+  kfuncBuild(): Collection {
+    const c = this.build(OBJECTS.kfunc);
+    // egress MACs are resolved in the namespace the configuration names
+    this.ns.enter(() =>
+      withWriteLock(this.pin, () => {
+        const st = PinnedState.openForWrite(this.pin)!;
+        try {
+          st.commit(st.wanted());
+        } finally {
+          st.close();
+        }
+      }),
+    );
     return c;
   }
 

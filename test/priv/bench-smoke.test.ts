@@ -7,6 +7,7 @@ import { BenchWorld, OBJECTS, benchConfig } from '../bench/world.js';
 import { fixtures } from '../helpers/fixtures.js';
 import { XdpAction } from '../../src/bpf/index.js';
 import { Netns } from '../helpers/netns.js';
+import { kernelHasCryptoKfuncs } from '../../src/datapath/crypto.js';
 
 privilegedSerial('make bench: every case runs once and reports a number', (t) => {
   const opts = { repeat: 100, samples: 1, liveRepeat: 1000, cliRuns: 1 };
@@ -21,6 +22,9 @@ privilegedSerial('make bench: every case runs once and reports a number', (t) =>
     '1. parse Ethernet/IP/UDP', '7. + MAC rewrite, XDP_TX', '8. + counters: the shipped program',
   ])
     t.true(figures.includes(want), want);
+  // the encrypted rows per AES implementation: the table one everywhere, the kfunc one where the kernel has the kfuncs
+  const impls = ['table AES', ...(kernelHasCryptoKfuncs() ? ['kfunc AES'] : [])];
+  for (const impl of impls) t.is(figures.filter((f) => f.startsWith(impl)).length, 6, `${impl}: 3 cache hits and 3 decryptions`);
   for (const row of r.rows) {
     // ns rows are net of the harness (or of XDP_PASS): with 100 runs a difference may round to 0 or
     // below; every other figure is a real time, rate or size
