@@ -167,7 +167,8 @@ clean:
 	$(msg) CLEAN $(BUILD)
 	$(Q)rm -rf $(BUILD)
 
-# The VM tier (test/vm: real IPVS) runs in qemu under TCG: Debian's kernel, the host's /usr and /etc
+# The VM tier (test/vm: real IPVS) runs in qemu under TCG, one test file at a time (ipvs.test.ts clears
+# the whole IPVS table, director.test.ts keeps services in it): Debian's kernel, the host's /usr and /etc
 # read-only, this checkout over 9p; exit code, output and a timeout come back (scripts/vm/run.sh). Root.
 # make vm-test [TESTS=test/vm/x.test.ts] | make vm-run CMD='command, run in the checkout' | make vm-image
 # Boot files in build/vm: rebuilt when scripts/vm, Debian's kernel package or node_modules change.
@@ -178,7 +179,7 @@ vm-image: node_modules/.package-lock.json
 
 vm-test: all vm-image
 	$(msg) VM-TEST "$(or $(TESTS),test/vm)"
-	$(Q)scripts/vm/run.sh 'node scripts/run-tests.mjs $(or $(TESTS),test/vm)'
+	$(Q)scripts/vm/run.sh 'node scripts/run-tests.mjs --concurrency=1 $(or $(TESTS),test/vm)'
 
 vm-run: vm-image
 	$(Q)test -n "$$CMD" || { echo "usage: make vm-run CMD='command run in the VM from the checkout'" >&2; exit 2; }

@@ -71,33 +71,31 @@ export function encryptPlain(key: Buffer, plain: Buffer): Buffer {
 }
 
 /**
- * The server ID from encrypted octets, as a load balancer recovers it: one AES decryption when
- * they are 16, else 3 Feistel passes (4 when the server ID is longer than the nonce). `passes`
- * says how many AES operations it took.
+ * The octets decrypted as far as `sidLen` needs: the single pass when they are 16; else the Feistel
+ * network backwards, stopping after pass 2 when the first sidLen octets lie whole in left_0 (the
+ * nonce at least as long as the server ID), else all 4 passes. `passes`: the AES operations taken.
  */
-export function decryptSid(key: Buffer, ct: Buffer, sidLen: number): { sid: Buffer; passes: number } {
+function decrypt(key: Buffer, ct: Buffer, sidLen: number): { plain: Buffer; passes: number } {
   const len = ct.length;
-  if (len === 16) return { sid: aes(key, ct, true).subarray(0, sidLen), passes: 1 };
+  if (len === 16) return { plain: aes(key, ct, true), passes: 1 };
   const [l2, r2] = split(ct);
   const l1 = pass(key, len, 4, r2, l2, 'left');
   const r1 = pass(key, len, 3, l1, r2, 'right');
   const l0 = pass(key, len, 2, r1, l1, 'left');
-  // the nonce at least as long as the server ID: the server ID lies whole in left_0
-  if (sidLen <= len >> 1) return { sid: l0.subarray(0, sidLen), passes: 3 };
+  if (sidLen <= len >> 1) return { plain: l0, passes: 3 };
   const r0 = pass(key, len, 1, l0, r1, 'right');
-  return { sid: join(l0, r0, len).subarray(0, sidLen), passes: 4 };
+  return { plain: join(l0, r0, len), passes: 4 };
+}
+
+/** The server ID from encrypted octets, as a load balancer recovers it (1, 3 or 4 AES operations: `passes`). */
+export function decryptSid(key: Buffer, ct: Buffer, sidLen: number): { sid: Buffer; passes: number } {
+  const { plain, passes } = decrypt(key, ct, sidLen);
+  return { sid: plain.subarray(0, sidLen), passes };
 }
 
 /** The whole plaintext (server ID ‖ nonce) of encrypted octets: all 4 passes (for `cid decode`). */
 export function decryptPlain(key: Buffer, ct: Buffer): Buffer {
-  const len = ct.length;
-  if (len === 16) return aes(key, ct, true);
-  const [l2, r2] = split(ct);
-  const l1 = pass(key, len, 4, r2, l2, 'left');
-  const r1 = pass(key, len, 3, l1, r2, 'right');
-  const l0 = pass(key, len, 2, r1, l1, 'left');
-  const r0 = pass(key, len, 1, l0, r1, 'right');
-  return join(l0, r0, len);
+  return decrypt(key, ct, ct.length).plain;
 }
 
 /** First octet: the config rotation bits, then the CID's length minus one (length self-encoding). */

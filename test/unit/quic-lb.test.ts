@@ -1,7 +1,8 @@
 // QUIC-LB (draft-ietf-quic-load-balancers-21): the draft's vectors byte for byte through the TS
 // reference and `quicsteer cid encode/decode`, the AES schedules the XDP program uses, and key files.
 import test from 'ava';
-import { chmodSync, chownSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { decodeCidLb, decryptSid, encodeCid } from '../../src/quic/quic-lb.js';
@@ -136,6 +137,16 @@ test('key files: 0600 and owned by root (or the user), hex only; the key itself 
     t.regex(r.stderr, message, what);
     t.false(r.stderr.includes(KEY.slice(0, 30)), `${what}: no key text in the error`);
   }
+  // a FIFO would block a plain read: refused at once; a symlink is followed to the file it names
+  const fifo = path.join(dir, 'fifo');
+  spawnSync('mkfifo', ['-m', '600', fifo]);
+  t.regex(cli(['cid', 'decode', '0720b1d07b359d3c', '--cid', spec(fifo)]).stderr, /key file \S+fifo: not a regular file/);
+  const link = path.join(dir, 'link');
+  symlinkSync(good, link);
+  t.is(cli(['cid', 'decode', '0720b1d07b359d3c', '--cid', spec(link)]).stdout, 'ed793a\n');
+  const openLink = path.join(dir, 'open-link');
+  symlinkSync(path.join(dir, 'open'), openLink);
+  t.regex(cli(['cid', 'decode', '0720b1d07b359d3c', '--cid', spec(openLink)]).stderr, /group or others may access it \(mode 0644\)/);
   if (isRoot) {
     const other = file('other', KEY);
     chownSync(other, 65534, 65534);
