@@ -6,7 +6,8 @@ import path from 'node:path';
 import { privilegedSerial } from '../helpers/env.js';
 import { TempBpffs } from '../helpers/bpffs.js';
 import { tempDir } from '../helpers/tmp.js';
-import { cli, cliJson } from '../helpers/cli.js';
+import { cli, cliJson, SHIM } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
 import { keyFingerprint } from '../../src/control/keys.js';
 import { PinnedState } from '../../src/control/state.js';
 import { LbFlags, MAX_KEYS } from '../../src/bpf/layout.js';
@@ -125,6 +126,34 @@ privilegedSerial('apply: key-file paths relative to the file, a second apply is 
     t.regex(inline.stderr, /^quicsteer: \S+quicsteer\.json: vips\[0\]\.cid\[0\]: keys are not written inline here .*key-file=<path>/);
     t.false(inline.stderr.includes(k.toString('hex')));
     t.true(readdirSync(dir).includes('lb.key'));
+  } finally {
+    q('reset');
+    fs.destroy();
+  }
+});
+
+privilegedSerial('concurrent writers: six vips config add at once, each at its own codepoint, all land (no lost update)', async (t) => {
+  const fs = new TempBpffs();
+  const dir = tempDir('qs-keyconc');
+  const q = (...a: string[]) => cli(['--pin-path', fs.dir, ...a]);
+  try {
+    const keys = Array.from({ length: 7 }, () => randomBytes(16));
+    const files = keys.map((k, i) => keyFile(dir, `k${i}`, k));
+    t.is(q('vips', 'add', VIP, '--cid', `quic-lb:sid=2,nonce=14,key-file=${files[0]}`).code, 0);
+    const runs = await Promise.all(
+      [1, 2, 3, 4, 5, 6].map(
+        (cr) =>
+          new Promise<number | null>((resolve) =>
+            spawn(process.execPath, [SHIM, '--pin-path', fs.dir, 'vips', 'config', 'add', VIP, '--cid', `quic-lb:sid=2,nonce=${14 + (cr % 2)},cr=${cr},key-file=${files[cr]}`], { stdio: 'ignore' }).on('close', resolve),
+          ),
+      ),
+    );
+    t.deepEqual(runs, [0, 0, 0, 0, 0, 0]);
+    const cid = cliJson<{ cid: string[] }[]>(q('vips', 'list', '--json'))[0]!.cid;
+    t.deepEqual(
+      cid,
+      keys.map((k, cr) => `quic-lb:sid=2,nonce=${cr === 0 ? 14 : 14 + (cr % 2)}${cr ? `,cr=${cr}` : ''},key-fingerprint=${keyFingerprint(k)}`),
+    );
   } finally {
     q('reset');
     fs.destroy();
