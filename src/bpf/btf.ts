@@ -2,43 +2,14 @@
 import { readFileSync } from 'node:fs';
 
 const BTF_MAGIC = 0xeb9f;
-const KIND = { FUNC: 12 } as const;
-
-/** Bytes that follow a type's 12-byte header, by kind (include/uapi/linux/btf.h); undefined: a kind this reader does not know. */
-function extraSize(kind: number, vlen: number): number | undefined {
-  switch (kind) {
-    case 1: // INT
-    case 14: // VAR
-    case 17: // DECL_TAG
-      return 4;
-    case 2: // PTR
-    case 7: // FWD
-    case 8: // TYPEDEF
-    case 9: // VOLATILE
-    case 10: // CONST
-    case 11: // RESTRICT
-    case 12: // FUNC
-    case 16: // FLOAT
-    case 18: // TYPE_TAG
-      return 0;
-    case 3: // ARRAY
-      return 12;
-    case 4: // STRUCT
-    case 5: // UNION
-    case 15: // DATASEC
-    case 19: // ENUM64
-      return vlen * 12;
-    case 6: // ENUM
-    case 13: // FUNC_PROTO
-      return vlen * 8;
-    default:
-      return undefined;
-  }
-}
+const KIND_FUNC = 12;
 
 /**
- * Which of `names` a raw BTF blob declares as functions. Throws on a blob that is not BTF (or is
- * cut short), and on a type kind newer than this reader: the caller decides what that means.
+ * Which of `names` a raw BTF blob declares as functions. A FUNC record is a 4-byte-aligned run of
+ * its name's offset in the string section, then its info word (kind 12 in bits 24..28): the type
+ * section is scanned as 32-bit words for that pair rather than walked type by type (vmlinux has
+ * some 150,000 types; the walk cost `status` about 10 ms, the scan about 1). Throws on a blob that
+ * is not BTF or is cut short.
  */
 export function btfFuncs(buf: Buffer, names: string[]): Set<string> {
   if (buf.length < 24 || buf.readUInt16LE(0) !== BTF_MAGIC) throw new Error('not little-endian raw BTF');
@@ -47,7 +18,7 @@ export function btfFuncs(buf: Buffer, names: string[]): Set<string> {
   const types = hdrLen + typeOff;
   const strs = hdrLen + strOff;
   if (types + typeLen > buf.length || strs + strLen > buf.length) throw new Error('BTF sections run past the end');
-  // the names' offsets in the string section (a name is stored once): then types compare numbers
+  // the names' offsets in the string section (a name is stored once, normally)
   const wanted = new Map<number, string>();
   for (const n of names) {
     const needle = Buffer.from(`\0${n}\0`, 'latin1');
@@ -55,16 +26,14 @@ export function btfFuncs(buf: Buffer, names: string[]): Set<string> {
   }
   const out = new Set<string>();
   if (wanted.size === 0) return out;
-  for (let at = types; at < types + typeLen; ) {
-    const info = buf.readUInt32LE(at + 4);
-    const kind = (info >>> 24) & 0x1f;
-    const extra = extraSize(kind, info & 0xffff);
-    if (extra === undefined) throw new Error(`BTF type kind ${kind} is unknown to this reader`);
-    if (kind === KIND.FUNC) {
-      const n = wanted.get(buf.readUInt32LE(at));
-      if (n !== undefined) out.add(n);
-    }
-    at += 12 + extra;
+  // an aligned copy when the section is not aligned in the buffer (a typed array view needs it)
+  const sec = (buf.byteOffset + types) % 4 === 0 ? buf : Buffer.from(buf.subarray(types, types + typeLen));
+  const w = new Uint32Array(sec.buffer, sec.byteOffset + (sec === buf ? types : 0), typeLen >>> 2);
+  // the info word first: few words have kind FUNC in bits 24..28, so the name lookup is rare
+  for (let i = 1; i < w.length; i++) {
+    if (((w[i]! >>> 24) & 0x1f) !== KIND_FUNC) continue;
+    const n = wanted.get(w[i - 1]!);
+    if (n !== undefined) out.add(n);
   }
   return out;
 }
