@@ -18,6 +18,9 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <cstddef>
+#include <cstdlib>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -699,6 +702,30 @@ Napi::Value SetDebug(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// sd_notify(3)'s protocol (stable, documented for reimplementation): one datagram of "KEY=VALUE\n"
+// lines to the AF_UNIX socket systemd names in $NOTIFY_SOCKET ('@' = abstract namespace).
+// Returns false when the variable is unset (not run by systemd with Type=notify).
+Napi::Value SdNotify(const Napi::CallbackInfo &info) {
+  std::string state = ArgString(info, 0, "state");
+  const char *e = getenv("NOTIFY_SOCKET");
+  if (!e || !*e) return Napi::Boolean::New(info.Env(), false);
+  std::string where(e);
+  if ((where[0] != '/' && where[0] != '@') || where.size() >= sizeof(sockaddr_un::sun_path))
+    ThrowErrno(info.Env(), EINVAL, "NOTIFY_SOCKET " + where);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  memcpy(sa.sun_path, where.data(), where.size());
+  if (sa.sun_path[0] == '@') sa.sun_path[0] = 0;
+  socklen_t len = offsetof(sockaddr_un, sun_path) + where.size();
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) ThrowErrno(info.Env(), errno, "socket");
+  ssize_t n = sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr *>(&sa), len);
+  int err = errno;
+  close(fd);
+  if (n < 0) ThrowErrno(info.Env(), err, "sendto " + where);
+  return Napi::Boolean::New(info.Env(), true);
+}
+
 Napi::Value LastLog(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), g_log); }
 
 // ---- bpf_object: open (a spec), adjust, load; closes on close() or GC ----
@@ -1017,6 +1044,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<NetnsSet>(env, exports, "netnsSet");
   Export<SetDebug>(env, exports, "setDebug");
   Export<LastLog>(env, exports, "lastLog");
+  Export<SdNotify>(env, exports, "sdNotify");
   exports.Set("libbpfVersion", Napi::String::New(env, std::to_string(libbpf_major_version()) + "." +
                                                           std::to_string(libbpf_minor_version())));
   exports.Set("constants", Constants(env));

@@ -181,6 +181,8 @@ export interface NativeAddon {
   netnsSet(fd: number): void;
   setDebug(on: boolean): void;
   lastLog(): string;
+  /** sd_notify(3): sends `state` to $NOTIFY_SOCKET; false when it is unset */
+  sdNotify(state: string): boolean;
   readonly libbpfVersion: string;
   readonly constants: NativeConstants;
 }
