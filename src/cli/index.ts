@@ -10,6 +10,7 @@ import { applyCommand } from './commands/apply.js';
 import { directorCommand } from './commands/director.js';
 import { realserverCommand } from './commands/realserver.js';
 import { demoCommand } from './commands/demo.js';
+import { agentCommand } from './commands/agent.js';
 import { UsageError } from '../control/errors.js';
 
 export const VERSION = '0.1.0';
@@ -41,7 +42,7 @@ export function buildProgram(o: { jsonErrors?: boolean } = {}): Command {
     })
     // commander's help command takes one name: `help vips add` would show `vips`
     .helpCommand(false);
-  for (const c of [attachCommand(), detachCommand(), resetCommand(), statusCommand(), vipsCommand(), serversCommand(), statsCommand(), cidCommand(), applyCommand(), directorCommand(), realserverCommand(), demoCommand()])
+  for (const c of [attachCommand(), detachCommand(), resetCommand(), statusCommand(), vipsCommand(), serversCommand(), statsCommand(), cidCommand(), applyCommand(), directorCommand(), realserverCommand(), demoCommand(), agentCommand()])
     program.addCommand(c);
   program
     .command('help')
@@ -125,7 +126,7 @@ export async function main(argv: string[]): Promise<number> {
     const d = describe(e);
     if (jsonErrors) process.stderr.write(`${JSON.stringify({ error: d })}\n`);
     // commander has printed its own line (and the usage hint) already
-    else if (!(e instanceof CommanderError)) process.stderr.write(`quicsteer: ${d.message}\n`);
+    else if (!(e instanceof CommanderError) && !(e as { reported?: boolean }).reported) process.stderr.write(`quicsteer: ${d.message}\n`);
     if (process.env.QUICSTEER_DEBUG) process.stderr.write(`${(e as Error).stack ?? ''}\n`);
     return d.exitCode;
   }

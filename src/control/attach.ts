@@ -169,6 +169,23 @@ export function attach(pin: string, ifname: string, id: string, mode: Mode, o: A
   });
 }
 
+/**
+ * This build's program on every attached interface: loaded once per link and swapped in with
+ * bpf_link_update where the running one differs (an upgrade), left alone where it is the same.
+ * Returns the swaps.
+ */
+export function refreshPrograms(pin: string): { ifname: string; from: number; to: number }[] {
+  return withWriteLock(pin, () => {
+    const swaps: { ifname: string; from: number; to: number }[] = [];
+    for (const l of readLinks(pin).links) {
+      if (l.ifname === null) continue; // defunct: status names it
+      const r = attachLink(pin, l.ifname, l.ifindex, l.mode === 'unknown' ? 'native' : l.mode, { aes: l.aes === 'kfunc' ? 'kfunc' : 'table' });
+      if (r.program === 'updated') swaps.push({ ifname: l.ifname, from: l.progId, to: r.progId });
+    }
+    return swaps;
+  });
+}
+
 /** Detaches and unpins one link; a defunct one (interface gone) is unpinned all the same. */
 export function detachLink(pin: string, ifindex: number): boolean {
   const linkPin = linkPinPath(pin, ifindex);

@@ -122,6 +122,33 @@ export function parse<T extends z.ZodTypeAny>(schema: T, value: unknown, what: s
   throw new UsageError(`bad ${what} '${shown}': ${r.error.issues[0]?.message ?? 'invalid'}`);
 }
 
+/** Health-check ranges and defaults (as cloud QUIC listeners offer them): the director's checks and the agent's. */
+export const HEALTH = {
+  timeout: { min: 2, max: 60, default: 2 },
+  interval: { min: 5, max: 300, default: 5 },
+  unhealthyThreshold: { min: 2, max: 10, default: 3 },
+  healthyThreshold: { min: 2, max: 10, default: 3 },
+} as const;
+
+const ranged = (k: keyof typeof HEALTH) => z.number().int().min(HEALTH[k].min).max(HEALTH[k].max).default(HEALTH[k].default);
+const healthFields = {
+  timeout: ranged('timeout'),
+  interval: ranged('interval'),
+  unhealthyThreshold: ranged('unhealthyThreshold'),
+  healthyThreshold: ranged('healthyThreshold'),
+};
+const timeoutFits = (h: { timeout: number; interval: number }) => h.timeout <= h.interval;
+const timeoutMessage = { message: 'timeout must not exceed interval' };
+
+export const Health = z.object(healthFields).strict().refine(timeoutFits, timeoutMessage);
+export type HealthT = z.output<typeof Health>;
+
+/** The agent's peer health in the apply file: the same ranges, and a switch (probes run for servers with a "probe" address). */
+export const PeerHealth = z
+  .object({ enabled: z.boolean().default(true), ...healthFields })
+  .strict()
+  .refine(timeoutFits, timeoutMessage);
+
 /** The apply file: this server's whole quicsteer configuration. */
 export const ConfigFile = z
   .object({
@@ -134,11 +161,21 @@ export const ConfigFile = z
     servers: z
       .array(
         z
-          .object({ id: ServerIdHex, mac: Mac.optional(), ip: IpAddress.optional(), dev: Ifname.optional(), state: State.default('up') })
+          .object({
+            id: ServerIdHex,
+            mac: Mac.optional(),
+            ip: IpAddress.optional(),
+            dev: Ifname.optional(),
+            state: State.default('up'),
+            // the agent's health probe goes to this server's QUIC port here (apply ignores it)
+            probe: Endpoint.optional(),
+          })
           .strict()
           .refine((s) => (s.mac === undefined) !== (s.ip === undefined), { message: 'give exactly one of mac and ip' }),
       )
       .default([]),
+    // the agent's peer health (apply ignores it)
+    health: PeerHealth.default({}),
   })
   .strict();
 

@@ -1,28 +1,10 @@
 // The director file: listeners (VIP + UDP port), scheduler, real servers (address, port, weight), health checks.
 import net from 'node:net';
 import { z } from 'zod';
-import { ServerIdHex, VipEndpoint } from '../control/schemas.js';
+import { Health, ServerIdHex, VipEndpoint } from '../control/schemas.js';
 import { normIp, type Service } from './ipvs.js';
 
-/** Health-check ranges and defaults (as cloud QUIC listeners offer them). */
-export const HEALTH = {
-  timeout: { min: 2, max: 60, default: 2 },
-  interval: { min: 5, max: 300, default: 5 },
-  unhealthyThreshold: { min: 2, max: 10, default: 3 },
-  healthyThreshold: { min: 2, max: 10, default: 3 },
-} as const;
-
-const ranged = (k: keyof typeof HEALTH) => z.number().int().min(HEALTH[k].min).max(HEALTH[k].max).default(HEALTH[k].default);
-
-export const Health = z
-  .object({
-    timeout: ranged('timeout'),
-    interval: ranged('interval'),
-    unhealthyThreshold: ranged('unhealthyThreshold'),
-    healthyThreshold: ranged('healthyThreshold'),
-  })
-  .strict()
-  .refine((h) => h.timeout <= h.interval, { message: 'timeout must not exceed interval' });
+export { HEALTH, Health } from '../control/schemas.js';
 
 const RealServerCfg = z
   .object({

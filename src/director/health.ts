@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { endpoint, ipvsadm, normIp } from './ipvs.js';
 import type { DirectorFileT } from './config.js';
+import type { HealthT } from '../control/schemas.js';
 
 // A reserved version (0x?a?a?a?a, RFC 9000 15): never negotiated, so a server must answer VN.
 export const PROBE_VERSION = 0x1a2a3a4a;
@@ -82,6 +83,45 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', onAbort, { once: true });
   });
 
+export type Health = 'up' | 'down';
+
+/** What one target's probes add up to: `unhealthyThreshold` failures in a row take it down, `healthyThreshold` answers bring it up. */
+export class HealthTracker {
+  fails = 0;
+  oks = 0;
+  constructor(
+    public state: Health,
+    readonly h: HealthT,
+  ) {}
+
+  /** Counts one probe; returns the new state when this probe changed it, else null. */
+  observe(alive: boolean): Health | null {
+    if (alive) [this.oks, this.fails] = [this.oks + 1, 0];
+    else [this.fails, this.oks] = [this.fails + 1, 0];
+    const next: Health =
+      this.state === 'up' && this.fails >= this.h.unhealthyThreshold ? 'down' : this.state === 'down' && this.oks >= this.h.healthyThreshold ? 'up' : this.state;
+    if (next === this.state) return null;
+    this.state = next;
+    return next;
+  }
+}
+
+/**
+ * Probes one address every `interval` seconds (each probe waits up to `timeout`) until the signal
+ * aborts, and awaits `onTransition` on each change of the tracker's state before probing again.
+ */
+export async function probeLoop(target: { address: string; port: number }, tracker: HealthTracker, signal: AbortSignal, onTransition: (to: Health) => void | Promise<void>): Promise<void> {
+  const h = tracker.h;
+  while (!signal.aborted) {
+    const started = Date.now();
+    const alive = await probe(target.address, target.port, h.timeout * 1000);
+    if (signal.aborted) break;
+    const to = tracker.observe(alive);
+    if (to) await onTransition(to);
+    await sleep(Math.max(0, h.interval * 1000 - (Date.now() - started)), signal);
+  }
+}
+
 /**
  * Probes every real server of every listener each interval; after `unhealthyThreshold` failed probes
  * in a row its IPVS weight becomes 0 (existing flows finish, new ones go elsewhere), after
@@ -89,29 +129,16 @@ const sleep = (ms: number, signal: AbortSignal) =>
  */
 export async function runHealth(file: DirectorFileT, o: HealthOptions): Promise<void> {
   const loops = file.listeners.flatMap((l) =>
-    l.realServers.map(async (r) => {
+    l.realServers.map((r) => {
       const vip = endpoint(normIp(l.vip.ip), l.vip.port);
       const rs = endpoint(normIp(r.address), r.port);
-      const h = l.health;
-      let state: 'up' | 'down' = 'up';
-      let fails = 0;
-      let oks = 0;
-      while (!o.signal.aborted) {
-        const started = Date.now();
-        const alive = await probe(normIp(r.address), r.port, h.timeout * 1000);
-        if (o.signal.aborted) break;
-        if (alive) [oks, fails] = [oks + 1, 0];
-        else [fails, oks] = [fails + 1, 0];
-        const next: 'up' | 'down' = state === 'up' && fails >= h.unhealthyThreshold ? 'down' : state === 'down' && oks >= h.healthyThreshold ? 'up' : state;
-        if (next !== state) {
-          await ipvsadm(['-e', '-u', vip, '-r', rs, '-g', '-w', String(next === 'down' ? 0 : r.weight)]);
-          const t: Transition = { listener: vip, realServer: rs, serverId: r.serverId, from: state, to: next, at: new Date().toISOString() };
-          state = next;
-          await o.onTransition(t);
-          if (o.notify) await notify(o.notify, t);
-        }
-        await sleep(Math.max(0, h.interval * 1000 - (Date.now() - started)), o.signal);
-      }
+      const tracker = new HealthTracker('up', l.health);
+      return probeLoop({ address: normIp(r.address), port: r.port }, tracker, o.signal, async (to) => {
+        await ipvsadm(['-e', '-u', vip, '-r', rs, '-g', '-w', String(to === 'down' ? 0 : r.weight)]);
+        const t: Transition = { listener: vip, realServer: rs, serverId: r.serverId, from: to === 'down' ? 'up' : 'down', to, at: new Date().toISOString() };
+        await o.onTransition(t);
+        if (o.notify) await notify(o.notify, t);
+      });
     }),
   );
   await Promise.all(loops);

@@ -1,5 +1,5 @@
 // A private bpffs instance on a temp dir, so pin tests never touch /sys/fs/bpf; removed afterwards.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sh } from './netns.js';
@@ -10,6 +10,13 @@ const live = new Set<TempBpffs>();
 process.on('exit', () => {
   for (const fs of live) fs.destroy();
 });
+
+/** Whether a filesystem is mounted on `dir` (in this mount namespace). */
+function mounted(dir: string): boolean {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[4] === dir);
+}
 
 export class TempBpffs {
   readonly dir: string;
@@ -28,7 +35,8 @@ export class TempBpffs {
 
   destroy(): void {
     if (!live.delete(this)) return;
-    sh('umount', this.dir);
+    // a test may have unmounted it (a reboot's worth of loss) and a command mounted one again, or not
+    while (mounted(this.dir)) sh('umount', this.dir);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

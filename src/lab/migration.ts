@@ -37,7 +37,7 @@ export const NAT_PUBLIC = '192.0.2.200';
 const DIRECTOR_IP = '192.0.2.254';
 /** gtlsserver's CIDs are 18 bytes: first octet 0x11, a 2-byte server ID, a 15-byte nonce */
 export const CID_LEN = 18;
-const CID_SPEC = 'quic-lb:sid=2,nonce=15';
+export const CID_SPEC = 'quic-lb:sid=2,nonce=15';
 
 export const SERVERS = [
   { name: 'rs1', ip: '192.0.2.1', sid: '0001' },
@@ -68,6 +68,8 @@ export interface LabOptions {
   encryptedCids?: boolean;
   /** each run captures its QUIC packets' headers on the NAT's public link: RunResult.wireCids */
   captureCids?: boolean;
+  /** the QUIC servers listen on every address (the VIP and their own, where peers' health probes reach them), not the VIP only */
+  listenAny?: boolean;
 }
 
 /** A tc rate (`20mbit`, `1gbit`, `500kbit`, `100bit`) in bits per second. */
@@ -201,7 +203,7 @@ export class MigrationLab {
       this.pins[s.name] = new TempBpffs();
       this.#quicsteer(s.name, ['realserver', 'setup', '--vip', VIP, '--state', this.#stateFile(s.name)]);
       const key: Record<string, string> = this.cidKeyFile ? { QS_CID_KEY_FILE: this.cidKeyFile } : {};
-      const q = new QuicServer(this.rs[s.name].name, VIP, PORT, { log: true, env: { LD_PRELOAD: CID_SHIM, QS_CID_FIRST_OCTET: '11', QS_CID_SERVER_ID: s.sid, ...key } });
+      const q = new QuicServer(this.rs[s.name].name, o.listenAny ? '*' : VIP, PORT, { log: true, env: { LD_PRELOAD: CID_SHIM, QS_CID_FIRST_OCTET: '11', QS_CID_SERVER_ID: s.sid, ...key } });
       writeFileSync(path.join(q.dir, 'data.bin'), data);
       q.start();
       this.quic[s.name] = q;
@@ -259,6 +261,11 @@ export class MigrationLab {
     const r = spawnSync('ip', ['netns', 'exec', ns.name, process.execPath, QUICSTEER, ...full], { encoding: 'utf8', cwd: '/' });
     if (check && r.status !== 0) throw new Error(`quicsteer ${full.join(' ')}: ${r.stderr.trim()}`);
     return { ok: r.status === 0, stdout: r.stdout };
+  }
+
+  /** quicsteer as a separate process in a real server's namespace, with its pin path (see #quicsteer). */
+  quicsteer(where: RsName, args: string[], check = true): { ok: boolean; stdout: string } {
+    return this.#quicsteer(where, args, check);
   }
 
   /** quicsteer on every real server: attached with its own ID, the VIP with its CID layout, all peers. */
