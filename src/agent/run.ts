@@ -2,6 +2,7 @@
 import { Agent, type AgentOptions } from './agent.js';
 import { describe } from '../cli/index.js';
 import { Endpoint, parse } from '../control/schemas.js';
+import { holdAgentLock } from '../control/lock.js';
 
 export const DEFAULT_METRICS = { ip: '127.0.0.1', port: 9915 } as const;
 
@@ -18,6 +19,8 @@ export interface RunOptions extends AgentOptions {
 
 /** Runs the agent until SIGTERM or SIGINT; a failed start is logged and thrown (exit 1 or 2; systemd restarts it). */
 export async function runAgent(o: RunOptions): Promise<void> {
+  // a second agent for the same pin path is refused before it reads anything
+  const release = holdAgentLock(o.pin);
   const agent = new Agent(o);
   let stopping: string | null = null;
   let wake: (() => void) | null = null;
@@ -59,5 +62,6 @@ export async function runAgent(o: RunOptions): Promise<void> {
     process.off('SIGTERM', term);
     process.off('SIGINT', int);
     process.off('SIGHUP', hup);
+    release();
   }
 }

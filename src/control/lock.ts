@@ -105,3 +105,31 @@ export function withWriteLock<T>(pin: string, fn: () => T): T {
     closeSync(fd);
   }
 }
+
+/**
+ * The agent's own lock, held for its whole life (the kernel drops it when the process dies, kill -9
+ * included): one agent per pin path, since two would undo each other's health marks and reloads.
+ * Returns its release.
+ */
+export function holdAgentLock(pin: string): () => void {
+  ensureLockDir();
+  const file = lockFileOf(pin).replace(/\.lock$/, '.agent.lock');
+  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  try {
+    if (!fstatSync(fd).isFile()) throw new RuntimeError(`refusing the lock file ${file}: not a regular file`);
+    if (!native().flock(fd, 'ex')) throw new RuntimeError(`another quicsteer agent runs for ${path.resolve(pin)} (${holderOf(file)}): one agent per pin path`);
+    ftruncateSync(fd, 0);
+    writeSync(fd, `${process.pid}\n${describeSelf()}\n`, 0);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return () => {
+    try {
+      ftruncateSync(fd, 0);
+    } catch {
+      // the lock goes with the fd either way
+    }
+    closeSync(fd);
+  };
+}
