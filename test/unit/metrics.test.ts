@@ -1,5 +1,5 @@
 // The metrics without privileges: --metrics' parser, the text with nothing pinned (linted by promtool,
-// read by prometheus_client's parser), the HTTP endpoint's answers and its bind failure.
+// read by prometheus_client's parser), the HTTP endpoint's answers and its bind failure, flag refusals.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { DEFAULT_METRICS, TABLE_CAPACITY, metricsRegistry, metricsText, parseMet
 import { Reasons } from '../../src/bpf/layout.js';
 import { UsageError, RuntimeError } from '../../src/control/errors.js';
 import { VERSION } from '../../src/version.js';
+import { cli } from '../helpers/cli.js';
 import { ROOT } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
 import { parseExposition, promtoolCheck, sampleMap } from '../helpers/prometheus.js';
@@ -102,4 +103,18 @@ test('serveMetrics: GET /metrics with the registry content type, 404 elsewhere, 
   } finally {
     await new Promise((r) => server.close(r));
   }
+});
+
+test('stats --prometheus takes no --json, --watch or --count: one usage line, exit 2', (t) => {
+  const why = 'stats: --prometheus prints the Prometheus text once; it takes no --json, --watch or --count';
+  for (const extra of [['--watch', '1'], ['--watch', '1', '--count', '2'], ['--count', '2']]) {
+    const r = cli(['--pin-path', '/dev/null/quicsteer', 'stats', '--prometheus', ...extra]);
+    t.is(r.code, 2, extra.join(' '));
+    t.is(r.stderr, `quicsteer: ${why}\n`);
+    t.is(r.stdout, '');
+  }
+  // with --json anywhere, errors come as JSON
+  const j = cli(['--pin-path', '/dev/null/quicsteer', 'stats', '--prometheus', '--json']);
+  t.is(j.code, 2);
+  t.deepEqual(JSON.parse(j.stderr), { error: { code: 'usage', message: why, exitCode: 2 } });
 });
