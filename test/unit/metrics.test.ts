@@ -1,7 +1,7 @@
 // The metrics without privileges: --metrics' parser, the text with nothing pinned (linted by promtool,
-// read by prometheus_client's parser), the HTTP endpoint's answers and its bind failure, flag refusals.
+// read by prometheus_client's parser), the HTTP endpoint's answers, a scrape of unreadable state, bind failures, flag refusals.
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_METRICS, TABLE_CAPACITY, metricsRegistry, metricsText, parseMetricsListen, serveMetrics, type AgentView } from '../../src/agent/metrics.js';
@@ -100,6 +100,21 @@ test('serveMetrics: GET /metrics with the registry content type, 404 elsewhere, 
     t.is(e!.message, `cannot serve metrics on 127.0.0.1:${port}: EADDRINUSE (the port is in use)`);
     const e6 = await t.throwsAsync(serveMetrics({ ip: '2001:db8::77', port: 9915 }, reg), { instanceOf: RuntimeError });
     t.is(e6!.message, 'cannot serve metrics on [2001:db8::77]:9915: EADDRNOTAVAIL (no interface here has that address)');
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+});
+
+test('a pin path that cannot be read fails the scrape: 500 with the one-line reason (Prometheus marks the target down), metricsText rejects', async (t) => {
+  const dir = tempDir('qs-metrics');
+  writeFileSync(path.join(dir, 'qs_vips'), ''); // looks like state, on a filesystem that is not a bpffs
+  const why = `${dir} is not on a bpffs: no pinned state can be there (mount -t bpf bpf <dir>, or another --pin-path)`;
+  await t.throwsAsync(metricsText(dir), { instanceOf: RuntimeError, message: why });
+  const server = await serveMetrics({ ip: '127.0.0.1', port: 0 }, metricsRegistry(dir));
+  try {
+    const r = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`);
+    t.is(r.status, 500);
+    t.is(await r.text(), `quicsteer: ${why}\n`);
   } finally {
     await new Promise((r) => server.close(r));
   }
