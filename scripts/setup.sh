@@ -9,13 +9,15 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 # (iproute2, bpftool), director and tests (ipvsadm, nftables, conntrack, tcpdump; tshark decrypts
 # QUIC captures), the VM harness (qemu, busybox, kmod for the guest's modprobe, xz and e2fsprogs
 # for the image), and the real QUIC peers (ngtcp2 examples, GnuTLS; openssl makes their test
-# certificates; nettle-dev for the CID shim's AES).
+# certificates; nettle-dev for the CID shim's AES); the metrics tests' real Prometheus tools (prometheus
+# for promtool's `check metrics` linter, python3-prometheus-client for its exposition-text parser).
 PACKAGES=(
   clang clang-19 llvm libbpf-dev libelf-dev zlib1g-dev linux-libc-dev pkg-config make g++ python3
   bpftool iproute2 ethtool
   ipvsadm nftables conntrack tcpdump tshark
   qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs
   ngtcp2-server ngtcp2-client gnutls-bin openssl nettle-dev
+  prometheus python3-prometheus-client
 )
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -40,6 +42,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # prometheus is installed for promtool: the server it ships (enabled and started on :9090) was not asked for
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    say "disabling the prometheus server the package started (only promtool is needed)"
+    systemctl disable --now prometheus.service >/dev/null
+  fi
 else
   say "Debian packages already installed"
 fi

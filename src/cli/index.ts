@@ -12,8 +12,9 @@ import { realserverCommand } from './commands/realserver.js';
 import { demoCommand } from './commands/demo.js';
 import { agentCommand } from './commands/agent.js';
 import { UsageError } from '../control/errors.js';
+import { VERSION } from '../version.js';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 
 /** `quicsteer vips add`: the words a user types to reach `c`. */
 export function commandPath(c: Command): string {

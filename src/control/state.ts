@@ -443,11 +443,11 @@ export class PinnedState {
     return { localId: localIdOf(img), vips: vipViews(img), servers: serverViews(img), links: links.links, generation: this.generation(), foreign: links.foreign };
   }
 
-  /** Per-reason packets/bytes and per-server steered packets/bytes, summed over CPUs. */
-  counters(): { reasons: Record<string, CounterT>; servers: Record<string, CounterT>; decrypted: bigint } {
+  /** Per-reason packets/bytes and per-server steered packets/bytes, summed over CPUs; `img`: the live image, when already read. */
+  counters(img: Image = this.image()): { reasons: Record<string, CounterT>; servers: Record<string, CounterT>; decrypted: bigint } {
     const sum = (cs: CounterT[]) => cs.reduce((a, c) => ({ packets: a.packets + c.packets, bytes: a.bytes + c.bytes }), { packets: 0n, bytes: 0n });
     const reasons = Object.fromEntries(Reasons.map((r, i) => [r.toLowerCase(), sum(this.stats.lookup(i)!)]));
-    const servers = Object.fromEntries(this.readServers().map((s) => [s.id, sum(this.serverStats.lookup(s.slot)!)]));
+    const servers = Object.fromEntries(serverViews(img).map((s) => [s.id, sum(this.serverStats.lookup(s.slot)!)]));
     // encrypted QUIC-LB CIDs that took AES (the rest came from the decrypt-once cache)
     const decrypted = this.lbDecrypts.lookup(0)!.reduce((a, n) => a + n, 0n);
     return { reasons, servers, decrypted };

@@ -83,6 +83,11 @@ export class TableFullError extends Error {
   }
 }
 
+/** Entries an open-addressed table of `slots` holds: a quarter, which keeps every probe run short (see placeKeys). */
+export function capacityOf(slots: number): number {
+  return slots / 4;
+}
+
 /**
  * Slot of each encoded key in an open-addressed table of `slots` (a power of two), by linear probing
  * with Robin Hood placement (a key probing past one nearer its home takes that slot and moves it on):
@@ -92,7 +97,7 @@ export class TableFullError extends Error {
  * only on the keys and their order. Duplicate keys and overfull tables throw.
  */
 export function placeKeys(keys: Buffer[], slots: number, what: string): number[] {
-  const capacity = slots / 4;
+  const capacity = capacityOf(slots);
   if (keys.length > capacity) throw new TableFullError(`${what}: ${keys.length} entries, the table holds ${capacity}`);
   const seen = new Set<string>();
   for (const k of keys) {

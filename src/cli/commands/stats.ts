@@ -1,4 +1,4 @@
-// quicsteer stats [--json] [--watch <seconds>] [--count <n>]: why packets went where, summed over CPUs.
+// quicsteer stats [--json] [--watch <seconds>] [--count <n>] | --prometheus: why packets went where, summed over CPUs.
 import { Command } from 'commander';
 import { globals } from './common.js';
 import { json, out, table } from '../output.js';
@@ -59,8 +59,11 @@ export function statsCommand(): Command {
     .option('--json', 'machine-readable output (with --watch: one JSON object per line; a counter that went back has "reset": true)')
     .option('--watch <seconds>', `print again every <seconds> (${WATCH_MIN}..${WATCH_MAX}), with rates; stops when the pinned state goes away`)
     .option('--count <n>', 'with --watch: stop after <n> prints (default: until interrupted)')
-    .action(async (opts: { json?: boolean; watch?: string; count?: string }, cmd: Command) => {
+    .option('--prometheus', "print the metrics once as Prometheus text (the agent's /metrics without its own metrics), for node_exporter's textfile collector")
+    .action(async (opts: { json?: boolean; watch?: string; count?: string; prometheus?: boolean }, cmd: Command) => {
       const { UsageError, RuntimeError, requireCaps } = await import('../../control/errors.js');
+      if (opts.prometheus && (opts.json || opts.watch !== undefined || opts.count !== undefined))
+        throw new UsageError('stats: --prometheus prints the Prometheus text once; it takes no --json, --watch or --count');
       const watch = opts.watch === undefined ? undefined : Number(opts.watch);
       if (watch !== undefined && !(watch >= WATCH_MIN && watch <= WATCH_MAX)) throw new UsageError(`bad --watch '${opts.watch}': seconds, ${WATCH_MIN} to ${WATCH_MAX}`);
       if (opts.count !== undefined && watch === undefined) throw new UsageError('stats: --count needs --watch (it counts the prints of --watch)');
@@ -71,6 +74,12 @@ export function statsCommand(): Command {
       const { PinnedState } = await import('../../control/state.js');
       const st = PinnedState.open(pinPath);
       if (!st) throw new RuntimeError(`no quicsteer state under ${pinPath}: nothing is attached`);
+      if (opts.prometheus) {
+        st.close();
+        const { metricsText } = await import('../../agent/metrics.js');
+        out(await metricsText(pinPath));
+        return;
+      }
       const watched: [AnyMap, string][] = [
         [st.stats as PerCpuMap<unknown, unknown>, 'qs_stats'],
         [st.serverStats as PerCpuMap<unknown, unknown>, 'qs_server_stats'],
