@@ -13,6 +13,7 @@ import { ConfigFile, readConfigFile, type ConfigFileT, type HealthT } from '../c
 import { readOnly } from '../control/status.js';
 import { HealthTracker, probeLoop, type Health } from '../director/health.js';
 import { describe } from '../cli/index.js';
+import type { AgentView } from './metrics.js';
 
 export type LogFormat = 'text' | 'json';
 type Level = 'info' | 'warning' | 'error';
@@ -29,11 +30,6 @@ export interface AgentOptions {
   write?: (line: string) => void;
 }
 
-/** What the agent knows, for its metrics. */
-export interface AgentView {
-  applies(): { success: number; failure: number };
-  peers(): { id: string; address: string; up: boolean }[];
-}
 
 // journald reads a "<N>" prefix as the line's syslog priority (SyslogLevelPrefix=, on by default)
 const PRIORITY: Record<Level, number> = { error: 3, warning: 4, info: 6 };

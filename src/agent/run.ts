@@ -1,20 +1,19 @@
 // The agent's process: signals, readiness (systemd Type=notify, and a "ready" line), metrics, exit.
+import type { Server } from 'node:http';
 import { Agent, type AgentOptions } from './agent.js';
 import { describe } from '../cli/index.js';
-import { Endpoint, parse } from '../control/schemas.js';
 import { holdAgentLock } from '../control/lock.js';
-
-export const DEFAULT_METRICS = { ip: '127.0.0.1', port: 9915 } as const;
+import { DEFAULT_METRICS, metricsRegistry, parseMetricsListen, serveMetrics, type Listen } from './metrics.js';
 
 /** --metrics: an address and port, "off", or the default. */
-export function metricsListen(v: string | undefined): { ip: string; port: number } | null {
+export function metricsListen(v: string | undefined): Listen | null {
   if (v === undefined) return { ...DEFAULT_METRICS };
   if (v === 'off') return null;
-  return parse(Endpoint, v, '--metrics');
+  return parseMetricsListen(v);
 }
 
 export interface RunOptions extends AgentOptions {
-  metrics: { ip: string; port: number } | null;
+  metrics: Listen | null;
 }
 
 /** Runs the agent until SIGTERM or SIGINT; a failed start is logged and thrown (exit 1 or 2; systemd restarts it). */
@@ -22,6 +21,7 @@ export async function runAgent(o: RunOptions): Promise<void> {
   // a second agent for the same pin path is refused before it reads anything
   const release = holdAgentLock(o.pin);
   const agent = new Agent(o);
+  let server: Server | null = null;
   let stopping: string | null = null;
   let wake: (() => void) | null = null;
   const onStop = (sig: string) => () => {
@@ -43,6 +43,11 @@ export async function runAgent(o: RunOptions): Promise<void> {
   try {
     agent.log.log('info', 'starting', `starting: ${o.file}, pin path ${o.pin}`, { file: o.file, pin: o.pin, pid: process.pid });
     try {
+      // the port first: a start that cannot serve metrics changes nothing
+      if (o.metrics) {
+        server = await serveMetrics(o.metrics, metricsRegistry(o.pin, agent, { processMetrics: true }));
+        server.on('error', (e) => agent.log.log('error', 'metrics', `metrics server: ${describe(e).message}`));
+      }
       await agent.start();
     } catch (e) {
       const d = describe(e);
@@ -62,6 +67,7 @@ export async function runAgent(o: RunOptions): Promise<void> {
     process.off('SIGTERM', term);
     process.off('SIGINT', int);
     process.off('SIGHUP', hup);
+    if (server) await new Promise((r) => server!.close(r));
     release();
   }
 }

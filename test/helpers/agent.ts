@@ -1,7 +1,7 @@
 // `quicsteer agent` as a real process in a test's network namespace: its JSON log lines as events.
 // It runs under nsenter --net (not ip netns exec), so it shares the host's mount namespace and a
 // bpffs it mounts itself outlives it, as on a host.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { claimChild } from '../../src/lab/owner.js';
 import { ROOT } from './paths.js';
@@ -32,7 +32,7 @@ export class AgentProc {
     readonly file: string,
     readonly args: string[] = [],
   ) {
-    this.#p = spawn('nsenter', [`--net=/run/netns/${ns}`, process.execPath, path.join(ROOT, 'scripts/quicsteer.mjs'), '--pin-path', pin, 'agent', '-f', file, '--log-format', 'json', '--metrics', 'off', ...args], {
+    this.#p = spawn('nsenter', [`--net=/run/netns/${ns}`, process.execPath, path.join(ROOT, 'scripts/quicsteer.mjs'), '--pin-path', pin, 'agent', '-f', file, '--log-format', 'json', ...(args.includes('--metrics') ? [] : ['--metrics', 'off']), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       cwd: '/',
     });
@@ -99,4 +99,10 @@ export class AgentProc {
     this.kill('SIGTERM');
     return this.exited;
   }
+}
+
+/** GET http://<addr>/metrics from inside a namespace (where the agent's loopback is): the body, or throws with the status. */
+export function scrapeIn(ns: string, addr: string): string {
+  const js = `require('http').get('http://${addr}/metrics',(r)=>{let b='';r.on('data',(d)=>b+=d);r.on('end',()=>{if(r.statusCode!==200){console.error(r.statusCode+' '+b);process.exit(1)}process.stdout.write(b)})}).on('error',(e)=>{console.error(e.message);process.exit(1)})`;
+  return execFileSync('ip', ['netns', 'exec', ns, process.execPath, '-e', js], { encoding: 'utf8' });
 }

@@ -12,7 +12,8 @@ import { existsSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { privilegedSerial } from '../helpers/env.js';
-import { AgentProc, type AgentEvent } from '../helpers/agent.js';
+import { AgentProc, scrapeIn, type AgentEvent } from '../helpers/agent.js';
+import { parseExposition, promtoolCheck, sampleMap } from '../helpers/prometheus.js';
 import { CID_SPEC, MigrationLab, PORT, SERVERS, VIP, type RsName, type RunResult } from '../../src/lab/migration.js';
 
 const HEALTH = { interval: 5, timeout: 2, unhealthyThreshold: 2, healthyThreshold: 2 };
@@ -48,7 +49,10 @@ function writeFile(rs: RsName, o: { vip?: boolean; health?: boolean; text?: stri
   renameSync(tmp, fileOf(rs));
 }
 
+// rs1's agent serves metrics (on its namespace's loopback)
+const METRICS = '127.0.0.1:9915';
 function startAgent(rs: RsName, args: string[] = []): AgentProc {
+  if (rs === 'rs1' && !args.includes('--metrics')) args = [...args, '--metrics', METRICS];
   return (agents[rs] = new AgentProc(getLab().rs[rs].name, getLab().pins[rs].dir, fileOf(rs), args));
 }
 
@@ -189,6 +193,15 @@ privilegedSerial('reboot: with every pin and the bpffs mount gone, the agent bri
 
 privilegedSerial("peer health: rs3's QUIC server dies -> rs1 marks it down within interval x threshold (+ timeout) and its packets count as peer_down; it comes back -> up; rs2 with health off keeps it up (control)", async (t) => {
   const l = getLab();
+  const metrics = () => {
+    const text = scrapeIn(l.rs.rs1.name, METRICS);
+    const c = promtoolCheck(text);
+    t.is(c.code, 0, c.problems);
+    return sampleMap(parseExposition(text));
+  };
+  const m0 = metrics();
+  t.is(m0.get('quicsteer_peer_up{address="192.0.2.3:4433",server="0003"}'), 1);
+  t.is(m0.get('quicsteer_server_state{server="0003",state="up"}'), 1);
   // rs2: the same file with health off
   const since2 = agents.rs2.events.length;
   writeFile('rs2', { health: false });
@@ -204,6 +217,11 @@ privilegedSerial("peer health: rs3's QUIC server dies -> rs1 marks it down withi
   t.log(`rs1 marked 0003 down ${took.toFixed(1)} s after its QUIC server died (bound: interval ${HEALTH.interval} s x threshold ${HEALTH.unhealthyThreshold} + timeout ${HEALTH.timeout} s = ${bound} s)`);
   t.true(took <= bound + 1, `down within ${bound} s (+1 s of scheduling)`);
   t.is(status('rs1').servers.find((x) => x.id === '0003')!.state, 'down');
+  const m1 = metrics();
+  t.is(m1.get('quicsteer_peer_up{address="192.0.2.3:4433",server="0003"}'), 0, '/metrics: peer_up 0');
+  t.is(m1.get('quicsteer_server_state{server="0003",state="down"}'), 1, '/metrics: the table has it down');
+  t.is(m1.get('quicsteer_apply_total{result="success"}'), m0.get('quicsteer_apply_total{result="success"}')! + 1, '/metrics: the mark was one more successful apply');
+  t.is(m1.get('quicsteer_generation'), m0.get('quicsteer_generation')! + 1);
   // control: rs2 probes nothing, so its table keeps 0003 up
   t.is(status('rs2').servers.find((x) => x.id === '0003')!.state, 'up');
 
@@ -212,6 +230,7 @@ privilegedSerial("peer health: rs3's QUIC server dies -> rs1 marks it down withi
   const pd0 = peerDown();
   sendShortHeader(l, 'rs1', '0003', 5);
   t.is(peerDown() - pd0, 5, "five packets for the dead peer counted as peer_down on rs1");
+  t.is(metrics().get('quicsteer_packets_total{reason="peer_down"}')! - m1.get('quicsteer_packets_total{reason="peer_down"}')!, 5, '/metrics: peer_down moved by 5');
 
   const since3 = agents.rs1.events.length;
   const back = Date.now();
@@ -219,6 +238,7 @@ privilegedSerial("peer health: rs3's QUIC server dies -> rs1 marks it down withi
   const up = await agents.rs1.waitFor((e) => e.event === 'peer' && e.server === '0003' && e.health === 'up', 60_000, since3);
   t.log(`rs1 marked 0003 up ${((Date.parse(up.time) - back) / 1000).toFixed(1)} s after its QUIC server came back (healthy threshold ${HEALTH.healthyThreshold} x interval ${HEALTH.interval} s)`);
   t.is(status('rs1').servers.find((x) => x.id === '0003')!.state, 'up');
+  t.is(metrics().get('quicsteer_peer_up{address="192.0.2.3:4433",server="0003"}'), 1, '/metrics: peer_up back to 1');
   t.is(status('rs2').servers.find((x) => x.id === '0003')!.state, 'up');
   writeFile('rs2');
 });
