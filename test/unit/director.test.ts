@@ -2,7 +2,7 @@
 import test from 'ava';
 import { DirectorFile, servicesOf } from '../../src/director/config.js';
 import { parseSave, plan } from '../../src/director/ipvs.js';
-import { answersProbe, makeProbe, PROBE_VERSION } from '../../src/director/health.js';
+import { answersProbe, HealthTracker, makeProbe, PROBE_VERSION } from '../../src/director/health.js';
 
 const rs = (address: string, port = 4433, weight?: number) => ({ address, port, ...(weight === undefined ? {} : { weight }) });
 const file = (listener: object) => ({ listeners: [{ vip: '198.51.100.10:4433', realServers: [rs('192.0.2.1')], ...listener }] });
@@ -72,4 +72,17 @@ test('the probe: reserved version, 1200 bytes; only a VN echoing our CIDs counts
   notVn.writeUInt32BE(1, 1);
   t.false(answersProbe(notVn, p), 'version 1 is not VN');
   t.false(answersProbe(vn(p.scid, p.dcid).subarray(0, 20), p), 'truncated');
+});
+
+test('HealthTracker (director health and the agent): down after unhealthyThreshold failures in a row, up after healthyThreshold answers in a row; a streak broken starts over', (t) => {
+  const h = { timeout: 2, interval: 5, unhealthyThreshold: 3, healthyThreshold: 2 };
+  const tr = new HealthTracker('up', h);
+  const seq = (xs: boolean[]) => xs.map((x) => tr.observe(x));
+  t.deepEqual(seq([false, false, true, false, false]), [null, null, null, null, null], 'two failures, an answer, two failures: still up');
+  t.deepEqual(seq([false]), ['down'], 'the third failure in a row');
+  t.deepEqual(seq([false, true, false, true]), [null, null, null, null], 'answers not in a row: still down');
+  t.deepEqual(seq([true]), ['up'], 'the second answer in a row');
+  t.is(tr.state, 'up');
+  const down = new HealthTracker('down', h);
+  t.deepEqual([true, true].map((x) => down.observe(x)), [null, 'up'], 'a tracker that starts down (what the last agent learned) needs healthyThreshold answers');
 });
