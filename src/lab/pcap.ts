@@ -1,5 +1,5 @@
-// Reads UDP datagrams out of a tcpdump capture (pcap, Ethernet link type; IPv4 and IPv6), and the
-// QUIC connection IDs a server issued among them.
+// Reads a tcpdump capture (pcap, Ethernet link type): its frames, the UDP datagrams among them (IPv4
+// and IPv6), and the QUIC connection IDs a server issued among those.
 import { readFileSync } from 'node:fs';
 
 export interface Datagram {
@@ -8,18 +8,26 @@ export interface Datagram {
   payload: Buffer;
 }
 
-export function udpDatagrams(file: string): Datagram[] {
+/** The captured frames (each cut to the capture's snap length), in capture order. */
+export function pcapFrames(file: string): Buffer[] {
   const b = readFileSync(file);
   const magic = b.readUInt32LE(0);
   const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
   if (!le && b.readUInt32BE(0) !== 0xa1b2c3d4 && b.readUInt32BE(0) !== 0xa1b23c4d) throw new Error(`${file}: not a pcap file`);
   const u32 = (o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
   if (u32(20) !== 1) throw new Error(`${file}: link type ${u32(20)}, expected Ethernet (1)`);
-  const out: Datagram[] = [];
+  const out: Buffer[] = [];
   for (let o = 24; o + 16 <= b.length; ) {
     const caplen = u32(o + 8);
-    const f = b.subarray(o + 16, o + 16 + caplen);
+    out.push(b.subarray(o + 16, o + 16 + caplen));
     o += 16 + caplen;
+  }
+  return out;
+}
+
+export function udpDatagrams(file: string): Datagram[] {
+  const out: Datagram[] = [];
+  for (const f of pcapFrames(file)) {
     const type = f.readUInt16BE(12);
     let l4: Buffer;
     if (type === 0x0800 && f[14 + 9] === 17) l4 = f.subarray(14 + (f[14]! & 0x0f) * 4);

@@ -13,8 +13,9 @@ export interface CliResult {
   stderr: string;
 }
 
-export function cli(args: string[], o: { ns?: string; asUser?: number; env?: Record<string, string>; input?: string } = {}): CliResult {
-  let cmd = [process.execPath, SHIM, ...args];
+/** `shim`: another installation's scripts/quicsteer.mjs (default: this checkout's). */
+export function cli(args: string[], o: { ns?: string; asUser?: number; env?: Record<string, string>; input?: string; shim?: string } = {}): CliResult {
+  let cmd = [process.execPath, o.shim ?? SHIM, ...args];
   if (o.asUser !== undefined) cmd = ['setpriv', `--reuid=${o.asUser}`, `--regid=${o.asUser}`, '--clear-groups', ...cmd];
   if (o.ns) cmd = ['ip', 'netns', 'exec', o.ns, ...cmd];
   const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', env: { ...process.env, ...o.env, QUICSTEER_DEBUG: '' }, cwd: '/', input: o.input ?? '' });

@@ -4,10 +4,16 @@
 //   ask ADDR PORT HEX MS      sends one datagram, prints the first reply as JSON (exit 1 without one within MS)
 //   stream ADDR PORT FILE     sends the datagrams of FILE (hex, one per line) round and round, about
 //                             one per 200 us, until stdin ends; then prints {"sent": n}
+//   paced ADDR PORT FILE RATE SECS
+//                             sends datagram i = line i mod n of FILE (hex) followed by i as 4 octets
+//                             (big-endian), RATE a second, until stdin ends (at most SECS seconds);
+//                             then prints {"sent": n, "failed": [i, ...], "ms": t} (sends the kernel
+//                             refused; milliseconds from the first datagram to the end)
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 
-const [mode, addr, portArg, arg3, arg4] = process.argv.slice(2);
+const [mode, addr, portArg, arg3, arg4, arg5] = process.argv.slice(2);
 const port = Number(portArg);
 const family = addr!.includes(':') ? 'udp6' : 'udp4';
 const s = dgram.createSocket(family);
@@ -58,7 +64,45 @@ if (mode === 'listen') {
   };
   next();
   setTimeout(() => process.exit(3), 60_000).unref();
+} else if (mode === 'paced') {
+  const all = readFileSync(arg3!, 'utf8').trim().split('\n').map((h) => Buffer.from(h, 'hex'));
+  const rate = Number(arg4);
+  // a stalled process catches up at most this many datagrams a millisecond: bursts stay far below a veth's 256-frame ring
+  const BURST = 8;
+  let sent = 0;
+  let inflight = 0;
+  let stop = false;
+  const failed: number[] = [];
+  const t0 = performance.now();
+  const finish = () => {
+    process.stdout.write(JSON.stringify({ sent, failed, ms: Math.round(performance.now() - t0) }) + '\n');
+    s.close();
+  };
+  process.stdin.on('end', () => {
+    stop = true;
+    if (inflight === 0) finish();
+  });
+  process.stdin.resume();
+  const tick = () => {
+    if (stop) return;
+    const due = Math.floor(((performance.now() - t0) * rate) / 1000);
+    for (let n = 0; sent < due && n < BURST; n++) {
+      const seq = sent++;
+      const t = all[seq % all.length]!;
+      const d = Buffer.allocUnsafe(t.length + 4);
+      t.copy(d);
+      d.writeUInt32BE(seq, t.length);
+      inflight++;
+      s.send(d, port, addr, (err) => {
+        if (err) failed.push(seq);
+        if (--inflight === 0 && stop) finish();
+      });
+    }
+    setTimeout(tick, 1);
+  };
+  tick();
+  setTimeout(() => process.exit(3), Number(arg5 ?? 60) * 1000).unref();
 } else {
-  process.stderr.write('usage: udp-peer listen ADDR PORT [echo] | send ADDR PORT HEX COUNT | ask ADDR PORT HEX MS | stream ADDR PORT FILE\n');
+  process.stderr.write('usage: udp-peer listen ADDR PORT [echo] | send ADDR PORT HEX COUNT | ask ADDR PORT HEX MS | stream ADDR PORT FILE | paced ADDR PORT FILE RATE SECS\n');
   process.exit(2);
 }
