@@ -26,7 +26,7 @@ BENCH_STOPS := 1 2 3 4 5 6 7
 BPF_OBJ    := $(patsubst %.bpf.c,$(BUILD)/bpf/%.bpf.o,$(notdir $(BPF_SRC))) $(BUILD)/bpf/quicsteer_scale.bpf.o \
               $(BUILD)/bpf/quicsteer_nocache.bpf.o \
               $(foreach n,$(BENCH_STOPS),$(BUILD)/bpf/quicsteer_stop$(n).bpf.o) $(BUILD)/bpf/quicsteer_kfunc.bpf.o \
-              $(BUILD)/bpf/quicsteer_kfunc_nocache.bpf.o
+              $(BUILD)/bpf/quicsteer_kfunc_nocache.bpf.o $(BUILD)/bpf/quicsteer_upgrade.bpf.o
 BPF_HDR    := $(wildcard bpf/*.h)
 # make bench's scale rows: the same program with a server table for 65,536 IDs (the shipped one
 # holds 16,384; VIPs: the shipped table holds 1,024).
@@ -81,6 +81,13 @@ $(BUILD)/bpf/quicsteer_kfunc_nocache.bpf.o: bpf/quicsteer.bpf.c $(BPF_HDR) Makef
 	$(msg) $(CLANG_KFUNC) $@
 	$(Q)command -v $(CLANG_KFUNC) >/dev/null || { echo "$(CLANG_KFUNC) not found: install it (sudo make setup), or set CLANG_KFUNC" >&2; exit 1; }
 	$(Q)$(CLANG_KFUNC) $(KFUNC_CFLAGS) -DQS_LB_NO_CACHE -c $< -o $@
+
+# The upgrade test's new build (test/priv/upgrade.test.ts): the shipped program's source and flags by the
+# other compiler, so its instructions and tag differ while its maps and its decisions do not.
+$(BUILD)/bpf/quicsteer_upgrade.bpf.o: bpf/quicsteer.bpf.c $(BPF_HDR) Makefile | $(BUILD)/bpf
+	$(msg) $(CLANG_KFUNC) $@
+	$(Q)command -v $(CLANG_KFUNC) >/dev/null || { echo "$(CLANG_KFUNC) not found: install it (sudo make setup), or set CLANG_KFUNC" >&2; exit 1; }
+	$(Q)$(CLANG_KFUNC) $(BPF_CFLAGS) -c $< -o $@
 
 $(BUILD)/bpf/test_aes_kfunc.bpf.o: test/bpf/test_aes_kfunc.bpf.c $(BPF_HDR) Makefile | $(BUILD)/bpf
 	$(msg) $(CLANG_KFUNC) $@
