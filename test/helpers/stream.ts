@@ -110,6 +110,7 @@ class Capture {
   readonly #p: ChildProcess;
   readonly ready: Promise<void>;
   #err = '';
+  #closed = false;
 
   constructor(ns: Netns, ifname: string, readonly file: string, lab: StreamLab) {
     // -Q in: only what arrives; --immediate-mode: nothing waits in a ring block when it is stopped
@@ -119,21 +120,23 @@ class Capture {
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     claimChild(this.#p);
+    this.#p.once('close', () => (this.#closed = true));
     this.ready = new Promise((resolve, reject) => {
       this.#p.stderr!.on('data', (d: Buffer) => {
         this.#err += d.toString();
         if (this.#err.includes('listening on')) resolve();
       });
-      this.#p.once('exit', (code) => reject(new Error(`tcpdump on ${ifname} exited ${code}: ${this.#err.trim()}`)));
+      this.#p.once('close', (code) => reject(new Error(`tcpdump on ${ifname} exited ${code}: ${this.#err.trim()}`)));
     });
   }
 
   /** Stops it; how many frames the kernel dropped before tcpdump read them (which would make a count wrong). */
   async stop(): Promise<{ dropped: number }> {
-    if (this.#p.exitCode === null) {
-      const exited = new Promise((r) => this.#p.once('exit', r));
-      this.#p.kill('SIGINT');
-      await exited;
+    // 'close', not 'exit': tcpdump's last words on stderr may still be in the pipe at exit
+    if (!this.#closed) {
+      const closed = new Promise((r) => this.#p.once('close', r));
+      if (this.#p.exitCode === null) this.#p.kill('SIGINT');
+      await closed;
     }
     const m = /(\d+) packets? dropped by kernel/.exec(this.#err);
     if (!m) throw new Error(`tcpdump said nothing about drops: ${this.#err.trim()}`);
@@ -226,7 +229,17 @@ export async function startStream(lab: StreamLab, o: StreamOptions = {}): Promis
   let outText = '';
   sender.stdout!.on('data', (d: Buffer) => (outText += d.toString()));
   type Sent = { sent: number; failed: number[]; ms: number };
-  const sent = new Promise<Sent>((resolve, reject) => sender.on('exit', (c) => (c === 0 ? resolve(JSON.parse(outText) as Sent) : reject(new Error(`sender exited ${c}`)))));
+  // 'close', not 'exit': the sender's line may still be in the pipe when it exits
+  const sent = new Promise<Sent>((resolve, reject) =>
+    sender.on('close', (c) => {
+      try {
+        if (c !== 0) throw new Error(`exited ${c}`);
+        resolve(JSON.parse(outText) as Sent);
+      } catch (e) {
+        reject(new Error(`sender: ${(e as Error).message}; it printed '${outText.trim()}'`));
+      }
+    }),
+  );
 
   const stop = async (so: { drainMs?: number } = {}): Promise<StreamResult> => {
     sender.stdin!.end();
