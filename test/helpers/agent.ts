@@ -31,8 +31,10 @@ export class AgentProc {
     readonly pin: string,
     readonly file: string,
     readonly args: string[] = [],
+    /** another installation's quicsteer (test/helpers/installation.ts) */
+    readonly shim = path.join(ROOT, 'scripts/quicsteer.mjs'),
   ) {
-    this.#p = spawn('nsenter', [`--net=/run/netns/${ns}`, process.execPath, path.join(ROOT, 'scripts/quicsteer.mjs'), '--pin-path', pin, 'agent', '-f', file, '--log-format', 'json', ...(args.includes('--metrics') ? [] : ['--metrics', 'off']), ...args], {
+    this.#p = spawn('nsenter', [`--net=/run/netns/${ns}`, process.execPath, shim, '--pin-path', pin, 'agent', '-f', file, '--log-format', 'json', ...(args.includes('--metrics') ? [] : ['--metrics', 'off']), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       cwd: '/',
     });

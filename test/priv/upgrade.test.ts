@@ -1,7 +1,8 @@
 // Zero-loss changes under live traffic (test/helpers/stream.ts): 2,000 frames a second stream through
 // the real server's veth while (a) `quicsteer attach` of two installations, alternately, swaps the
 // running program for another build in place (bpf_link_update) 100 times, and (b) `quicsteer apply`
-// of two files that differ in every table runs 100 times. Every frame must reach its owner exactly
+// of two files that differ in every table runs 100 times, and (c) `quicsteer agent` is restarted 100
+// times (SIGTERM and kill -9 by turns), each new agent from the other installation swapping its build in. Every frame must reach its owner exactly
 // once, and the program's own counters must agree. Controls: the same swap to a build that drops,
 // and an apply that moves one streamed owner and takes another down, are seen as lost and misrouted.
 import { writeFileSync, chmodSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { cliJson, type CliResult } from '../helpers/cli.js';
 import { CHECKOUT, installation, type Installation } from '../helpers/installation.js';
 import { StreamLab, describe, startStream, type StreamResult } from '../helpers/stream.js';
 import { PinnedState } from '../../src/control/state.js';
+import { AgentProc } from '../helpers/agent.js';
 import { MAX_KEYS } from '../../src/bpf/layout.js';
 
 // the new build: the same source by another compiler (see the Makefile); the broken one drops every frame
@@ -21,6 +23,7 @@ const UPGRADE_OBJ = path.join(ROOT, 'build/bpf/quicsteer_upgrade.bpf.o');
 const DROP_OBJ = path.join(ROOT, 'build/bpf/upgrade_drop.bpf.o');
 const SWAPS = Number(process.env.QS_UPGRADE_SWAPS ?? 100);
 const APPLIES = Number(process.env.QS_UPGRADE_APPLIES ?? 100);
+const RESTARTS = Number(process.env.QS_UPGRADE_RESTARTS ?? 100);
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -172,6 +175,55 @@ privilegedSerial(`apply under a live stream: ${APPLIES} applies of two files tha
     t.true(r.sent >= APPLIES * 100, `the stream ran through every apply (${r.sent} frames)`);
     countersAgree(t, lab, before, r);
   } finally {
+    lab.destroy();
+  }
+});
+
+privilegedSerial(`agent restarts under a live stream: ${RESTARTS} restarts (SIGTERM and kill -9 by turns), each by the other installation's agent, which swaps its build in at start: 0 frames lost or misrouted, counters exact`, async (t) => {
+  t.timeout(900_000);
+  const lab = new StreamLab();
+  let a: AgentProc | undefined;
+  try {
+    const next = installation('next', UPGRADE_OBJ);
+    const file = writeJson(path.join(lab.dir, 'qs.json'), lab.config());
+    a = new AgentProc(lab.rs.name, lab.fs.dir, file);
+    await a.ready();
+    const before = stats(lab);
+    let prog = lab.rs.xdpProgId(lab.ifname)!;
+    const problems: string[] = [];
+    const ends = { SIGTERM: 0, SIGKILL: 0 };
+    const stream = await startStream(lab);
+    const t0 = Date.now();
+    let r: StreamResult;
+    try {
+      for (let i = 0; i < RESTARTS; i++) {
+        const sig = i % 2 === 0 ? 'SIGTERM' : 'SIGKILL';
+        a.kill(sig);
+        const end = await a.exited;
+        if (sig === 'SIGTERM' && end.code !== 0) problems.push(`restart ${i}: SIGTERM exit ${end.code ?? end.signal}`);
+        ends[sig]++;
+        const inst = i % 2 === 0 ? next : CHECKOUT;
+        a = new AgentProc(lab.rs.name, lab.fs.dir, file, [], inst.shim);
+        await a.ready();
+        const running = lab.rs.xdpProgId(lab.ifname)!;
+        const up = a.events.find((e) => e.event === 'upgraded');
+        if (!up || running === prog || up.to !== running) problems.push(`restart ${i}: ${up ? up.msg : 'no upgrade logged'}; prog ${prog} -> ${running}`);
+        if (!a.events.some((e) => e.event === 'unchanged' && e.trigger === 'start')) problems.push(`restart ${i}: the tables were not as the file says`);
+        prog = running;
+      }
+    } finally {
+      r = await stream.stop();
+    }
+    t.log(`${RESTARTS} agent restarts (${ends.SIGTERM} after SIGTERM, ${ends.SIGKILL} after kill -9), each an upgrade, ${((Date.now() - t0) / RESTARTS).toFixed(0)} ms each; ${describe(r)}`);
+    t.deepEqual(problems, [], 'every new agent found the tables as the file says and swapped its build in');
+    zeroLoss(t, r);
+    t.true(r.sent >= RESTARTS * 100, `the stream ran through every restart (${r.sent} frames)`);
+    countersAgree(t, lab, before, r);
+  } finally {
+    if (a) {
+      a.kill('SIGKILL');
+      await a.exited;
+    }
     lab.destroy();
   }
 });
