@@ -1,5 +1,6 @@
 # Builds quicsteer: BPF objects (clang), the native addon (node-gyp), the TypeScript (tsc). Outputs: build/ only.
 # make | make test | make demo | make bench | make clean | make setup (root: installs packages, see scripts/setup.sh); V=1 echoes commands.
+# make install | make uninstall (root): the command link, the systemd unit and /etc/quicsteer; DESTDIR= stages them.
 
 BUILD    := build
 CLANG    ?= clang
@@ -41,7 +42,7 @@ LIBBPF_A   ?= $(firstword $(wildcard /usr/lib/$(shell $(CC) -dumpmachine 2>/dev/
 TS_SRC     := $(shell find src test -name '*.ts' 2>/dev/null) tsconfig.json
 TS_STAMP   := $(BUILD)/dist/.stamp
 
-.PHONY: all bpf addon ts shim test bench demo clean setup check-deps
+.PHONY: all bpf addon ts shim test bench demo clean setup check-deps install uninstall
 all: bpf addon ts shim
 
 bpf: $(BPF_OBJ)
@@ -191,3 +192,40 @@ vm-test: all vm-image
 vm-run: vm-image
 	$(Q)test -n "$$CMD" || { echo "usage: make vm-run CMD='command run in the VM from the checkout'" >&2; exit 2; }
 	$(Q)scripts/vm/run.sh "$$CMD"
+
+# make install: the quicsteer command (a link to this checkout's launcher, as setup does), the agent's unit
+# in /usr/local/lib/systemd/system (software the administrator installed; /etc/systemd/system stays theirs,
+# for `systemctl edit quicsteer` drop-ins, and uninstall never touches it), /etc/quicsteer (0755) with
+# quicsteer.json.example. An existing quicsteer.json is never touched, and none is created: the example
+# names interfaces and peers that are not this host's. systemd reloads only when it runs this host (PID 1)
+# and nothing is staged. Idempotent. Enabling is the operator's step: systemctl enable --now quicsteer.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+CONFDIR    ?= /etc/quicsteer
+SYSTEMD_PID1 = $(if $(DESTDIR),,$(wildcard /run/systemd/system))
+
+install:
+	$(msg) INSTALL $(DESTDIR)$(UNITDIR)/quicsteer.service
+	$(Q)install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(CONFDIR)
+	$(Q)ln -sfn $(CURDIR)/scripts/quicsteer.mjs $(DESTDIR)$(BINDIR)/quicsteer
+	$(Q)install -m 0644 contrib/systemd/quicsteer.service $(DESTDIR)$(UNITDIR)/quicsteer.service
+	$(Q)install -m 0644 contrib/quicsteer.json.example $(DESTDIR)$(CONFDIR)/quicsteer.json.example
+	$(Q)test -e $(DESTDIR)$(CONFDIR)/quicsteer.json || echo "  next: write $(CONFDIR)/quicsteer.json (see quicsteer.json.example), then systemctl enable --now quicsteer"
+ifneq ($(SYSTEMD_PID1),)
+	$(Q)systemctl daemon-reload
+endif
+
+# make uninstall: stops and disables the agent (the data path stays attached: quicsteer reset removes
+# it), removes what install put there; quicsteer.json and a non-empty /etc/quicsteer stay.
+uninstall:
+ifneq ($(SYSTEMD_PID1),)
+	$(Q)systemctl disable --now quicsteer.service 2>/dev/null || true
+endif
+	$(msg) UNINSTALL $(DESTDIR)$(UNITDIR)/quicsteer.service
+	$(Q)rm -f $(DESTDIR)$(UNITDIR)/quicsteer.service $(DESTDIR)$(CONFDIR)/quicsteer.json.example
+	$(Q)if [ "$$(readlink $(DESTDIR)$(BINDIR)/quicsteer)" = "$(CURDIR)/scripts/quicsteer.mjs" ]; then rm -f $(DESTDIR)$(BINDIR)/quicsteer; fi
+	$(Q)rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true
+ifneq ($(SYSTEMD_PID1),)
+	$(Q)systemctl daemon-reload
+endif
