@@ -10,7 +10,8 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 # QUIC captures), the VM harness (qemu, busybox, kmod for the guest's modprobe, xz and e2fsprogs
 # for the image), and the real QUIC peers (ngtcp2 examples, GnuTLS; openssl makes their test
 # certificates; nettle-dev for the CID shim's AES); the metrics tests' real Prometheus tools (prometheus
-# for promtool's `check metrics` linter, python3-prometheus-client for its exposition-text parser).
+# for promtool's `check metrics` linter, python3-prometheus-client for its exposition-text parser);
+# systemd (the unit's tests run a systemd of their own in namespaces, and systemd-analyze verify).
 PACKAGES=(
   clang clang-19 llvm libbpf-dev libelf-dev zlib1g-dev linux-libc-dev pkg-config make g++ python3
   bpftool iproute2 ethtool
@@ -18,6 +19,7 @@ PACKAGES=(
   qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs
   ngtcp2-server ngtcp2-client gnutls-bin openssl nettle-dev
   prometheus python3-prometheus-client
+  systemd
 )
 
 say() { printf 'setup: %s\n' "$*"; }
