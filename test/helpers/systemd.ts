@@ -144,8 +144,9 @@ function sweepCgroups(root: string): void {
 export class Systemd {
   /** systemd's pid, as this process sees it */
   readonly pid: number;
+  /** its temp dir (units, console log) and its cgroup, both removed by stop() */
   readonly dir: string;
-  private readonly cgroup: string;
+  readonly cgroup: string;
 
   private constructor(pid: number, dir: string, cgroup: string) {
     this.pid = pid;

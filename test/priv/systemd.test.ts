@@ -8,10 +8,10 @@ import type { ExecutionContext } from 'ava';
 import { privileged } from '../helpers/env.js';
 import { ROOT } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
+import { Netns } from '../helpers/netns.js';
 import { Systemd } from '../helpers/systemd.js';
 
 const UNIT = path.join(ROOT, 'contrib/systemd/quicsteer.service');
-
 
 /** Runs fn with a systemd of its own; on failure its journal goes to the test's log. */
 async function withSystemd(t: ExecutionContext, o: { netns?: string[] }, fn: (sd: Systemd) => Promise<void>): Promise<void> {
@@ -108,8 +108,9 @@ privileged("a systemd of the test's own: a Type=notify service is active only on
   t.timeout(90_000);
   let pid = 0;
   let dir = '';
+  let cgroup = '';
   await withSystemd(t, {}, async (sd) => {
-    ({ pid, dir } = sd);
+    ({ pid, dir, cgroup } = sd);
     t.is(sd.run('cat', ['/proc/1/comm']).stdout.trim(), 'systemd', 'systemd is PID 1 of its namespace');
     sd.writeFile('/run/qs-notify/notify.mjs', NOTIFY_JS);
     sd.addUnits({
@@ -145,7 +146,7 @@ privileged("a systemd of the test's own: a Type=notify service is active only on
     await sd.until('the stop line', () => sd.journal('qs-notify.service').includes('stopping'), 5000);
   });
   t.false(fs.existsSync(`/proc/${pid}`), 'systemd is gone');
-  t.deepEqual(cgroupDirs(), [], 'its cgroups are gone');
+  t.false(fs.existsSync(cgroup), 'its cgroups are gone');
   t.false(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(dir), 'no mount of it here');
   t.false(fs.existsSync(dir), 'its temp dir is gone');
   t.false(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes('/run/qs-notify/notify.mjs'), 'no process of it left');
@@ -179,7 +180,194 @@ privileged("make install under systemd as PID 1 (a systemd of the test's own): i
   });
 });
 
-function cgroupDirs(): string[] {
-  const root = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[f.indexOf('-') + 1] === 'cgroup2')![4]!;
-  return fs.readdirSync(root).filter((n) => n.startsWith(`qs-sd-${process.pid}-`));
+
+// ---- the shipped unit running the real agent, in a systemd of the test's own, on the test's netns
+
+const CONFIG = {
+  localId: '0a0b',
+  interfaces: [{ name: 'eth0' }],
+  vips: [{ address: '198.51.100.10:4433', cid: 'quic-lb:sid=2,nonce=6' }],
+  servers: [
+    { id: '0a0b', mac: '02:00:00:00:00:01' },
+    { id: '0c0d', mac: '02:00:00:00:00:02' },
+  ],
+};
+
+interface AgentLab {
+  sd: Systemd;
+  ns: Netns;
+  /** quicsteer run in the systemd's mount namespace and the test's netns */
+  qs: (...args: string[]) => { code: number; stdout: string; stderr: string };
+  /** the agent's own journal lines (its stdout), with their priority */
+  agentLines: () => { msg: string; priority: string }[];
+  pins: () => string[];
+  /** the mounts of the systemd's (PID 1's) namespace */
+  pid1Mounts: () => string;
 }
+
+/** The test's netns (a veth pair) and a systemd with quicsteer installed by make install, the file written, a drop-in joining the netns. */
+async function withAgent(t: ExecutionContext, dropIn: string, fn: (lab: AgentLab) => Promise<void>): Promise<void> {
+  const ns = new Netns('qs-sd');
+  try {
+    ns.veth('eth0', 'eth1');
+    await withSystemd(t, { netns: [ns.name] }, async (sd) => {
+      const install = sd.run('make', ['--no-print-directory', '-C', ROOT, 'install']);
+      if (install.code !== 0) throw new Error(`make install: ${install.stdout}${install.stderr}`);
+      sd.writeFile('/etc/quicsteer/quicsteer.json', `${JSON.stringify(CONFIG, null, 2)}\n`, 0o600);
+      sd.addUnits({ 'quicsteer.service.d/test.conf': `[Service]\nNetworkNamespacePath=${ns.path}\n${dropIn}` });
+      await fn({
+        sd,
+        ns,
+        qs: (...args) => sd.run('quicsteer', args, { net: ns.path }),
+        agentLines: () =>
+          sd
+            .run('journalctl', ['--no-pager', '-o', 'json', '-u', 'quicsteer.service'])
+            .stdout.split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as { MESSAGE: string; PRIORITY: string; SYSLOG_IDENTIFIER?: string })
+            .filter((e) => e.SYSLOG_IDENTIFIER === 'quicsteer')
+            .map((e) => ({ msg: e.MESSAGE, priority: e.PRIORITY })),
+        pins: () => (fs.existsSync(sd.path('/sys/fs/bpf/quicsteer')) ? fs.readdirSync(sd.path('/sys/fs/bpf/quicsteer')).sort() : []),
+        pid1Mounts: () => sd.run('cat', ['/proc/1/mountinfo']).stdout,
+      });
+    });
+  } finally {
+    ns.destroy();
+  }
+}
+
+const bpffsAtSys = (mountinfo: string) => mountinfo.split('\n').some((l) => / \/sys\/fs\/bpf .* - bpf /.test(l));
+
+privileged('the shipped unit runs the agent: active only once the file is applied and attached; reload, file change, stop (the data path and the pins stay, in PID 1\'s bpffs), restart after kill -9; one journal line per event; the agent holds exactly CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN', async (t) => {
+  t.timeout(110_000);
+  await withAgent(t, '', async ({ sd, ns, qs, agentLines, pins, pid1Mounts }) => {
+    t.false(bpffsAtSys(pid1Mounts()), 'no bpffs at /sys/fs/bpf before the start (as in a container)');
+    t.is(ns.xdpProgId('eth0'), undefined);
+
+    const t0 = Date.now();
+    const start = sd.systemctl('start', 'quicsteer.service');
+    t.is(start.code, 0, start.stderr);
+    t.log(`systemctl start returned after ${Date.now() - t0} ms`);
+    // when start returns the file is applied: attached, tables as the file says
+    const prog = ns.xdpProgId('eth0');
+    t.truthy(prog, 'XDP program attached when systemctl start returns');
+    const st = JSON.parse(qs('status', '--json').stdout) as { localId: string; warnings: string[]; servers: unknown[]; vips: unknown[] };
+    t.is(st.localId, '0a0b');
+    t.deepEqual(st.warnings, []);
+    t.is(st.servers.length, 2);
+    const shown = sd.show('quicsteer.service', 'ActiveState', 'SubState', 'StatusText', 'MainPID', 'NRestarts');
+    t.like(shown, { ActiveState: 'active', SubState: 'running', NRestarts: '0' });
+    t.regex(shown.StatusText!, /^ready: \/etc\/quicsteer\/quicsteer\.json applied, metrics http:\/\/127\.0\.0\.1:9915\/metrics$/);
+    t.true(bpffsAtSys(pid1Mounts()), "ExecStartPre mounted the bpffs in PID 1's namespace");
+    const pinned = pins();
+    t.true(pinned.includes(`link-${ns.ip('-j', 'link', 'show', 'eth0').match(/"ifindex":(\d+)/)![1]}`) && pinned.includes('qs_servers'), pinned.join(' '));
+
+    // the capabilities it runs with: exactly the bounding set, nothing ambient
+    const status = sd.run('cat', [`/proc/${shown.MainPID}/status`]).stdout;
+    const caps = Object.fromEntries([...status.matchAll(/^(Cap\w+|NoNewPrivs):\s*(\S+)$/gm)].map((m) => [m[1], m[2]]));
+    const want = ((1n << 39n) | (1n << 21n) | (1n << 12n)).toString(16).padStart(16, '0');
+    t.deepEqual(caps, { CapInh: '0'.repeat(16), CapPrm: want, CapEff: want, CapBnd: want, CapAmb: '0'.repeat(16), NoNewPrivs: '1' });
+
+    // the metrics listener works in the sandbox (its default address, in the netns the unit joined)
+    const scrape = spawnSync('nsenter', [`--net=${ns.path}`, 'curl', '-sf', 'http://127.0.0.1:9915/metrics'], { encoding: 'utf8' });
+    t.is(scrape.status, 0, scrape.stderr);
+    t.regex(scrape.stdout, /^quicsteer_\w+/m);
+
+    // reload: SIGHUP, an apply with nothing to change
+    const until = (what: string, re: RegExp) => sd.until(what, () => agentLines().some((l) => re.test(l.msg)), 10_000);
+    t.is(sd.systemctl('reload', 'quicsteer.service').code, 0);
+    await until('the reload line', /^info: no changes \(SIGHUP\), generation 1$/);
+    await sd.until('active after the reload', () => sd.show('quicsteer.service', 'ActiveState').ActiveState === 'active', 5000);
+
+    // a file change: applied by the agent's watch, no systemctl involved
+    sd.writeFile('/etc/quicsteer/quicsteer.json', `${JSON.stringify({ ...CONFIG, servers: [...CONFIG.servers, { id: '0e0f', mac: '02:00:00:00:00:03', state: 'drain' }] }, null, 2)}\n`, 0o600);
+    await until('the file change', /^info: applied \(file changed\), generation 2: \+ server 0e0f 02:00:00:00:00:03 drain$/);
+    t.is((JSON.parse(qs('status', '--json').stdout) as { servers: unknown[] }).servers.length, 3);
+
+    // stop: the agent exits, the data path and the pins stay (the bpffs is PID 1's, not the sandbox's)
+    t.is(sd.systemctl('stop', 'quicsteer.service').code, 0);
+    t.like(sd.show('quicsteer.service', 'ActiveState', 'Result'), { ActiveState: 'inactive', Result: 'success' });
+    t.is(ns.xdpProgId('eth0'), prog, 'the same program stays attached');
+    t.deepEqual(pins(), pinned, 'the pins stay');
+    t.deepEqual((JSON.parse(qs('status', '--json').stdout) as { warnings: string[] }).warnings, []);
+
+    // start again, then kill -9: Restart=on-failure brings it back, and the data path never went
+    t.is(sd.systemctl('start', 'quicsteer.service').code, 0);
+    const main1 = sd.show('quicsteer.service', 'MainPID').MainPID!;
+    t.is(sd.run('kill', ['-9', main1]).code, 0);
+    await sd.until('restarted', () => {
+      const s = sd.show('quicsteer.service', 'ActiveState', 'MainPID', 'NRestarts');
+      return s.ActiveState === 'active' && s.NRestarts === '1' && s.MainPID !== main1 && s.MainPID !== '0';
+    }, 20_000);
+    t.is(ns.xdpProgId('eth0'), prog);
+    t.true(sd.journal('quicsteer.service').some((l) => /Main process exited, code=killed, status=9\/KILL/.test(l)));
+
+    // one line per event from the agent, at its syslog priority (info = 6)
+    const lines = agentLines();
+    t.log(lines.map((l) => `<${l.priority}> ${l.msg}`).join('\n'));
+    const expected = [
+      /^info: starting: \/etc\/quicsteer\/quicsteer\.json, pin path \/sys\/fs\/bpf\/quicsteer$/,
+      /^info: applied \(start\), generation 1: \+ local id 0a0b; \+ vip 198\.51\.100\.10:4433 quic-lb:sid=2,nonce=6; \+ server 0a0b 02:00:00:00:00:01 up; \+ server 0c0d 02:00:00:00:00:02 up; \+ attach eth0 \(native\)$/,
+      /^info: ready: /,
+      /^info: no changes \(SIGHUP\), generation 1$/,
+      /^info: applied \(file changed\), generation 2: /,
+      /^info: SIGTERM: stopped; the data path stays attached \(1 interface\(s\), generation 2\)$/,
+      /^info: starting: /,
+      /^info: no changes \(start\), generation 2$/,
+      /^info: ready: /,
+      /^info: starting: /,
+      /^info: no changes \(start\), generation 2$/,
+      /^info: ready: /,
+    ];
+    t.is(lines.length, expected.length, lines.map((l) => l.msg).join('\n'));
+    expected.forEach((re, i) => t.regex(lines[i]?.msg ?? '', re));
+    t.true(lines.every((l) => l.priority === '6' && !l.msg.includes('\n')));
+  });
+});
+
+privileged('the shipped unit without its bpffs mount (ExecStartPre emptied): the agent, in its private mount namespace, refuses to pin where the pins would vanish, and starts nothing', async (t) => {
+  t.timeout(60_000);
+  await withAgent(t, 'ExecStartPre=\nRestart=no\n', async ({ sd, ns, agentLines, pins, pid1Mounts }) => {
+    const start = sd.systemctl('start', 'quicsteer.service');
+    t.not(start.code, 0);
+    t.like(sd.show('quicsteer.service', 'ActiveState', 'Result'), { ActiveState: 'failed', Result: 'exit-code' });
+    const lines = agentLines();
+    t.log(lines.map((l) => `<${l.priority}> ${l.msg}`).join('\n'));
+    // no mount(2) in the sandbox (its system call filter has no @mount): the mount quicsteer tries is refused
+    t.true(lines.some((l) => l.priority === '3' && /^error: start failed, nothing changed: cannot mount bpffs on \/sys\/fs\/bpf: /.test(l.msg)), lines.map((l) => l.msg).join('\n'));
+    t.is(ns.xdpProgId('eth0'), undefined);
+    t.deepEqual(pins(), []);
+    t.false(bpffsAtSys(pid1Mounts()));
+  });
+});
+
+privileged('the shipped unit with CAP_SYS_ADMIN dropped from its bounding set: the agent refuses at start, naming it, and attaches nothing (CAP_BPF and CAP_PERFMON do not stand in for it)', async (t) => {
+  t.timeout(60_000);
+  await withAgent(t, 'CapabilityBoundingSet=\nCapabilityBoundingSet=CAP_BPF CAP_NET_ADMIN CAP_PERFMON\nRestart=no\n', async ({ sd, ns, agentLines, pins }) => {
+    t.not(sd.systemctl('start', 'quicsteer.service').code, 0);
+    t.is(sd.show('quicsteer.service', 'ActiveState').ActiveState, 'failed');
+    const out = sd.journal('quicsteer.service').join('\n');
+    t.regex(out, /agent needs CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN \(missing CAP_SYS_ADMIN\)/);
+    t.deepEqual(agentLines().filter((l) => /applied/.test(l.msg)), []);
+    t.is(ns.xdpProgId('eth0'), undefined);
+    t.deepEqual(pins(), []);
+  });
+});
+
+privileged('a drop-in for --detach-on-exit --log-format json (what README suggests): stop detaches the program and removes the pins; every agent line in the journal is one JSON object', async (t) => {
+  t.timeout(60_000);
+  const dropIn = 'ExecStart=\nExecStart=/usr/local/bin/quicsteer agent -f /etc/quicsteer/quicsteer.json --detach-on-exit --log-format json\n';
+  await withAgent(t, dropIn, async ({ sd, ns, agentLines, pins }) => {
+    t.is(sd.systemctl('start', 'quicsteer.service').code, 0);
+    t.truthy(ns.xdpProgId('eth0'));
+    t.true(pins().length > 0);
+    t.is(sd.systemctl('stop', 'quicsteer.service').code, 0);
+    t.is(ns.xdpProgId('eth0'), undefined, 'detached');
+    t.deepEqual(pins(), [], 'pins removed');
+    const events = agentLines().map((l) => JSON.parse(l.msg) as { event: string; level: string });
+    t.deepEqual(
+      events.map((e) => e.event),
+      ['starting', 'applied', 'ready', 'stopped'],
+    );
+  });
+});
