@@ -371,3 +371,28 @@ privileged('a drop-in for --detach-on-exit --log-format json (what README sugges
     );
   });
 });
+
+privileged('Restart=on-failure: a start that fails (an interface not there yet, as a late NIC at boot) is retried until it converges; a file that cannot be applied ends in the start limit, the running data path untouched', async (t) => {
+  t.timeout(100_000);
+  await withAgent(t, '', async ({ sd, ns, agentLines }) => {
+    sd.writeFile('/etc/quicsteer/quicsteer.json', `${JSON.stringify({ ...CONFIG, interfaces: [{ name: 'late0' }] })}\n`, 0o600);
+    sd.systemctl('start', '--no-block', 'quicsteer.service');
+    const failed = () => agentLines().filter((l) => l.priority === '3' && /^error: start failed, nothing changed: no interface 'late0'/.test(l.msg)).length;
+    await sd.until('the first failed start', () => failed() >= 1, 15_000);
+    ns.veth('late0', 'late1');
+    await sd.until('active', () => sd.show('quicsteer.service', 'ActiveState').ActiveState === 'active', 20_000);
+    t.truthy(ns.xdpProgId('late0'));
+    t.true(Number(sd.show('quicsteer.service', 'NRestarts').NRestarts) >= 1);
+    t.is(sd.systemctl('stop', 'quicsteer.service').code, 0);
+
+    // not JSON: every start fails (exit 2); after five in a minute systemd stops trying
+    sd.writeFile('/etc/quicsteer/quicsteer.json', '{"localId": "0a0b",\n', 0o600);
+    t.not(sd.systemctl('start', 'quicsteer.service').code, 0);
+    await sd.until('the start limit', () => sd.journal('quicsteer.service').some((l) => l === 'quicsteer.service: Start request repeated too quickly.'), 45_000);
+    const end = sd.show('quicsteer.service', 'ActiveState', 'ExecMainStatus', 'NRestarts');
+    t.like(end, { ActiveState: 'failed', ExecMainStatus: '2' });
+    await new Promise((r) => setTimeout(r, 6000)); // past RestartSec: no more attempts
+    t.is(sd.show('quicsteer.service', 'NRestarts').NRestarts, end.NRestarts);
+    t.truthy(ns.xdpProgId('late0'), 'the data path the last good file set up stays');
+  });
+});
