@@ -70,6 +70,8 @@ mount -t tmpfs -o mode=0755,nosuid,nodev qs-run /run
 mkdir -p /run/netns ${UNIT_DIR}
 for ns in "$@"; do touch "/run/netns/$ns"; mount --move "$P/netns-$ns" "/run/netns/$ns"; done
 cp -R "$T/units/." ${UNIT_DIR}/
+# files the units need at boot (in the overlays), with their modes
+cp -R --preserve=mode "$T/files/." /
 mount -t tmpfs -o mode=1777,nosuid,nodev qs-tmp /tmp
 mount -t tmpfs -o mode=1777,nosuid,nodev qs-vartmp /var/tmp
 if [ -d "$P/checkout" ]; then mkdir -p "$ROOT"; mount --move "$P/checkout" "$ROOT"; fi
@@ -155,16 +157,30 @@ export class Systemd {
   }
 
   /**
-   * Boots a systemd of its own and waits until it is running. `netns`: network namespaces (names
-   * under /run/netns) that its units may join with NetworkNamespacePath=/run/netns/<name>.
+   * Boots a systemd of its own and waits until it is running (its boot jobs done). `netns`: network
+   * namespaces (names under /run/netns) its units may join with NetworkNamespacePath=/run/netns/<name>.
+   * `wants`: units its boot target pulls in besides journald; `units` (name -> text, or {link} for a
+   * symlink, e.g. a .wants/ entry) and `files` (absolute path -> text and mode) are there at boot.
    */
-  static async start(o: { netns?: string[] } = {}): Promise<Systemd> {
+  static async start(o: { netns?: string[]; wants?: string[]; units?: Record<string, string | { link: string }>; files?: Record<string, { text: string; mode: number }> } = {}): Promise<Systemd> {
     const dir = tempDir('qs-sd');
     const units = path.join(dir, 'units');
     fs.mkdirSync(units);
     fs.mkdirSync(path.join(dir, 'priv'));
+    fs.mkdirSync(path.join(dir, 'files'));
     fs.writeFileSync(path.join(dir, 'console.log'), '');
-    fs.writeFileSync(path.join(units, TARGET), '[Unit]\nDescription=quicsteer test: journald, nothing else\nWants=systemd-journald.socket\n');
+    fs.writeFileSync(path.join(units, TARGET), `[Unit]\nDescription=quicsteer test: journald${o.wants?.length ? ` and ${o.wants.join(' ')}` : ''}, nothing else\nWants=systemd-journald.socket ${(o.wants ?? []).join(' ')}\n`);
+    for (const [name, u] of Object.entries(o.units ?? {})) {
+      fs.mkdirSync(path.dirname(path.join(units, name)), { recursive: true });
+      if (typeof u === 'string') fs.writeFileSync(path.join(units, name), u);
+      else fs.symlinkSync(u.link, path.join(units, name));
+    }
+    for (const [p, f] of Object.entries(o.files ?? {})) {
+      const at = path.join(dir, 'files', p);
+      fs.mkdirSync(path.dirname(at), { recursive: true });
+      fs.writeFileSync(at, f.text, { mode: f.mode });
+      fs.chmodSync(at, f.mode);
+    }
     for (const u of SYSTEM_UNITS) {
       const src = SYSTEM_UNIT_DIRS.map((d) => path.join(d, u)).find((p) => fs.existsSync(p));
       if (!src) throw new Error(`${u} not found in ${SYSTEM_UNIT_DIRS.join(' or ')}`);

@@ -1,6 +1,7 @@
 // The systemd side: `make install` puts the unit where it belongs (idempotent, DESTDIR; under a systemd
 // as PID 1 it reloads it, and systemd-analyze verify passes there), and a real systemd of the test's own
-// (test/helpers/systemd.ts) runs a Type=notify service whose readiness goes through the addon's sdNotify.
+// (test/helpers/systemd.ts) runs a Type=notify service through the addon's sdNotify, then the shipped
+// unit with the real agent: readiness, reload, stop, restarts, capabilities, its bpffs, boot and reboot.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,7 +15,7 @@ import { Systemd } from '../helpers/systemd.js';
 const UNIT = path.join(ROOT, 'contrib/systemd/quicsteer.service');
 
 /** Runs fn with a systemd of its own; on failure its journal goes to the test's log. */
-async function withSystemd(t: ExecutionContext, o: { netns?: string[] }, fn: (sd: Systemd) => Promise<void>): Promise<void> {
+async function withSystemd(t: ExecutionContext, o: Parameters<typeof Systemd.start>[0], fn: (sd: Systemd) => Promise<void>): Promise<void> {
   const sd = await Systemd.start(o);
   try {
     await fn(sd);
@@ -395,4 +396,43 @@ privileged('Restart=on-failure: a start that fails (an interface not there yet, 
     t.is(sd.show('quicsteer.service', 'NRestarts').NRestarts, end.NRestarts);
     t.truthy(ns.xdpProgId('late0'), 'the data path the last good file set up stays');
   });
+});
+
+privileged('boot and reboot: enabled (its multi-user.target.wants link), the unit is part of the boot and systemd is running only once the agent is ready; a reboot loses the pins and the program, the next boot brings the same state back', async (t) => {
+  t.timeout(90_000);
+  const ns = new Netns('qs-sd');
+  try {
+    ns.veth('eth0', 'eth1');
+    // what `make install` and `systemctl enable quicsteer` leave on disk, there before boot
+    const boot = {
+      netns: [ns.name],
+      wants: ['multi-user.target'],
+      units: {
+        'quicsteer.service': fs.readFileSync(UNIT, 'utf8'),
+        'quicsteer.service.d/test.conf': `[Service]\nNetworkNamespacePath=${ns.path}\n`,
+        'multi-user.target.wants/quicsteer.service': { link: '../quicsteer.service' },
+      },
+      files: { '/etc/quicsteer/quicsteer.json': { text: `${JSON.stringify(CONFIG)}\n`, mode: 0o600 } },
+    };
+    const states: unknown[] = [];
+    for (const n of [1, 2]) {
+      t.is(ns.xdpProgId('eth0'), undefined, `boot ${n}: nothing attached before it`);
+      await withSystemd(t, boot, async (sd) => {
+        // Systemd.start returned: is-system-running says running, so the boot transaction, the agent included, is done
+        t.is(sd.show('quicsteer.service', 'ActiveState').ActiveState, 'active');
+        t.truthy(ns.xdpProgId('eth0'), `boot ${n}: attached at boot`);
+        const st = JSON.parse(sd.run('quicsteer', ['status', '--json'], { net: ns.path }).stdout) as { localId: string; generation: { seq: number }; vips: unknown[]; servers: unknown[]; warnings: string[] };
+        t.deepEqual(st.warnings, []);
+        states.push({ localId: st.localId, generation: st.generation.seq, vips: st.vips, servers: st.servers });
+        t.true(sd.journal('quicsteer.service').some((l) => /^info: applied \(start\), generation 1: /.test(l)), `boot ${n}: applied from nothing`);
+      });
+      // the "reboot": this systemd's namespaces are gone, and with them the bpffs holding the link
+      const end = Date.now() + 5000;
+      while (ns.xdpProgId('eth0') !== undefined && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      t.is(ns.xdpProgId('eth0'), undefined, `after boot ${n}'s shutdown: the program went with its pins`);
+    }
+    t.deepEqual(states[1], states[0], 'the same state after the reboot');
+  } finally {
+    ns.destroy();
+  }
 });
