@@ -2,7 +2,7 @@
 // as PID 1 it reloads it, and systemd-analyze verify passes there), and a real systemd of the test's own
 // (test/helpers/systemd.ts) runs a Type=notify service through the addon's sdNotify, then the shipped
 // unit with the real agent: readiness, reload, stop, restarts, capabilities, its bpffs, boot and reboot.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
@@ -435,4 +435,36 @@ privileged('boot and reboot: enabled (its multi-user.target.wants link), the uni
   } finally {
     ns.destroy();
   }
+});
+
+// A QUIC server as far as the probe cares: answers a datagram of an unknown version with Version Negotiation.
+const VN_RESPONDER = `const s = require('dgram').createSocket('udp4');
+s.on('message', (m, r) => {
+  if (m.length < 7 || !(m[0] & 0x80)) return;
+  const dl = m[5], dcid = m.subarray(6, 6 + dl), sl = m[6 + dl], scid = m.subarray(7 + dl, 7 + dl + sl);
+  s.send(Buffer.concat([Buffer.from([0x80, 0, 0, 0, 0, sl]), scid, Buffer.from([dl]), dcid, Buffer.from([0, 0, 0, 1])]), r.port, r.address);
+});
+s.bind(4433, process.argv[1]);`;
+
+privileged('peer health in the sandbox: the agent probes a peer over UDP, marks it down when it stops answering and up when a QUIC Version Negotiation comes back (warning at priority 4 in the journal)', async (t) => {
+  t.timeout(100_000);
+  await withAgent(t, '', async ({ sd, ns, qs, agentLines }) => {
+    ns.ip('addr', 'add', '192.0.2.2/24', 'dev', 'eth1');
+    const cfg = { ...CONFIG, servers: [CONFIG.servers[0], { ...CONFIG.servers[1], probe: '192.0.2.2:4433' }], health: { interval: 5, timeout: 2, unhealthyThreshold: 2, healthyThreshold: 2 } };
+    sd.writeFile('/etc/quicsteer/quicsteer.json', `${JSON.stringify(cfg)}\n`, 0o600);
+    t.is(sd.systemctl('start', 'quicsteer.service').code, 0);
+    const state = () => (JSON.parse(qs('status', '--json').stdout) as { servers: { id: string; state: string }[] }).servers.find((s) => s.id === '0c0d')?.state;
+    const line = (re: RegExp, priority: string) => agentLines().some((l) => l.priority === priority && re.test(l.msg));
+    // nothing answers yet: down after two unanswered probes
+    await sd.until('0c0d down', () => line(/^warning: peer 0c0d \(192\.0\.2\.2:4433\) down: 2 probes unanswered; marked down, generation \d+$/, '4'), 30_000);
+    t.is(state(), 'down');
+    // a responder in the netns: up after two answered probes, which only a probe that really went out and came back gives
+    const responder = spawn('ip', ['netns', 'exec', ns.name, process.execPath, '-e', VN_RESPONDER, '192.0.2.2'], { stdio: 'ignore' });
+    try {
+      await sd.until('0c0d up', () => line(/^info: peer 0c0d \(192\.0\.2\.2:4433\) up: 2 probes answered; marked up, generation \d+$/, '6'), 30_000);
+      t.is(state(), 'up');
+    } finally {
+      responder.kill('SIGKILL');
+    }
+  });
 });
