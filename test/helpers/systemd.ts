@@ -28,6 +28,8 @@ const CG_NAME = /^qs-sd-(\d+)-[0-9a-f]{6}$/;
 // Runs inside the new namespaces as their PID 1, then execs systemd: $1 temp dir, $2 checkout, then netns names.
 const INNER = String.raw`set -eu
 T=$1; ROOT=$2; shift 2
+# until unshare has left our cgroup (the cgroup namespace's root holds systemd alone, as delegated)
+i=0; while [ ! -e "$T/go" ]; do i=$((i+1)); [ $i -lt 500 ] || exit 1; sleep 0.02; done
 P=$T/priv
 mount -t tmpfs -o mode=0700 qs-priv "$P"
 # what the tmpfs below would hide: the test's netns files, and the checkout if it lives there
@@ -189,26 +191,36 @@ export class Systemd {
     const cgRoot = cgroup2Mount();
     sweepCgroups(cgRoot);
     const cgroup = path.join(cgRoot, `qs-sd-${process.pid}-${randomBytes(3).toString('hex')}`);
-    fs.mkdirSync(cgroup);
+    // <cgroup>/payload is the root of its cgroup namespace; unshare waits in <cgroup>, outside it
+    const payload = path.join(cgroup, 'payload');
+    fs.mkdirSync(payload, { recursive: true });
     let sd: Systemd | undefined;
     try {
       const log = fs.openSync(path.join(dir, 'unshare.log'), 'a');
-      // the shell joins our cgroup, then becomes unshare, whose child is the namespaces' PID 1
+      // the shell joins the payload cgroup, then becomes unshare, whose child is the namespaces' PID 1
       const p = spawn(
         'sh',
-        ['-c', 'echo $$ > "$1" && shift && exec "$@"', 'sh', path.join(cgroup, 'cgroup.procs'), 'unshare', '--pid', '--fork', '--mount-proc', '--mount', '--uts', '--ipc', '--net', '--cgroup', '--propagation', 'private', 'sh', '-c', INNER, 'qs-sd-init', dir, ROOT, ...(o.netns ?? [])],
+        ['-c', 'echo $$ > "$1" && shift && exec "$@"', 'sh', path.join(payload, 'cgroup.procs'), 'unshare', '--pid', '--fork', '--mount-proc', '--mount', '--uts', '--ipc', '--net', '--cgroup', '--propagation', 'private', 'sh', '-c', INNER, 'qs-sd-init', dir, ROOT, ...(o.netns ?? [])],
         { detached: true, stdio: ['ignore', log, log] },
       );
       fs.closeSync(log);
       p.unref();
       let pid: number | undefined;
+      let moved = false;
       const end = Date.now() + 10_000;
       while (!pid) {
         if (Date.now() > end || p.exitCode !== null) throw new Error(`systemd did not start: ${fs.readFileSync(path.join(dir, 'unshare.log'), 'utf8')}`);
         await sleep(20);
         try {
           const child = Number(fs.readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8').trim().split(' ')[0]);
-          if (child && fs.readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'systemd') pid = child;
+          if (!child) continue;
+          if (!moved) {
+            // the child has its cgroup namespace: unshare leaves the payload, then the child goes on
+            fs.writeFileSync(path.join(cgroup, 'cgroup.procs'), String(p.pid));
+            fs.writeFileSync(path.join(dir, 'go'), '');
+            moved = true;
+          }
+          if (fs.readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'systemd') pid = child;
         } catch {
           /* not there yet */
         }
