@@ -129,8 +129,13 @@ function removeCgroup(dir: string): void {
         }
       }
     if (!left) {
-      for (const d of dirs.reverse()) fs.rmdirSync(d);
-      return;
+      try {
+        for (const d of dirs.reverse()) fs.rmdirSync(d);
+        return;
+      } catch (e) {
+        // a task that just exited may keep its cgroup busy for a moment
+        if ((e as NodeJS.ErrnoException).code !== 'EBUSY' || Date.now() > end) throw e;
+      }
     }
     if (Date.now() > end) throw new Error(`processes in ${dir} survive SIGKILL`);
     execFileSync('sleep', ['0.05']);
