@@ -195,7 +195,7 @@ function initDevices(): Set<string> | null {
 function trapMessage(abs: string, mountpoint: string): string {
   if (under(abs, pinEnv.bpffsRoot))
     return `${abs}: this mount namespace has its own ${pinEnv.bpffsRoot} (ip netns exec remounts /sys), so pins there vanish when the command exits; mount a bpffs outside /sys from the host namespace (mkdir -p /run/qs-<name> && mount -t bpf bpf /run/qs-<name>) and pass --pin-path /run/qs-<name>`;
-  return `${abs}: the bpffs at ${mountpoint} would exist only in this private mount namespace (ip netns exec?), so pins there vanish when the command exits; mount it from the host namespace (mkdir -p ${mountpoint} && mount -t bpf bpf ${mountpoint}) and run the command again`;
+  return `${abs}: the bpffs at ${mountpoint} would exist only in this private mount namespace (ip netns exec, or a systemd unit's sandbox?), so pins there vanish when the command exits; mount it from the host namespace (mkdir -p ${mountpoint} && mount -t bpf bpf ${mountpoint}) and run the command again`;
 }
 
 /** Refuses a pin path whose filesystem is not visible from PID 1's mount namespace: whatever is pinned there dies with this process. */
