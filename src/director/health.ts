@@ -38,8 +38,8 @@ export function answersProbe(reply: Buffer, p: Probe): boolean {
   return dcid.equals(p.scid) && scid.equals(p.dcid) && reply.length >= 7 + dl + sl + 4;
 }
 
-/** One probe: true when a matching Version Negotiation arrives within timeoutMs. */
-export function probe(address: string, port: number, timeoutMs: number): Promise<boolean> {
+/** One probe: true when a matching Version Negotiation arrives within timeoutMs (false at once when `signal` aborts). */
+export function probe(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     const p = makeProbe();
     const s = dgram.createSocket(net.isIPv6(address) ? 'udp6' : 'udp4');
@@ -52,6 +52,7 @@ export function probe(address: string, port: number, timeoutMs: number): Promise
       resolve(ok);
     };
     const timer = setTimeout(() => finish(false), timeoutMs);
+    signal?.addEventListener('abort', () => finish(false), { once: true });
     s.on('message', (msg) => answersProbe(msg, p) && finish(true));
     s.on('error', () => finish(false)); // e.g. ICMP port unreachable: not alive
     s.send(p.packet, port, address, (err) => err && finish(false));
@@ -114,7 +115,7 @@ export async function probeLoop(target: { address: string; port: number }, track
   const h = tracker.h;
   while (!signal.aborted) {
     const started = Date.now();
-    const alive = await probe(target.address, target.port, h.timeout * 1000);
+    const alive = await probe(target.address, target.port, h.timeout * 1000, signal);
     if (signal.aborted) break;
     const to = tracker.observe(alive);
     if (to) await onTransition(to);

@@ -74,9 +74,11 @@ for ns in "$@"; do touch "/run/netns/$ns"; mount --move "$P/netns-$ns" "/run/net
 cp -R "$T/units/." ${UNIT_DIR}/
 # files the units need at boot (in the overlays), with their modes
 cp -R --preserve=mode "$T/files/." /
+# the checkout waits in the new /run while /tmp and /var/tmp are covered ($P is under /tmp), then goes to its own path
+if [ -d "$P/checkout" ]; then mkdir /run/.qs-checkout; mount --move "$P/checkout" /run/.qs-checkout; fi
 mount -t tmpfs -o mode=1777,nosuid,nodev qs-tmp /tmp
 mount -t tmpfs -o mode=1777,nosuid,nodev qs-vartmp /var/tmp
-if [ -d "$P/checkout" ]; then mkdir -p "$ROOT"; mount --move "$P/checkout" "$ROOT"; fi
+if [ -d /run/.qs-checkout ]; then mkdir -p "$ROOT"; mount --move /run/.qs-checkout "$ROOT"; rmdir /run/.qs-checkout; fi
 export container=quicsteer-test SYSTEMD_UNIT_PATH=${UNIT_DIR}:${INSTALLED_UNIT_DIR}
 exec ${SYSTEMD} --system --unit=${TARGET} --show-status=no </dev/null >/dev/console 2>&1
 `;

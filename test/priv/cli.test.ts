@@ -4,18 +4,14 @@ import test from 'ava';
 import { tempDir } from '../helpers/tmp.js';
 import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { ObjectSpec, Link, type Collection } from '../../src/bpf/index.js';
 import { native } from '../../src/bpf/native.js';
 import { privileged, isRoot, inCI } from '../helpers/env.js';
-import { TEST_OBJ, ROOT } from '../helpers/paths.js';
-import { Netns } from '../helpers/netns.js';
-import { TempBpffs } from '../helpers/bpffs.js';
-import { cli, cliJson, type CliResult } from '../helpers/cli.js';
+import { TEST_OBJ } from '../helpers/paths.js';
+import { cli, cliJson } from '../helpers/cli.js';
+import { PeerLab, PEER_IP, VIP } from '../helpers/peer-lab.js';
 import { quicLbCid, shortHeader } from '../helpers/frames.js';
 
-const VIP = '192.0.2.10';
-const PEER_IP = '192.0.2.2';
 
 interface Status {
   attached: { interface: string; ifindex: number; mode: string; progId: number; linkId: number }[];
@@ -25,31 +21,11 @@ interface Status {
   warnings: string[];
 }
 
-/** A real server namespace (veth0 to a peer namespace, eth2 as a second interface) and its pin path. */
-class Lab {
-  readonly ns = new Netns('qs-cli');
-  readonly peer = new Netns('qs-clip');
-  readonly fs = new TempBpffs();
-  readonly peerMac: string;
-  readonly selfMac: string;
-
+/** The peer lab with eth2 as a second interface. */
+class Lab extends PeerLab {
   constructor() {
-    this.ns.ip('link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1', 'netns', this.peer.name);
-    this.ns.ip('addr', 'add', '192.0.2.1/24', 'dev', 'veth0');
-    this.ns.ip('link', 'set', 'veth0', 'up');
-    this.peer.ip('addr', 'add', `${PEER_IP}/24`, 'dev', 'veth1');
-    this.peer.ip('link', 'set', 'veth1', 'up');
+    super('qs-cli');
     this.ns.veth('eth2', 'eth2p');
-    const mac = (ns: Netns, dev: string) => (JSON.parse(ns.ip('-j', 'link', 'show', dev)) as { address: string }[])[0]!.address;
-    this.peerMac = mac(this.peer, 'veth1');
-    this.selfMac = mac(this.ns, 'veth0');
-    // the peer reaches the VIP through us, as a director would
-    this.peer.ip('route', 'add', `${VIP}/32`, 'dev', 'veth1');
-    this.peer.ip('neigh', 'replace', VIP, 'lladdr', this.selfMac, 'dev', 'veth1', 'nud', 'permanent');
-  }
-
-  q(...args: string[]): CliResult {
-    return cli(['--pin-path', this.fs.dir, ...args], { ns: this.ns.name });
   }
 
   status(): Status {
@@ -62,18 +38,6 @@ class Lab {
 
   ifindex(dev: string): number {
     return this.ns.enter(() => native().ifNameToIndex(dev));
-  }
-
-  /** UDP datagrams from the peer to the VIP, through veth0 (and so through the program). */
-  sendFromPeer(payload: Buffer, count: number): void {
-    const r = spawnSync('ip', ['netns', 'exec', this.peer.name, process.execPath, path.join(ROOT, 'build/dist/test/helpers/udp-peer.js'), 'send', VIP, '443', payload.toString('hex'), String(count)]);
-    if (r.status !== 0) throw new Error(`send failed: ${r.stderr}`);
-  }
-
-  destroy(): void {
-    this.ns.destroy();
-    this.peer.destroy();
-    this.fs.destroy();
   }
 }
 

@@ -2,7 +2,7 @@
 // real UDP through the XDP program, scraped by `stats --prometheus` and over HTTP from the endpoint
 // (run inside the namespace, as the agent would), linted by promtool and read by prometheus_client's parser.
 import test from 'ava';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -11,15 +11,13 @@ import { TABLE_CAPACITY } from '../../src/agent/metrics.js';
 import { privileged, isRoot, inCI } from '../helpers/env.js';
 import { ROOT } from '../helpers/paths.js';
 import { Netns } from '../helpers/netns.js';
-import { TempBpffs } from '../helpers/bpffs.js';
 import { tempDir } from '../helpers/tmp.js';
-import { cli, cliJson, type CliResult } from '../helpers/cli.js';
+import { cliJson } from '../helpers/cli.js';
+import { PeerLab, VIP } from '../helpers/peer-lab.js';
 import { quicLbCid, shortHeader } from '../helpers/frames.js';
 import { HELPER_AGENT } from '../helpers/metrics-server.js';
 import { parseExposition, promtoolCheck, sampleMap, type Family } from '../helpers/prometheus.js';
 
-const VIP = '192.0.2.10';
-const PEER_IP = '192.0.2.2';
 /** The headers around a UDP payload in the frames the program counts: Ethernet 14, IPv4 20, UDP 8. */
 const HEADERS = 14 + 20 + 8;
 
@@ -76,44 +74,15 @@ class Endpoint {
 }
 
 /** A real server namespace (veth0 to a peer namespace that plays client and director) and its pin path. */
-class Lab {
-  readonly ns = new Netns('qs-met');
-  readonly peer = new Netns('qs-metp');
-  readonly fs = new TempBpffs();
-  readonly selfMac: string;
-
+class Lab extends PeerLab {
   constructor() {
-    this.ns.ip('link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1', 'netns', this.peer.name);
-    this.ns.ip('addr', 'add', '192.0.2.1/24', 'dev', 'veth0');
-    this.ns.ip('link', 'set', 'veth0', 'up');
-    this.peer.ip('addr', 'add', `${PEER_IP}/24`, 'dev', 'veth1');
-    this.peer.ip('link', 'set', 'veth1', 'up');
-    this.selfMac = (JSON.parse(this.ns.ip('-j', 'link', 'show', 'veth0')) as { address: string }[])[0]!.address;
-    // the peer reaches the VIP through us, as a director would
-    this.peer.ip('route', 'add', `${VIP}/32`, 'dev', 'veth1');
-    this.peer.ip('neigh', 'replace', VIP, 'lladdr', this.selfMac, 'dev', 'veth1', 'nud', 'permanent');
-  }
-
-  q(...args: string[]): CliResult {
-    return cli(['--pin-path', this.fs.dir, ...args], { ns: this.ns.name });
+    super('qs-met');
   }
 
   ok(...args: string[]): string {
     const r = this.q(...args);
     if (r.code !== 0) throw new Error(`quicsteer ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
     return r.stdout;
-  }
-
-  /** UDP datagrams from the peer to the VIP, through veth0 (and so through the program). */
-  send(payload: Buffer, count: number): void {
-    const r = spawnSync('ip', ['netns', 'exec', this.peer.name, process.execPath, path.join(ROOT, 'build/dist/test/helpers/udp-peer.js'), 'send', VIP, '443', payload.toString('hex'), String(count)]);
-    if (r.status !== 0) throw new Error(`send failed: ${r.stderr}`);
-  }
-
-  destroy(): void {
-    this.ns.destroy();
-    this.peer.destroy();
-    this.fs.destroy();
   }
 }
 
@@ -205,7 +174,7 @@ serial('stats --prometheus and /metrics: lint-clean, parsed with HELP and types;
       steered: { n: 5, frame: shortHeader(quicLbCid(0, Buffer.from('0c0d', 'hex'), 6), { rest: Buffer.alloc(100, 0xcc) }) },
       local: { n: 3, frame: shortHeader(quicLbCid(0, Buffer.from('0a0b', 'hex'), 6), { rest: Buffer.alloc(50, 0xdd) }) },
     };
-    for (const x of Object.values(sent)) l.send(x.frame, x.n);
+    for (const x of Object.values(sent)) l.sendFromPeer(x.frame, x.n);
 
     const c1 = check(t, l.ok('stats', '--prometheus'), 'stats --prometheus after traffic');
     const h1 = check(t, (await ep.get()).body, '/metrics after traffic');

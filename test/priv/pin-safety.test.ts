@@ -301,7 +301,7 @@ console.log(JSON.stringify(res));
     t.is(out.status, 0, out.stderr);
     const res = JSON.parse(out.stdout) as Record<string, string | string[]>;
     t.regex(res.ensureUnderRoot as string, /sysbpf\/quicsteer: this mount namespace has its own .*sysbpf .*and pass --pin-path \/run\/qs-<name>$/);
-    t.regex(res.ensureOutside as string, /priv\/qs: the bpffs at .*priv\/qs would exist only in this private mount namespace \(ip netns exec\?\).*mount -t bpf bpf /);
+    t.regex(res.ensureOutside as string, /priv\/qs: the bpffs at .*priv\/qs would exist only in this private mount namespace \(ip netns exec, or a systemd unit.s sandbox\?\).*mount -t bpf bpf /);
     t.regex(res.survivesPrivate as string, /mine: the bpffs at .*mine would exist only in this private mount namespace/);
     t.is(res.survivesHost, 'ok');
     t.deepEqual((res.bpfMounts as string[]).filter((p) => p.startsWith(dir)), [path.join(priv, 'mine')], 'the refused mounts were undone');
