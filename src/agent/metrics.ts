@@ -178,7 +178,7 @@ export function metricsRegistry(pin: string, agent?: AgentView, o: { processMetr
 
   if (agent) {
     new Counter({
-      name: 'quicsteer_apply_total', help: 'Applies of the configuration file since the agent started, by result.', labelNames: ['result'], registers,
+      name: 'quicsteer_apply_total', help: 'Changes the agent applied or tried since it started (the file at start and reloads, peer health marks), by result.', labelNames: ['result'], registers,
       collect() {
         const a = agent.applies();
         this.reset();
