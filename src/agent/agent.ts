@@ -12,6 +12,7 @@ import { serversSet } from '../control/config.js';
 import { ConfigFile, readConfigFile, type ConfigFileT, type HealthT } from '../control/schemas.js';
 import { readOnly } from '../control/status.js';
 import { HealthTracker, probeLoop, type Health } from '../director/health.js';
+import { endpoint } from '../director/ipvs.js';
 import { describe } from '../cli/index.js';
 import type { AgentView } from './metrics.js';
 
@@ -61,7 +62,6 @@ interface Peer {
   loop: Promise<void>;
 }
 
-const endpointOf = (p: { ip: string; port: number }) => (p.ip.includes(':') ? `[${p.ip}]:${p.port}` : `${p.ip}:${p.port}`);
 
 export class Agent implements AgentView {
   readonly log: Logger;
@@ -84,7 +84,7 @@ export class Agent implements AgentView {
   }
 
   peers(): { id: string; address: string; up: boolean }[] {
-    return [...this.#peers.values()].map((p) => ({ id: p.id, address: endpointOf({ ip: p.address, port: p.port }), up: p.tracker.state === 'up' }));
+    return [...this.#peers.values()].map((p) => ({ id: p.id, address: endpoint(p.address, p.port), up: p.tracker.state === 'up' }));
   }
 
   /** Reads and checks the file and everything it names (interfaces, key files, neighbours): nothing is touched. */
@@ -171,12 +171,6 @@ export class Agent implements AgentView {
     });
   }
 
-  /** The state a probed server starts in: down when the live table has it down though the file says up (what the last agent learned). */
-  #initialHealth(id: string): Health {
-    const live = readOnly(this.o.pin, (st) => st.readServers(), []).find((s) => s.id === id);
-    const file = this.#cfg!.servers.find((s) => s.id === id);
-    return live?.state === 'down' && file?.state === 'up' ? 'down' : 'up';
-  }
 
   /** Starts, restarts and stops probe loops so that exactly the file's probed peers are probed, with its settings. */
   #syncPeers(cfg: ConfigFileT, trigger: string): void {
@@ -191,16 +185,22 @@ export class Agent implements AgentView {
       this.#peers.delete(id);
       if (!want.has(id)) this.log.log('info', 'probe-stopped', `peer ${id}: no longer probed (${trigger})`, { server: id });
     }
+    // a new peer starts down when the live table has it down though the file says up (what the last agent learned)
+    let liveDown: Set<string> | null = null;
+    const initial = (id: string): Health => {
+      liveDown ??= new Set(readOnly(this.o.pin, (st) => st.readServers(), []).filter((s) => s.state === 'down').map((s) => s.id));
+      return liveDown.has(id) && cfg.servers.find((s) => s.id === id)?.state === 'up' ? 'down' : 'up';
+    };
     for (const [id, w] of want) {
       if (this.#peers.has(id)) continue;
-      const tracker = new HealthTracker(this.#initialHealth(id), h as HealthT);
+      const tracker = new HealthTracker(initial(id), h as HealthT);
       const stop = new AbortController();
       const peer: Peer = { id, ...w, tracker, stop, loop: Promise.resolve() };
       peer.loop = probeLoop({ address: w.address, port: w.port }, tracker, stop.signal, (to) => this.#transition(peer, to));
       this.#peers.set(id, peer);
-      this.log.log('info', 'probing', `peer ${id}: probing ${endpointOf({ ip: w.address, port: w.port })} every ${h.interval} s (timeout ${h.timeout} s, down after ${h.unhealthyThreshold}, up after ${h.healthyThreshold}), starts ${tracker.state}`, {
+      this.log.log('info', 'probing', `peer ${id}: probing ${endpoint(w.address, w.port)} every ${h.interval} s (timeout ${h.timeout} s, down after ${h.unhealthyThreshold}, up after ${h.healthyThreshold}), starts ${tracker.state}`, {
         server: id,
-        probe: endpointOf({ ip: w.address, port: w.port }),
+        probe: endpoint(w.address, w.port),
         state: tracker.state,
       });
     }
@@ -216,7 +216,7 @@ export class Agent implements AgentView {
       if (this.#stopped || p.stop.signal.aborted) return;
       const why = to === 'down' ? `${p.tracker.fails} probes unanswered` : `${p.tracker.oks} probes answered`;
       const file = this.#cfg!.servers.find((s) => s.id === p.id);
-      const probe = endpointOf({ ip: p.address, port: p.port });
+      const probe = endpoint(p.address, p.port);
       if (file?.state !== 'up') {
         this.log.log('info', 'peer', `peer ${p.id} (${probe}) ${to}: ${why}; the file has it ${file?.state ?? 'absent'}, so the table keeps that`, { server: p.id, probe, health: to });
         return;

@@ -10,6 +10,7 @@ import { PinnedState, type LinkView, type StateName } from '../control/state.js'
 import { RuntimeError } from '../control/errors.js';
 import { Endpoint, parse } from '../control/schemas.js';
 import { VERSION } from '../version.js';
+import { endpoint } from '../director/ipvs.js';
 
 /** What the agent tells the metrics (stats --prometheus has no agent: these metrics are then absent). */
 export interface AgentView {
@@ -213,8 +214,6 @@ const WHY: Record<string, string> = {
   EACCES: 'a port below 1024 needs CAP_NET_BIND_SERVICE',
 };
 
-const hostPort = (l: Listen) => (l.ip.includes(':') ? `[${l.ip}]:${l.port}` : `${l.ip}:${l.port}`);
-
 /**
  * Serves `reg` on GET /metrics at `listen` (404 elsewhere); resolves once listening, rejects with
  * a RuntimeError naming the address when it cannot bind. The caller owns the server (close() it).
@@ -236,7 +235,7 @@ export function serveMetrics(listen: Listen, reg: Registry): Promise<http.Server
   return new Promise((resolve, reject) => {
     const failed = (e: NodeJS.ErrnoException) => {
       const why = e.code ? `${e.code}${WHY[e.code] ? ` (${WHY[e.code]})` : ''}` : e.message;
-      reject(new RuntimeError(`cannot serve metrics on ${hostPort(listen)}: ${why}`));
+      reject(new RuntimeError(`cannot serve metrics on ${endpoint(listen.ip, listen.port)}: ${why}`));
     };
     server.once('error', failed);
     server.listen({ host: listen.ip, port: listen.port, exclusive: true }, () => {

@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { Agent, type AgentOptions } from './agent.js';
 import { describe } from '../cli/index.js';
 import { holdAgentLock } from '../control/lock.js';
+import { endpoint } from '../director/ipvs.js';
 import { DEFAULT_METRICS, metricsRegistry, parseMetricsListen, serveMetrics, type Listen } from './metrics.js';
 
 /** --metrics: an address and port, "off", or the default. */
@@ -55,7 +56,7 @@ export async function runAgent(o: RunOptions): Promise<void> {
       throw Object.assign(e instanceof Error ? e : new Error(d.message), { reported: true, exitCode: d.exitCode });
     }
     started = true;
-    const metrics = o.metrics ? `, metrics http://${o.metrics.ip.includes(':') ? `[${o.metrics.ip}]` : o.metrics.ip}:${o.metrics.port}/metrics` : '';
+    const metrics = o.metrics ? `, metrics http://${endpoint(o.metrics.ip, o.metrics.port)}/metrics` : '';
     const peers = agent.peers();
     const status = `ready: ${o.file} applied${peers.length ? `, ${peers.length} peer(s) probed` : ''}${metrics}`;
     agent.log.log('info', 'ready', status, { peers: peers.length, metrics: o.metrics });

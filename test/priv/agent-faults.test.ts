@@ -6,7 +6,8 @@ import test from 'ava';
 import { writeFileSync, renameSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { privileged, privilegedSerial } from '../helpers/env.js';
-import { cli } from '../helpers/cli.js';
+import { cli, SHIM } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
 import { AgentProc } from '../helpers/agent.js';
 import { Netns } from '../helpers/netns.js';
 import { TempBpffs } from '../../src/lab/bpffs.js';
@@ -126,4 +127,44 @@ privilegedSerial('kill -9 at random moments of the start and of reloads: the nex
     t.is((await c.stop()).code, 0);
   }
   t.log(`kill -9: ${kills.start} during the start, ${kills.reload} during a reload; every next agent converged`);
+});
+
+privilegedSerial('an agent reloading races 24 CLI writers on its pin path: every writer and every reload succeeds (the writer lock), and a SIGHUP converges the tables to the file', async (t) => {
+  const { ns, pin } = setup();
+  const file = write('race.json', good());
+  const a = new AgentProc(ns.name, pin, file);
+  await a.ready();
+  const since = a.events.length;
+  const runCli = (args: string[]) =>
+    new Promise<{ code: number | null; err: string }>((resolve) => {
+      const p = spawn('ip', ['netns', 'exec', ns.name, process.execPath, SHIM, '--pin-path', pin, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      p.on('exit', (code) => resolve({ code, err }));
+    });
+  // the file flips 6 times while 24 writers change servers and VIPs by hand
+  const writers = Array.from({ length: 24 }, (_, i) =>
+    runCli(i % 2 === 0 ? ['servers', 'add', `0e${(i + 16).toString(16)}`, '--mac', `02:00:00:00:0e:${(i + 16).toString(16)}`] : ['vips', 'add', `198.51.100.${i}:443`, '--cid', 'quic-lb:sid=2,nonce=6']),
+  );
+  for (let i = 0; i < 6; i++) {
+    write('race.json', good(i % 2 === 0 ? { mac2: '02:00:00:00:00:44', vips: 30 } : {}));
+    await new Promise((r) => setTimeout(r, 400));
+  }
+  const results = await Promise.all(writers);
+  t.deepEqual(results.filter((r) => r.code !== 0).map((r) => r.err), [], 'every CLI writer succeeded');
+  await new Promise((r) => setTimeout(r, 800));
+  t.deepEqual(a.events.slice(since).filter((e) => e.level === 'error').map((e) => e.msg), [], 'every reload succeeded');
+  // the file is the truth: the next reload takes back what a writer added
+  t.is((await runCli(['servers', 'add', '0eff', '--mac', '02:00:00:00:0e:ff'])).code, 0);
+  const before = a.events.length;
+  a.kill('SIGHUP');
+  const e = await a.waitFor((x) => x.trigger === 'SIGHUP' && (x.event === 'applied' || x.event === 'unchanged'), 15_000, before);
+  t.is(e.event, 'applied');
+  t.true((e.changes as string[]).includes('- server 0eff'), 'the reload undid the hand-made server, and logged it');
+  const st = JSON.parse(cli(['--pin-path', pin, 'status', '--json'], { ns: ns.name }).stdout) as { warnings: string[]; vips: unknown[]; servers: { id: string; mac: string }[] };
+  t.log(`after the race, SIGHUP: ${e.event}${e.changes ? ` (${(e.changes as string[]).length} changes undone)` : ''}`);
+  t.deepEqual(st.warnings, []);
+  t.is(st.vips.length, 1, 'the VIPs are the file\'s');
+  t.deepEqual(st.servers.map((s) => `${s.id} ${s.mac}`).sort(), ['0001 02:00:00:00:00:01', '0002 02:00:00:00:00:02'], "the servers are the file's");
+  t.is((await a.stop()).code, 0);
 });

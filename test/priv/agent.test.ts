@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { privilegedSerial } from '../helpers/env.js';
+import { privilegedSerial, ROOT } from '../helpers/env.js';
 import { AgentProc, scrapeIn, type AgentEvent } from '../helpers/agent.js';
 import { parseExposition, promtoolCheck, sampleMap } from '../helpers/prometheus.js';
 import { CID_SPEC, MigrationLab, PORT, SERVERS, VIP, type RsName, type RunResult } from '../../src/lab/migration.js';
@@ -83,8 +83,7 @@ async function migrates(t: ExecutionContext, what: string): Promise<RunResult> {
 function sendShortHeader(l: MigrationLab, to: RsName, sid: string, n: number): void {
   l.nat.ip('neigh', 'replace', VIP, 'lladdr', l.mac[to], 'dev', 'n1', 'nud', 'permanent');
   const pkt = Buffer.concat([Buffer.from([0x41, 0x11]), Buffer.from(sid, 'hex'), randomBytes(15), randomBytes(60)]);
-  const js = `const s=require('dgram').createSocket('udp4');const b=Buffer.from('${pkt.toString('hex')}','hex');let i=0;const go=()=>i++<${n}?s.send(b,${PORT},'${VIP}',go):s.close();go();`;
-  execFileSync('ip', ['netns', 'exec', l.nat.name, process.execPath, '-e', js]);
+  execFileSync('ip', ['netns', 'exec', l.nat.name, process.execPath, path.join(ROOT, 'build/dist/test/helpers/udp-peer.js'), 'send', VIP, String(PORT), pkt.toString('hex'), String(n)]);
 }
 
 const lastEvent = (a: AgentProc, name: string) => [...a.events].reverse().find((e) => e.event === name);
