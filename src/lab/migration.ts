@@ -35,6 +35,11 @@ export const PORT = 4433;
 export const CLIENT_IP = '203.0.113.2';
 export const NAT_PUBLIC = '192.0.2.200';
 const DIRECTOR_IP = '192.0.2.254';
+const DIRECTOR2_IP = '192.0.2.253';
+/** addresses on the first director's loopback whose IPVS services copy the listener's table before and after a pool change */
+const SHADOW = { old: '198.51.100.11', new: '198.51.100.12' } as const;
+/** the VRRP instance's virtual router id and the two directors' priorities (the first one is master) */
+const VRRP_ID = '51';
 /** gtlsserver's CIDs are 18 bytes: first octet 0x11, a 2-byte server ID, a 15-byte nonce */
 export const CID_LEN = 18;
 export const CID_SPEC = 'quic-lb:sid=2,nonce=15';
@@ -53,8 +58,47 @@ export const EVENTS = {
 } as const;
 export type LabEvent = keyof typeof EVENTS;
 
+/**
+ * Events on the director side: the client's address stays (except where a NAT rebinding is named),
+ * and what changes is the director or its table. Each needs its director variant (LabOptions.director).
+ */
+export const DIRECTOR_EVENTS = {
+  'failover-stop': "the master director's keepalived stops; the backup takes the VIP (VRRP, gratuitous ARP) and, with no IPVS connection sync, schedules the flow by its own table",
+  'failover-link': "the master director's link goes down; the backup takes the VIP after missing its adverts, with no IPVS connection sync",
+  'pool-add': 'a real server joins the listener (director apply) and the NAT gives the client a new port that the old table sent to the owner and the new one sends to the new server',
+  'pool-drain': "the owner's weight goes to 0 (director apply) and the NAT gives the client a new port that the old table sent to the owner",
+  'pool-remove': 'the owner leaves the listener (director apply); with expire_nodest_conn=1 IPVS schedules its flow again',
+  'ecmp-fail': "the router withdraws its route through the director carrying the flow; the other director (same mh table) takes it",
+  'ecmp-fail-differs': "as ecmp-fail, but the other director's own health check has the owner at weight 0",
+} as const;
+export type DirectorEvent = keyof typeof DIRECTOR_EVENTS;
+/** the director variant each director event runs on */
+export const EVENT_DIRECTOR: Record<DirectorEvent, 'vrrp' | 'ipvs' | 'ecmp'> = {
+  'failover-stop': 'vrrp',
+  'failover-link': 'vrrp',
+  'pool-add': 'ipvs',
+  'pool-drain': 'ipvs',
+  'pool-remove': 'ipvs',
+  'ecmp-fail': 'ecmp',
+  'ecmp-fail-differs': 'ecmp',
+};
+const isDirectorEvent = (e: LabEvent | DirectorEvent): e is DirectorEvent => e in DIRECTOR_EVENTS;
+
+export type Scheduler = { scheduler: 'wrr' | 'wlc' | 'sh' | 'mh'; flags: ('sh-port' | 'sh-fallback' | 'mh-port' | 'mh-fallback')[] };
+
 export interface LabOptions {
-  director: 'neigh' | 'ipvs';
+  /**
+   * neigh: a simulated director (a static neighbour entry); ipvs: one IPVS-DR director; vrrp: two,
+   * with keepalived (configured by `quicsteer director keepalived`) holding the VIP by VRRP and no
+   * connection sync; ecmp: two active ones, the NAT routing the VIP over both (an L4-hashed multipath route)
+   */
+  director: 'neigh' | 'ipvs' | 'vrrp' | 'ecmp';
+  /** the IPVS listener's scheduler (default sh with sh-port) */
+  scheduler?: Scheduler;
+  /** the listener's real servers at the start of each run (default all three) */
+  pool?: RsName[];
+  /** the client's idle timeout in seconds (default 5) */
+  idleTimeoutS?: number;
   /** bytes the client uploads (POST) and downloads in the same request */
   uploadBytes: number;
   downloadBytes: number;
@@ -94,7 +138,7 @@ export function labOptionsProblem(o: LabOptions): string | null {
 }
 
 export interface RunResult {
-  event: LabEvent;
+  event: LabEvent | DirectorEvent;
   steering: boolean;
   uploadBytes: number;
   downloadBytes: number;
@@ -118,15 +162,30 @@ export interface RunResult {
   reasons: Record<RsName, Record<string, number>>;
   /** with captureCids: the distinct CIDs the servers issued, as seen between the NAT and the servers */
   wireCids?: Buffer[];
+  /** director events on two directors: the one that had the flow before the event and the one after */
+  directors?: { before: 'dir1' | 'dir2'; after: 'dir1' | 'dir2' };
+  /** vrrp: from the event to the backup holding the VIP, and to the NAT's neighbour entry naming the backup */
+  vipMoveMs?: { held: number; neighbour: number };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface DirectorPlan {
+  p1: number;
+  p2: number;
+  act(): Promise<void>;
+  result(): Pick<RunResult, 'directorBefore' | 'directorAfter' | 'directors' | 'vipMoveMs'>;
+}
 
 export class MigrationLab {
   readonly sw = new Netns('qs-msw');
   readonly cl = new Netns('qs-mcl');
   readonly nat = new Netns('qs-mnat');
   readonly director: Netns | undefined;
+  /** vrrp and ecmp: the second director */
+  readonly director2: Netns | undefined;
+  /** vrrp: each director's keepalived, while it runs */
+  readonly #keepalived: { dir1?: ChildProcess; dir2?: ChildProcess } = {};
   readonly rs = {} as Record<RsName, Netns>;
   readonly pins = {} as Record<RsName, TempBpffs>;
   readonly quic = {} as Record<RsName, QuicServer>;
@@ -142,7 +201,8 @@ export class MigrationLab {
     try {
       const problem = labOptionsProblem(opts);
       if (problem) throw new RangeError(`lab: ${problem}`);
-      this.director = opts.director === 'ipvs' ? new Netns('qs-mdir') : undefined;
+      this.director = opts.director === 'neigh' ? undefined : new Netns('qs-mdir');
+      this.director2 = opts.director === 'vrrp' || opts.director === 'ecmp' ? new Netns('qs-mdir2') : undefined;
       if (opts.encryptedCids) {
         this.cidKeyFile = path.join(this.tmp, 'cid.key');
         writeFileSync(this.cidKeyFile, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
@@ -182,20 +242,11 @@ export class MigrationLab {
     for (const dev of ['n0', 'n1']) this.#in(this.nat, 'tc', 'qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate', o.rate, 'burst', '64kb', 'latency', '50ms');
     for (const s of SERVERS) this.mac[s.name] = (JSON.parse(this.rs[s.name].ip('-j', 'link', 'show', 'eth0')) as { address: string }[])[0]!.address;
 
-    if (this.director) {
-      for (const m of ['ip_vs', 'ip_vs_sh']) spawnSync('modprobe', [m], { stdio: 'ignore' });
-      onBridge(this.director, 'sw-dir', 'd0', `${DIRECTOR_IP}/24`);
-      this.director.ip('addr', 'add', `${VIP}/32`, 'dev', 'lo');
-      this.nat.ip('route', 'add', `${VIP}/32`, 'via', DIRECTOR_IP);
-      const file = path.join(this.tmp, 'director.json');
-      writeFileSync(file, JSON.stringify({ listeners: [{ vip: `${VIP}:${PORT}`, scheduler: 'sh', flags: ['sh-port'], realServers: SERVERS.map((s) => ({ address: s.ip, port: PORT, serverId: s.sid })) }] }));
-      this.#quicsteer('director', ['director', 'apply', '-f', file, '--state', this.#stateFile('director')]);
-    } else {
-      this.nat.ip('route', 'add', `${VIP}/32`, 'dev', 'n1');
-    }
+    if (this.director) this.#buildDirectors();
+    else this.nat.ip('route', 'add', `${VIP}/32`, 'dev', 'n1');
 
     // XDP_TX into a veth needs NAPI on the peer: on each bridge port
-    this.#napi = new NapiPorts(this.sw, ['sw-nat', ...SERVERS.map((s) => `sw-${s.name}`), ...(this.director ? ['sw-dir'] : [])]);
+    this.#napi = new NapiPorts(this.sw, ['sw-nat', ...SERVERS.map((s) => `sw-${s.name}`), ...(this.director ? ['sw-dir'] : []), ...(this.director2 ? ['sw-dir2'] : [])]);
 
     writeFileSync(path.join(this.tmp, 'up.bin'), randomBytes(o.uploadBytes));
     const data = randomBytes(o.downloadBytes);
@@ -210,6 +261,99 @@ export class MigrationLab {
     }
     this.#downloadSha = createHash('sha256').update(data).digest('hex');
   }
+
+  /** The IPVS directors: one (ipvs), a VRRP pair (vrrp) or two behind a multipath route (ecmp). */
+  #buildDirectors(): void {
+    const o = this.opts;
+    for (const m of ['ip_vs', `ip_vs_${this.#sched.scheduler}`]) spawnSync('modprobe', [m], { stdio: 'ignore' });
+    const dirs: [Netns, string, string, string][] = [[this.director!, 'sw-dir', DIRECTOR_IP, 'dir1']];
+    if (this.director2) dirs.push([this.director2, 'sw-dir2', DIRECTOR2_IP, 'dir2']);
+    for (const [ns, port, ip] of dirs) {
+      this.sw.ip('link', 'add', port, 'type', 'veth', 'peer', 'name', 'd0', 'netns', ns.name);
+      this.sw.ip('link', 'set', port, 'master', 'br0', 'up');
+      ns.ip('addr', 'add', `${ip}/24`, 'dev', 'd0');
+      ns.ip('link', 'set', 'd0', 'up');
+    }
+    if (o.director === 'vrrp') {
+      // the VIP lives where VRRP puts it (the master's d0): the NAT finds it by ARP on the segment
+      this.nat.ip('route', 'add', `${VIP}/32`, 'dev', 'n1');
+      const file = this.#writeDirectorFile('director.json', this.#pool.map((name) => ({ name, weight: 1 })));
+      dirs.forEach(([, , , who], i) => {
+        const conf = this.#quicsteer('director', ['director', 'keepalived', '-f', file, '--quicsteer', this.#probeWrapper(), '--router-id', `qs-${who}`,
+          '--vrrp', 'd0', '--vrrp-id', VRRP_ID, '--priority', i === 0 ? '150' : '100', '--state', i === 0 ? 'master' : 'backup']).stdout;
+        writeFileSync(path.join(this.tmp, `keepalived-${who}.conf`), conf);
+      });
+      return;
+    }
+    for (const [ns] of dirs) ns.ip('addr', 'add', `${VIP}/32`, 'dev', 'lo');
+    // flows of a real server taken out of a listener are scheduled again, not dropped (see README)
+    for (const [ns] of dirs) this.#sysctl(ns, 'net.ipv4.vs.expire_nodest_conn=1');
+    if (o.director === 'ecmp') {
+      // an L4 hash: each client address and port sticks to one director
+      this.#sysctl(this.nat, 'net.ipv4.fib_multipath_hash_policy=1');
+      this.#ecmpRoute(['dir1', 'dir2']);
+    } else {
+      this.nat.ip('route', 'add', `${VIP}/32`, 'via', DIRECTOR_IP);
+      // the shadow listeners, reached through the director too
+      for (const a of Object.values(SHADOW)) {
+        this.director!.ip('addr', 'add', `${a}/32`, 'dev', 'lo');
+        this.nat.ip('route', 'add', `${a}/32`, 'via', DIRECTOR_IP);
+      }
+    }
+    this.#directorPool('dir1', this.#pool.map((name) => ({ name, weight: 1 })));
+    if (this.director2) this.#directorPool('dir2', this.#pool.map((name) => ({ name, weight: 1 })));
+  }
+
+  get #sched(): Scheduler {
+    return this.opts.scheduler ?? { scheduler: 'sh', flags: ['sh-port'] };
+  }
+
+  get #pool(): RsName[] {
+    return this.opts.pool ?? SERVERS.map((s) => s.name);
+  }
+
+  #listener(vip: string, reals: { name: RsName; weight: number }[]) {
+    return {
+      vip: `${vip}:${PORT}`,
+      ...this.#sched,
+      // probed rarely: the checks are not what these runs test, and each costs a node start under TCG
+      health: { timeout: 2, interval: 60, unhealthyThreshold: 3, healthyThreshold: 3 },
+      realServers: reals.map((r) => ({ address: SERVERS.find((s) => s.name === r.name)!.ip, port: PORT, weight: r.weight, serverId: SERVERS.find((s) => s.name === r.name)!.sid })),
+    };
+  }
+
+  #writeDirectorFile(name: string, reals: { name: RsName; weight: number }[]): string {
+    const file = path.join(this.tmp, name);
+    writeFileSync(file, JSON.stringify({ listeners: [this.#listener(VIP, reals)] }));
+    return file;
+  }
+
+  /** `quicsteer director apply` on one director: the listener with these real servers and weights. */
+  #directorPool(who: 'dir1' | 'dir2', reals: { name: RsName; weight: number }[]): void {
+    const file = this.#writeDirectorFile(`director-${who}.json`, reals);
+    this.#quicsteer(who === 'dir1' ? 'director' : 'director2', ['director', 'apply', '-f', file, '--state', this.#stateFile(who === 'dir1' ? 'director' : 'director2')]);
+  }
+
+  /** ecmp: the NAT's route to the VIP, over these directors. */
+  #ecmpRoute(via: ('dir1' | 'dir2')[]): void {
+    const hops = via.flatMap((d) => ['nexthop', 'via', d === 'dir1' ? DIRECTOR_IP : DIRECTOR2_IP]);
+    this.nat.ip('route', 'replace', `${VIP}/32`, ...hops);
+  }
+
+  /**
+   * keepalived runs check scripts only from paths no other user can write (enable_script_security):
+   * the checkout may sit under /tmp, so its checks call a root-owned wrapper in a root-only directory.
+   */
+  #probeWrapper(): string {
+    const dir = `/run/quicsteer/lab-${process.pid}`;
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    const f = path.join(dir, 'quicsteer');
+    writeFileSync(f, `#!/bin/sh\nexec ${process.execPath} ${QUICSTEER} "$@"\n`, { mode: 0o755 });
+    this.#wrapperDir = dir;
+    return f;
+  }
+
+  #wrapperDir: string | undefined;
 
   #in(ns: Netns, ...cmd: string[]): string {
     return sh('ip', 'netns', 'exec', ns.name, ...cmd);
@@ -247,7 +391,7 @@ export class MigrationLab {
   }
 
   /** Where setup records what it changed: per real server, and the director's. */
-  #stateFile(who: RsName | 'director'): string {
+  #stateFile(who: RsName | 'director' | 'director2'): string {
     return path.join(this.tmp, `${who}-state.json`);
   }
 
@@ -255,9 +399,9 @@ export class MigrationLab {
    * Runs quicsteer as a separate process in a real server's namespace (with its own pin path) or
    * the director's; throws its error line, unless `check` is false.
    */
-  #quicsteer(where: RsName | 'director', args: string[], check = true): { ok: boolean; stdout: string } {
-    const ns = where === 'director' ? this.director! : this.rs[where];
-    const full = [...(where === 'director' ? [] : ['--pin-path', this.pins[where].dir]), ...args];
+  #quicsteer(where: RsName | 'director' | 'director2', args: string[], check = true): { ok: boolean; stdout: string } {
+    const ns = where === 'director' ? this.director! : where === 'director2' ? this.director2! : this.rs[where];
+    const full = [...(where === 'director' || where === 'director2' ? [] : ['--pin-path', this.pins[where].dir]), ...args];
     const r = spawnSync('ip', ['netns', 'exec', ns.name, process.execPath, QUICSTEER, ...full], { encoding: 'utf8', cwd: '/' });
     if (check && r.status !== 0) throw new Error(`quicsteer ${full.join(' ')}: ${r.stderr.trim()}`);
     return { ok: r.status === 0, stdout: r.stdout };
@@ -303,12 +447,12 @@ export class MigrationLab {
     this.nat.ip('neigh', 'replace', VIP, 'lladdr', this.mac[to], 'dev', 'n1', 'nud', 'permanent');
   }
 
-  /** IPVS's choice per client public address (`ipvsadm -Lnc` in the director). */
-  ipvsChoices(): Map<string, RsName> {
+  /** IPVS's choice per client public address for a listener (`ipvsadm -Lnc` in a director). */
+  ipvsChoices(on: 'dir1' | 'dir2' = 'dir1', vip = VIP): Map<string, RsName> {
     const out = new Map<string, RsName>();
-    for (const line of this.#in(this.director!, 'ipvsadm', '-Lnc').split('\n')) {
-      const m = /^UDP\s+\S+\s+\S+\s+(\S+)\s+\S+\s+([\d.]+):\d+/.exec(line.trim());
-      const rs = m && SERVERS.find((s) => s.ip === m[2]);
+    for (const line of this.#in(on === 'dir1' ? this.director! : this.director2!, 'ipvsadm', '-Lnc').split('\n')) {
+      const m = /^UDP\s+\S+\s+\S+\s+(\S+)\s+(\S+)\s+([\d.]+):\d+/.exec(line.trim());
+      const rs = m && m[2] === `${vip}:${PORT}` && SERVERS.find((s) => s.ip === m[3]);
       if (rs) out.set(m[1]!, rs.name);
     }
     return out;
@@ -354,9 +498,23 @@ export class MigrationLab {
       // the director's connections of the last run's two public addresses
       tryIn(this.director, 'ipvsadm', '-Lnc').split('\n').filter((l, i) => i < 3 || this.#lastPublic.some((a) => l.includes(`${a} `))).join('\n'),
       tryIn(this.director, 'ipvsadm', '-Ln', '--stats'),
+      tryIn(this.director2, 'ipvsadm', '-Lnc'),
+      tryIn(this.director2, 'ipvsadm', '-Ln', '--stats'),
       tryIn(this.director, 'ip', '-s', 'link', 'show', 'd0'),
       ...SERVERS.map((s) => tryIn(this.rs[s.name], 'ip', '-s', 'link', 'show', 'eth0')),
     ].join('\n');
+  }
+
+  /** One UDP datagram from NAT_PUBLIC:<port> to each listener address, for each port: IPVS schedules each (the servers drop them). */
+  #probePorts(ports: number[], vips: string[]): void {
+    const code = `const d=require('dgram');const ps=${JSON.stringify(ports)};const vs=${JSON.stringify(vips)};const next=(i)=>{if(i===ps.length)return;const k=d.createSocket('udp4');k.bind(ps[i],'${NAT_PUBLIC}',()=>{let n=0;for(const v of vs)k.send('qs-probe',${PORT},v,()=>{if(++n===vs.length){k.close();next(i+1);}});});};next(0);`;
+    execFileSync('ip', ['netns', 'exec', this.nat.name, process.execPath, '-e', code]);
+  }
+
+  /** 24 source ports no earlier run used. */
+  #candidatePorts(): number[] {
+    const base = 31000 + 200 * (this.#runs % 100);
+    return Array.from({ length: 24 }, (_, i) => base + i);
   }
 
   /**
@@ -364,10 +522,8 @@ export class MigrationLab {
    * datagram from NAT_PUBLIC per candidate port, then its connection table. `adjacent`: p and p+1.
    */
   #portsToDifferentServers(adjacent: boolean): [number, number] {
-    const base = 31000 + 200 * (this.#runs % 100);
-    const cands = Array.from({ length: 24 }, (_, i) => base + i);
-    const code = `const d=require('dgram');const ps=${JSON.stringify(cands)};const next=(i)=>{if(i===ps.length)return;const k=d.createSocket('udp4');k.bind(ps[i],'${NAT_PUBLIC}',()=>k.send('qs-probe',${PORT},'${VIP}',()=>{k.close();next(i+1);}));};next(0);`;
-    execFileSync('ip', ['netns', 'exec', this.nat.name, process.execPath, '-e', code]);
+    const cands = this.#candidatePorts();
+    this.#probePorts(cands, [VIP]);
     const got = this.ipvsChoices();
     const at = (p: number) => got.get(`${NAT_PUBLIC}:${p}`);
     for (const p of cands)
@@ -375,15 +531,213 @@ export class MigrationLab {
     throw new Error(`IPVS sent every probe port to one real server: ${[...got].join(' ')}`);
   }
 
+  /**
+   * A pool change's ports: p1 (the client's first) and p2 (its port after the NAT rebinding), such that
+   * the listener's table before the change sends both to the same server (so only the change moves the
+   * flow) and the table after it sends p2 elsewhere (to `to`, when given). Found on two shadow listeners
+   * with the two tables, whose scheduling is the listener's (same scheduler, real servers in the same
+   * order; IPVS' sh and mh hash the client's address and port with fixed keys). `from`: the server the
+   * old table picks; `to`: the one the new table picks for p2. undefined when no candidate pair fits.
+   */
+  #poolPorts(before: { name: RsName; weight: number }[], after: { name: RsName; weight: number }[], want: { from?: RsName; to?: RsName }): [number, number] | undefined {
+    const d = this.director!;
+    const ipvs = (...a: string[]) => this.#in(d, 'ipvsadm', ...a);
+    const sched = ['-s', this.#sched.scheduler, ...(this.#sched.flags.length ? ['-b', this.#sched.flags.join(',')] : [])];
+    const make = (vip: string, reals: { name: RsName; weight: number }[]) => {
+      ipvs('-A', '-u', `${vip}:${PORT}`, ...sched);
+      for (const r of reals) ipvs('-a', '-u', `${vip}:${PORT}`, '-r', `${SERVERS.find((s) => s.name === r.name)!.ip}:${PORT}`, '-g', '-w', String(r.weight));
+    };
+    make(SHADOW.old, before);
+    // the new table is made as director apply makes it: the old one, then each change (mh keeps a
+    // server whose weight drops to 0 in its table, one created with weight 0 is left out)
+    make(SHADOW.new, before);
+    const ep = (name: RsName) => `${SERVERS.find((s) => s.name === name)!.ip}:${PORT}`;
+    for (const r of after) {
+      const was = before.find((b) => b.name === r.name);
+      if (!was) ipvs('-a', '-u', `${SHADOW.new}:${PORT}`, '-r', ep(r.name), '-g', '-w', String(r.weight));
+      else if (was.weight !== r.weight) ipvs('-e', '-u', `${SHADOW.new}:${PORT}`, '-r', ep(r.name), '-g', '-w', String(r.weight));
+    }
+    for (const b of before) if (!after.some((r) => r.name === b.name)) ipvs('-d', '-u', `${SHADOW.new}:${PORT}`, '-r', ep(b.name));
+    try {
+      const cands = this.#candidatePorts();
+      this.#probePorts(cands, [SHADOW.old, SHADOW.new]);
+      const [o, n] = [this.ipvsChoices('dir1', SHADOW.old), this.ipvsChoices('dir1', SHADOW.new)];
+      const at = (m: Map<string, RsName>, p: number) => m.get(`${NAT_PUBLIC}:${p}`);
+      for (const p2 of cands) {
+        const moved = at(o, p2) && at(n, p2) && at(n, p2) !== at(o, p2) && (!want.to || at(n, p2) === want.to) && (!want.from || at(o, p2) === want.from);
+        const p1 = moved && cands.find((p) => p !== p2 && at(o, p) === at(o, p2));
+        if (p1) return [p1, p2];
+      }
+      return undefined;
+    } finally {
+      ipvs('-D', '-u', `${SHADOW.old}:${PORT}`);
+      ipvs('-D', '-u', `${SHADOW.new}:${PORT}`);
+    }
+  }
+
+  /**
+   * A director event: its setup before the client starts (the client's public port p1, and p2 after
+   * a NAT rebinding, p1 when there is none), its action at the event, and the directors' choices after.
+   */
+  async #directorEvent(event: DirectorEvent): Promise<DirectorPlan> {
+    const need = EVENT_DIRECTOR[event];
+    if (this.opts.director !== need) throw new Error(`lab: ${event} runs on the '${need}' director variant; this lab has '${this.opts.director}'`);
+    const base = this.#pool.map((name) => ({ name, weight: 1 }));
+    const choice = (on: 'dir1' | 'dir2', port: number) => this.ipvsChoices(on).get(`${NAT_PUBLIC}:${port}`);
+    if (need === 'vrrp') {
+      await this.#restartVrrp();
+      const [p1, warm] = this.#candidatePorts();
+      // one flow first: the master's weighted round robin gives the client the next server, the
+      // backup's (which has seen no flow) its first, so the failover moves the flow
+      this.#probePorts([warm!], [VIP]);
+      let before: RsName | undefined;
+      let vipMoveMs: RunResult['vipMoveMs'];
+      return {
+        p1: p1!,
+        p2: p1!,
+        act: async () => {
+          before = choice('dir1', p1!);
+          const t = Date.now();
+          if (event === 'failover-stop') this.#keepalived.dir1!.kill('SIGTERM');
+          else this.director!.ip('link', 'set', 'd0', 'down');
+          vipMoveMs = await this.#vipMoved(t);
+        },
+        result: () => ({ directorBefore: before, directorAfter: choice('dir2', p1!), directors: { before: 'dir1', after: 'dir2' }, vipMoveMs }),
+      };
+    }
+    if (need === 'ipvs') {
+      this.#directorPool('dir1', base);
+      let after: { name: RsName; weight: number }[] = [];
+      let ports: [number, number] | undefined;
+      if (event === 'pool-add') {
+        const added = SERVERS.map((x) => x.name).find((n) => !this.#pool.includes(n));
+        if (!added) throw new Error('lab: pool-add needs a real server outside the listener (LabOptions.pool)');
+        after = [...base, { name: added, weight: 1 }];
+        ports = this.#poolPorts(base, after, { to: added });
+      } else {
+        // the owner is drained or removed: try each server of the pool as the owner
+        for (const owner of this.#pool) {
+          after = event === 'pool-drain' ? base.map((r) => (r.name === owner ? { ...r, weight: 0 } : r)) : base.filter((r) => r.name !== owner);
+          ports = this.#poolPorts(base, after, { from: owner });
+          if (ports) break;
+        }
+      }
+      if (!ports) throw new Error(`lab: no probe ports that ${event} moves`);
+      const [p1, p2] = event === 'pool-remove' ? [ports[0], ports[0]] : ports;
+      let before: RsName | undefined;
+      return {
+        p1,
+        p2,
+        act: async () => {
+          before = choice('dir1', p1);
+          this.#directorPool('dir1', after);
+          if (p2 !== p1) this.#rebind(`${NAT_PUBLIC}:${p2}`);
+        },
+        result: () => ({ directorBefore: before, directorAfter: choice('dir1', p2) }),
+      };
+    }
+    // ecmp: both directors with the same table, the route over both
+    this.#directorPool('dir1', base);
+    this.#directorPool('dir2', base);
+    this.#ecmpRoute(['dir1', 'dir2']);
+    const p1 = this.#candidatePorts()[0]!;
+    let from: 'dir1' | 'dir2' = 'dir1';
+    let before: RsName | undefined;
+    const other = (d: 'dir1' | 'dir2') => (d === 'dir1' ? 'dir2' : 'dir1');
+    return {
+      p1,
+      p2: p1,
+      act: async () => {
+        from = choice('dir1', p1) ? 'dir1' : 'dir2';
+        before = choice(from, p1);
+        if (event === 'ecmp-fail-differs') this.#directorPool(other(from), base.map((r) => (r.name === before ? { ...r, weight: 0 } : r)));
+        this.#ecmpRoute([other(from)]);
+      },
+      result: () => ({ directorBefore: before, directorAfter: choice(other(from), p1), directors: { before: from, after: other(from) } }),
+    };
+  }
+
+  /** The NAT moves the client to a new public address (its SNAT swapped, its conntrack entry deleted). */
+  #rebind(to: string): void {
+    this.#snat(to);
+    this.#in(this.nat, 'conntrack', '-D', '-p', 'udp', '--orig-src', CLIENT_IP);
+  }
+
+  /** vrrp: both keepalived started afresh (fresh IPVS tables, no connections), dir1 master, dir2 backup. */
+  async #restartVrrp(): Promise<void> {
+    await this.#stopKeepalived();
+    const dirs = [['dir1', this.director!], ['dir2', this.director2!]] as const;
+    for (const [, ns] of dirs) {
+      ns.ip('link', 'set', 'd0', 'up');
+      spawnSync('ip', ['-n', ns.name, 'addr', 'del', `${VIP}/32`, 'dev', 'd0'], { stdio: 'ignore' });
+    }
+    const holds = (ns: Netns) => ns.ip('-o', 'addr', 'show', 'dev', 'd0').includes(` ${VIP}/32 `);
+    const services = (ns: Netns) => (this.#in(ns, 'ipvsadm', '-S', '-n').match(/^-a -u /gm) ?? []).length === this.#pool.length;
+    const until = async (what: string, ok: () => boolean) => {
+      for (let t0 = Date.now(); !ok(); await sleep(100)) if (Date.now() - t0 > 20_000) throw new Error(`lab: keepalived: ${what} within 20 s; logs:\n${this.#keepalivedLogs()}`);
+    };
+    for (const [who, ns] of dirs) {
+      const log = path.join(this.tmp, `keepalived-${who}.log`);
+      const fd = openSync(log, 'w');
+      const files = (k: string) => path.join(this.tmp, `keepalived-${who}.${k}.pid`);
+      const p = spawn('ip', ['netns', 'exec', ns.name, 'keepalived', '-n', '-l', '-D', '-f', path.join(this.tmp, `keepalived-${who}.conf`), '-p', files('main'), '-r', files('vrrp'), '-c', files('check')], { stdio: ['ignore', fd, fd] });
+      closeSync(fd);
+      claimChild(p);
+      this.#keepalived[who] = p;
+      if (who === 'dir1') await until('dir1 holds the VIP and its listener', () => holds(ns) && services(ns));
+      else await until('dir2 is backup with its listener', () => readFileSync(log, 'utf8').includes('Entering BACKUP STATE') && services(ns) && !holds(ns));
+    }
+  }
+
+  #keepalivedLogs(): string {
+    return (['dir1', 'dir2'] as const).map((w) => {
+      const f = path.join(this.tmp, `keepalived-${w}.log`);
+      return `--- ${w}\n${existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').slice(-15).join('\n') : '(none)'}`;
+    }).join('\n');
+  }
+
+  async #stopKeepalived(): Promise<void> {
+    for (const who of ['dir1', 'dir2'] as const) {
+      const p = this.#keepalived[who];
+      if (!p) continue;
+      if (p.exitCode === null && p.signalCode === null) {
+        const gone = new Promise((r) => p.once('exit', r));
+        p.kill('SIGTERM');
+        await Promise.race([gone, sleep(10_000).then(() => p.kill('SIGKILL'))]);
+        await gone;
+      }
+      delete this.#keepalived[who];
+    }
+  }
+
+  /** vrrp: ms from `t` until dir2 holds the VIP, and until the NAT's neighbour entry for it names dir2. */
+  async #vipMoved(t: number): Promise<{ held: number; neighbour: number }> {
+    const mac2 = (JSON.parse(this.director2!.ip('-j', 'link', 'show', 'd0')) as { address: string }[])[0]!.address;
+    let held = NaN;
+    let neighbour = NaN;
+    while ((Number.isNaN(held) || Number.isNaN(neighbour)) && Date.now() - t < 30_000) {
+      if (Number.isNaN(held) && this.director2!.ip('-o', 'addr', 'show', 'dev', 'd0').includes(` ${VIP}/32 `)) held = Date.now() - t;
+      if (Number.isNaN(neighbour) && this.nat.ip('neigh', 'show', VIP, 'dev', 'n1').includes(mac2)) neighbour = Date.now() - t;
+      await sleep(20);
+    }
+    return { held, neighbour };
+  }
+
   /** One POST (upload + download in the same request) with the event mid-transfer. */
-  async run(event: LabEvent, steering: boolean): Promise<RunResult> {
+  async run(event: LabEvent | DirectorEvent, steering: boolean): Promise<RunResult> {
     this.#runs++;
     const o = this.opts;
     // the client's public address before and after the event; with IPVS, ports it maps apart
     let publicBefore: string;
     let publicAfter: string;
     let clientRange = '32768 60999';
-    if (event === 'nat-rebinding') {
+    let plan: DirectorPlan | undefined;
+    if (!isDirectorEvent(event) && (o.director === 'vrrp' || o.director === 'ecmp')) throw new Error(`lab: ${event} runs on the neigh or ipvs director variant, not ${o.director}`);
+    if (isDirectorEvent(event)) {
+      plan = await this.#directorEvent(event);
+      this.#snat(`${NAT_PUBLIC}:${plan.p1}`);
+      [publicBefore, publicAfter] = [`${NAT_PUBLIC}:${plan.p1}`, `${NAT_PUBLIC}:${plan.p2}`];
+    } else if (event === 'nat-rebinding') {
       const [p1, p2] = this.director ? this.#portsToDifferentServers(false) : [20000 + this.#runs * 2, 20001 + this.#runs * 2];
       this.#snat(`${NAT_PUBLIC}:${p1}`);
       [publicBefore, publicAfter] = [`${NAT_PUBLIC}:${p1}`, `${NAT_PUBLIC}:${p2}`];
@@ -420,7 +774,7 @@ export class MigrationLab {
 
     const out = path.join(this.tmp, `dl-${this.#runs}`);
     mkdirSync(out);
-    const clientArgs = ['--quiet', '--exit-on-all-streams-close', '--timeout=5s', '-m', 'POST', '-d', path.join(this.tmp, 'up.bin'), `--download=${out}`];
+    const clientArgs = ['--quiet', '--exit-on-all-streams-close', `--timeout=${o.idleTimeoutS ?? 5}s`, '-m', 'POST', '-d', path.join(this.tmp, 'up.bin'), `--download=${out}`];
     if (event === 'migration') clientArgs.push(`--change-local-addr=${o.eventAfterMs}ms`);
     const t0 = Date.now();
     // its stderr (errors only, under --quiet) is kept for diagnose()
@@ -431,10 +785,8 @@ export class MigrationLab {
     // gtlsclient exits 0 on its idle timeout too: the bytes, not its exit code, tell what happened
     const exited = new Promise<void>((r) => c.on('exit', () => r()));
     await sleep(o.eventAfterMs);
-    if (event === 'nat-rebinding') {
-      this.#snat(publicAfter);
-      this.#in(this.nat, 'conntrack', '-D', '-p', 'udp', '--orig-src', CLIENT_IP);
-    }
+    await plan?.act();
+    if (event === 'nat-rebinding') this.#rebind(publicAfter);
     if (event === 'client-rebinding') {
       this.#clientPort({ from: Number(publicBefore.split(':')[1]), to: Number(publicAfter.split(':')[1]) });
     }
@@ -477,7 +829,7 @@ export class MigrationLab {
       // per reason, what moved during the run (why a server did or did not steer)
       reasons[s.name] = Object.fromEntries(Object.entries(after[s.name]).map(([k, v]) => [k, v - (before[s.name][k] ?? 0)]).filter(([, v]) => v !== 0));
     }
-    const choice = this.director ? this.ipvsChoices() : undefined;
+    const choice = this.director && !plan ? this.ipvsChoices() : undefined;
     this.#lastPublic = [publicBefore, publicAfter];
     return {
       event,
@@ -490,6 +842,7 @@ export class MigrationLab {
       owner,
       directorBefore: choice ? choice.get(publicBefore) : 'rs1',
       directorAfter: choice ? choice.get(publicAfter) : 'rs2',
+      ...plan?.result(),
       publicBefore,
       publicAfter,
       ownerSaw,
@@ -500,12 +853,15 @@ export class MigrationLab {
   }
 
   destroy(): void {
+    for (const p of Object.values(this.#keepalived)) p?.kill('SIGKILL');
+    if (this.#wrapperDir) rmSync(this.#wrapperDir, { recursive: true, force: true });
     for (const q of Object.values(this.quic)) q.destroy();
     this.#napi?.close();
     // what setup changed inside the namespaces (they go next anyway; this keeps the tools honest)
     for (const s of SERVERS) if (this.pins[s.name]) this.#quicsteer(s.name, ['realserver', 'teardown', '--state', this.#stateFile(s.name)], false);
     if (this.director) this.#quicsteer('director', ['director', 'remove', '--state', this.#stateFile('director')], false);
-    for (const ns of [this.cl, this.nat, this.director, ...Object.values(this.rs), this.sw]) ns?.destroy();
+    if (this.director2) this.#quicsteer('director2', ['director', 'remove', '--state', this.#stateFile('director2')], false);
+    for (const ns of [this.cl, this.nat, this.director, this.director2, ...Object.values(this.rs), this.sw]) ns?.destroy();
     for (const p of Object.values(this.pins)) p.destroy();
     rmSync(this.tmp, { recursive: true, force: true });
   }

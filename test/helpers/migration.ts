@@ -2,7 +2,7 @@
 import type { ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { NAT_PUBLIC, SERVERS, type LabEvent, type MigrationLab, type RunResult } from '../../src/lab/migration.js';
+import { NAT_PUBLIC, SERVERS, type DirectorEvent, type LabEvent, type MigrationLab, type RunResult } from '../../src/lab/migration.js';
 import { decodeCidLb } from '../../src/quic/quic-lb.js';
 
 /** The event with quicsteer on every real server, then the same event with it detached (the control). */
@@ -80,4 +80,49 @@ export function assertWireCids(t: ExecutionContext, lab: MigrationLab, r: RunRes
     'control: with another key no CID decodes to the owner',
   );
   t.log(`${r.event}: ${cids.length} CID(s) on the wire, encrypted; with the key each decodes to ${r.owner} (${owner})`);
+}
+
+/**
+ * A director event (failover, pool change, ECMP path loss) with quicsteer on every real server, then
+ * its control without. `moves`: the event makes IPVS pick another real server for the flow, so the
+ * transfer needs steering and its control fails; false (ecmp-fail: both directors' mh tables agree),
+ * the flow keeps its real server and completes either way, nothing steered.
+ */
+export async function checkDirectorEvent(t: ExecutionContext, lab: MigrationLab, event: DirectorEvent, moves = true): Promise<{ on: RunResult; off: RunResult }> {
+  lab.steering(true);
+  let on = await lab.run(event, true);
+  const reached = (r: RunResult) => !moves || Object.entries(r.reasons[r.directorAfter!] ?? {}).some(([k, n]) => k !== 'not_vip' && n > 0);
+  for (let repeat = 1; repeat <= 2 && on.directorAfter && !reached(on); repeat++) {
+    t.log(`${event}: no QUIC packet reached ${on.directorAfter} (the pick after the event); reasons ${JSON.stringify(on.reasons)}; repeat ${repeat} of at most 2\n${lab.diagnose()}`);
+    on = await lab.run(event, true);
+  }
+  lab.steering(false);
+  const off = await lab.run(event, false);
+  const total = (r: RunResult) => Object.values(r.steered).reduce((a, b) => a + b, 0);
+  const done = (r: RunResult) => r.downloadIdentical && r.uploadComplete;
+  const where = (r: RunResult) =>
+    `${r.directors ? `${r.directors.before} -> ${r.directors.after}, ` : ''}real server ${r.directorBefore} -> ${r.directorAfter}${r.publicAfter !== r.publicBefore ? ` (client ${r.publicBefore} -> ${r.publicAfter})` : ''}`;
+  const vip = (r: RunResult) => (r.vipMoveMs ? `, VIP on the backup after ${r.vipMoveMs.held} ms, the NAT's neighbour entry after ${r.vipMoveMs.neighbour} ms` : '');
+  t.log(`${event}: ${where(on)}${vip(on)}; with quicsteer ${done(on) ? 'complete' : 'FAILED'} in ${on.ms} ms, ${total(on)} packets steered`);
+  t.log(`${event} control without quicsteer: ${where(off)}${vip(off)}; ${done(off) ? 'complete' : 'failed'} (client ended after ${off.ms} ms)`);
+  if (!done(on)) t.log(`${event}: per-server reasons: ${JSON.stringify(on.reasons)}\n${lab.diagnose()}`);
+  for (const r of [on, off]) {
+    t.truthy(r.directorBefore, 'the first director picked a real server (its connection table)');
+    t.truthy(r.directorAfter, 'the director after the event picked one (its connection table)');
+    t.is<string | undefined, string | undefined>(r.owner, r.directorBefore, 'the server the handshake went to owns the connection');
+    if (r.directors) t.not(r.directors.after, r.directors.before, 'the flow moved to the other director');
+  }
+  t.true(done(on), 'with quicsteer: the download byte-identical and the upload whole');
+  if (moves) {
+    for (const r of [on, off]) t.not(r.directorAfter, r.directorBefore, `the event moved the flow to another real server (${r.directorBefore} -> ${r.directorAfter})`);
+    t.true(on.steered[on.directorAfter!] > 0, 'the server IPVS picked after the event steered packets');
+    t.is(total(on), on.steered[on.directorAfter!], 'only that server steered');
+    t.is(total(off), 0);
+    t.false(done(off), 'control: without quicsteer the transfer does not complete');
+  } else {
+    for (const r of [on, off]) t.is(r.directorAfter, r.directorBefore, 'the other director picked the same real server');
+    t.is(total(on), 0, 'nothing to steer');
+    t.true(done(off), 'without quicsteer too: nothing moved');
+  }
+  return { on, off };
 }

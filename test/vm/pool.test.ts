@@ -1,0 +1,31 @@
+// Pool changes on one IPVS-DR director (mh with mh-port and mh-fallback) while a real QUIC transfer runs: a real
+// server joins, the owner is drained (weight 0), the owner leaves. IPVS keeps a running flow on its
+// real server through its connection table, so a change moves the flow when the flow's address
+// changes with it (a NAT rebinding whose new port the old table sent to the owner, so only the change
+// moves it) or when the owner leaves (expire_nodest_conn=1: IPVS schedules the flow again). Each
+// event with quicsteer, then its control without. mh-fallback: mh keeps a server drained to weight 0
+// in its table and, without the flag, drops the new flows that hash to it ("no destination available",
+// seen in this VM), so a drain needs it.
+import test from 'ava';
+import { vmTest, inVm } from '../helpers/vm.js';
+import { MigrationLab, DIRECTOR_EVENTS, type DirectorEvent } from '../../src/lab/migration.js';
+import { checkDirectorEvent } from '../helpers/migration.js';
+
+let lab: MigrationLab | undefined;
+if (inVm)
+  test.before(() => {
+    lab = new MigrationLab({
+      director: 'ipvs',
+      scheduler: { scheduler: 'mh', flags: ['mh-port', 'mh-fallback'] },
+      pool: ['rs1', 'rs2'],
+      uploadBytes: 4 << 20,
+      downloadBytes: 4 << 20,
+      rate: '20mbit',
+      eventAfterMs: 1000,
+      timeoutS: 60,
+    });
+  });
+test.after.always(() => lab?.destroy());
+
+for (const event of ['pool-add', 'pool-drain', 'pool-remove'] as DirectorEvent[])
+  vmTest(`IPVS mh-port, ${event}: ${DIRECTOR_EVENTS[event]}; the transfer survives with steering and fails without`, (t) => checkDirectorEvent(t, lab!, event).then(() => undefined));
