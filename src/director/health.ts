@@ -38,25 +38,72 @@ export function answersProbe(reply: Buffer, p: Probe): boolean {
   return dcid.equals(p.scid) && scid.equals(p.dcid) && reply.length >= 7 + dl + sl + 4;
 }
 
-/** One probe: true when a matching Version Negotiation arrives within timeoutMs (false at once when `signal` aborts). */
-export function probe(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+/** The versions a Version Negotiation lists (after its connection IDs; answersProbe checked the layout). */
+function vnVersions(reply: Buffer): number[] {
+  const at = 7 + reply[5]! + reply[6 + reply[5]!]!;
+  const versions: number[] = [];
+  for (let i = at; i + 4 <= reply.length; i += 4) versions.push(reply.readUInt32BE(i));
+  return versions;
+}
+
+/** What one probe found: alive with the round trip and the server's versions, or dead and why. */
+export interface ProbeDetail {
+  alive: boolean;
+  /** alive: milliseconds from sending the probe to the Version Negotiation, to 0.1 ms */
+  ms?: number;
+  /** alive: the versions the server's Version Negotiation lists */
+  versions?: number[];
+  /** dead: why, as a phrase (no Version Negotiation within 2 s, ICMP port unreachable, ...) */
+  reason?: string;
+}
+
+// Socket errors a connected UDP socket reports, from the ICMP errors the kernel received for it.
+const ICMP: Record<string, string> = {
+  ECONNREFUSED: 'ICMP port unreachable',
+  EHOSTUNREACH: 'ICMP host unreachable',
+  ENETUNREACH: 'network unreachable',
+};
+
+/**
+ * One probe: alive when a matching Version Negotiation arrives within timeoutMs. The socket is
+ * connected, so datagrams from any other address are dropped and an ICMP error (port unreachable)
+ * ends the probe at once, as dead. Dead at once, too, when `signal` aborts.
+ */
+export function probeDetail(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<ProbeDetail> {
   return new Promise((resolve) => {
     const p = makeProbe();
     const s = dgram.createSocket(net.isIPv6(address) ? 'udp6' : 'udp4');
     let done = false;
-    const finish = (ok: boolean) => {
+    let others = 0;
+    let sent = 0;
+    const finish = (d: ProbeDetail) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       s.close();
-      resolve(ok);
+      resolve(d);
     };
-    const timer = setTimeout(() => finish(false), timeoutMs);
-    signal?.addEventListener('abort', () => finish(false), { once: true });
-    s.on('message', (msg) => answersProbe(msg, p) && finish(true));
-    s.on('error', () => finish(false)); // e.g. ICMP port unreachable: not alive
-    s.send(p.packet, port, address, (err) => err && finish(false));
+    const dead = (reason: string) => finish({ alive: false, reason });
+    const timer = setTimeout(() => {
+      const ignored = others ? ` (${others} other datagram${others > 1 ? 's' : ''} ignored: not a Version Negotiation for this probe)` : '';
+      dead(`no Version Negotiation within ${timeoutMs / 1000} s${ignored}`);
+    }, timeoutMs);
+    signal?.addEventListener('abort', () => dead('aborted'), { once: true });
+    s.on('message', (msg) => {
+      if (!answersProbe(msg, p)) return void others++;
+      finish({ alive: true, ms: Math.round((performance.now() - sent) * 10) / 10, versions: vnVersions(msg) });
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => dead(ICMP[e.code ?? ''] ?? `socket error ${e.code ?? e.message}`));
+    s.connect(port, address, () => {
+      sent = performance.now();
+      s.send(p.packet, (err) => err && dead(`send failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
+    });
   });
+}
+
+/** One probe: true when a matching Version Negotiation arrives within timeoutMs (false at once when `signal` aborts). */
+export async function probe(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  return (await probeDetail(address, port, timeoutMs, signal)).alive;
 }
 
 export interface Transition {
