@@ -11,6 +11,7 @@ import { directorCommand } from './commands/director.js';
 import { realserverCommand } from './commands/realserver.js';
 import { demoCommand } from './commands/demo.js';
 import { agentCommand } from './commands/agent.js';
+import { probeCommand } from './commands/probe.js';
 import { UsageError } from '../control/errors.js';
 import { VERSION } from '../version.js';
 
@@ -43,7 +44,7 @@ export function buildProgram(o: { jsonErrors?: boolean } = {}): Command {
     })
     // commander's help command takes one name: `help vips add` would show `vips`
     .helpCommand(false);
-  for (const c of [attachCommand(), detachCommand(), resetCommand(), statusCommand(), vipsCommand(), serversCommand(), statsCommand(), cidCommand(), applyCommand(), directorCommand(), realserverCommand(), demoCommand(), agentCommand()])
+  for (const c of [attachCommand(), detachCommand(), resetCommand(), statusCommand(), vipsCommand(), serversCommand(), statsCommand(), cidCommand(), applyCommand(), directorCommand(), probeCommand(), realserverCommand(), demoCommand(), agentCommand()])
     program.addCommand(c);
   program
     .command('help')
@@ -121,7 +122,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram({ jsonErrors });
   try {
     await program.parseAsync(argv);
-    return 0;
+    // a command whose answer is "no" (probe: dead) sets the exit code without an error, as grep does
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError && e.exitCode === 0) return 0;
     const d = describe(e);

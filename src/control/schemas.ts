@@ -6,6 +6,7 @@ import { ipBytes } from '../datapath/tables.js';
 import { MAX_SID_LEN } from '../bpf/layout.js';
 import { RuntimeError, UsageError, fsErrorLine } from './errors.js';
 import { parseSpec, redactSpec, type CidSpec, type SpecOptions } from './spec.js';
+import { HEALTH } from './health-ranges.js';
 
 export const ServerIdHex = z
   .string()
@@ -122,13 +123,7 @@ export function parse<T extends z.ZodTypeAny>(schema: T, value: unknown, what: s
   throw new UsageError(`bad ${what} '${shown}': ${r.error.issues[0]?.message ?? 'invalid'}`);
 }
 
-/** Health-check ranges and defaults (as cloud QUIC listeners offer them): the director's checks and the agent's. */
-export const HEALTH = {
-  timeout: { min: 2, max: 60, default: 2 },
-  interval: { min: 5, max: 300, default: 5 },
-  unhealthyThreshold: { min: 2, max: 10, default: 3 },
-  healthyThreshold: { min: 2, max: 10, default: 3 },
-} as const;
+export { HEALTH };
 
 const ranged = (k: keyof typeof HEALTH) => z.number().int().min(HEALTH[k].min).max(HEALTH[k].max).default(HEALTH[k].default);
 const healthFields = {
@@ -142,6 +137,14 @@ const timeoutMessage = { message: 'timeout must not exceed interval' };
 
 export const Health = z.object(healthFields).strict().refine(timeoutFits, timeoutMessage);
 export type HealthT = z.output<typeof Health>;
+
+/** A probe's timeout on the command line (quicsteer probe --timeout): whole seconds in the health checks' timeout range. */
+export const ProbeTimeout = z
+  .string()
+  .refine((s) => /^\d+$/.test(s) && Number(s) >= HEALTH.timeout.min && Number(s) <= HEALTH.timeout.max, {
+    message: `whole seconds, ${HEALTH.timeout.min} to ${HEALTH.timeout.max} (a health check's timeout)`,
+  })
+  .transform(Number);
 
 /** The agent's peer health in the apply file: the same ranges, and a switch (probes run for servers with a "probe" address). */
 export const PeerHealth = z

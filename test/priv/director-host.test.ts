@@ -1,5 +1,5 @@
-// The director and real-server pieces that need no IPVS: the QUIC liveness probe against a real QUIC
-// server, realserver setup/teardown, and the director's clear refusal on a kernel without IPVS.
+// The director and real-server pieces that need no IPVS: the QUIC liveness probe (and quicsteer probe)
+// against a real QUIC server, realserver setup/teardown, and the director's clear refusal on a kernel without IPVS.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { privileged, privilegedSerial } from '../helpers/env.js';
@@ -22,6 +22,29 @@ privilegedSerial('the probe: a real QUIC server answers with Version Negotiation
     srv.stop();
     await new Promise((r) => setTimeout(r, 200));
     t.false(probe(4433), 'killed: no answer');
+  } finally {
+    srv.destroy();
+    ns.destroy();
+  }
+});
+
+privilegedSerial('quicsteer probe, unprivileged, against a real QUIC server: alive with its versions (exit 0); killed, ICMP port unreachable (exit 1)', async (t) => {
+  const ns = new Netns('qs-probe-cli');
+  const srv = new QuicServer(ns.name, '127.0.0.1', 4433);
+  try {
+    const probe = () => cli(['probe', '127.0.0.1:4433'], { ns: ns.name, asUser: 65534 });
+    srv.start();
+    let r = probe();
+    for (let i = 0; i < 20 && r.code !== 0; i++) r = probe();
+    t.is(r.code, 0, r.stdout + r.stderr);
+    t.is(r.stderr, '');
+    // gtlsserver lists a greased version (RFC 9000 6.3) and QUIC v1
+    t.regex(r.stdout, /^alive: 127\.0\.0\.1:4433 answered Version Negotiation in \d+(\.\d)? ms \(versions 0x[0-9a-f]{8} 0x00000001\)\n$/);
+    srv.stop();
+    await new Promise((res) => setTimeout(res, 200));
+    const d = probe();
+    t.is(d.code, 1);
+    t.is(d.stdout, 'dead: 127.0.0.1:4433: ICMP port unreachable\n');
   } finally {
     srv.destroy();
     ns.destroy();
