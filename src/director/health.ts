@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { endpoint, ipvsadm, normIp } from './ipvs.js';
-import type { DirectorFileT } from './config.js';
+import type { DirectorFileT, ListenerT } from './config.js';
 import type { HealthT } from '../control/schemas.js';
 
 // A reserved version (0x?a?a?a?a, RFC 9000 15): never negotiated, so a server must answer VN.
@@ -178,8 +178,7 @@ export async function probeLoop(target: { address: string; port: number }, track
 export async function runHealth(file: DirectorFileT, o: HealthOptions): Promise<void> {
   const loops = file.listeners.flatMap((l) =>
     l.realServers.map((r) => {
-      const vip = endpoint(normIp(l.vip.ip), l.vip.port);
-      const rs = endpoint(normIp(r.address), r.port);
+      const { listener: vip, realServer: rs } = names(l, r);
       const tracker = new HealthTracker('up', l.health);
       return probeLoop({ address: normIp(r.address), port: r.port }, tracker, o.signal, async (to) => {
         await ipvsadm(['-e', '-u', vip, '-r', rs, '-g', '-w', String(to === 'down' ? 0 : r.weight)]);
@@ -192,8 +191,18 @@ export async function runHealth(file: DirectorFileT, o: HealthOptions): Promise<
   await Promise.all(loops);
 }
 
+/** How transitions and --notify name a listener and one of its real servers: vip:port and rs:port, IPv6 as [addr]:port. */
+export function names(l: ListenerT, r: ListenerT['realServers'][number]): { listener: string; realServer: string } {
+  return { listener: endpoint(normIp(l.vip.ip), l.vip.port), realServer: endpoint(normIp(r.address), r.port) };
+}
+
+/** What a --notify program is run with: up|down <vip:port> <rs:port> [server-id] (also keepalived's notify_up/notify_down). */
+export function notifyArgs(t: Pick<Transition, 'to' | 'listener' | 'realServer' | 'serverId'>): string[] {
+  return [t.to, t.listener, t.realServer, ...(t.serverId ? [t.serverId] : [])];
+}
+
 function notify(program: string, t: Transition): Promise<void> {
-  const args = [t.to, t.listener, t.realServer, ...(t.serverId ? [t.serverId] : [])];
+  const args = notifyArgs(t);
   return new Promise((resolve) => {
     execFile(program, args, (err, _out, stderr) => {
       if (err) process.stderr.write(`quicsteer: notify ${program} ${args.join(' ')} failed: ${stderr.trim() || err.message}\n`);
