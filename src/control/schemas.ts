@@ -138,13 +138,15 @@ const timeoutMessage = { message: 'timeout must not exceed interval' };
 export const Health = z.object(healthFields).strict().refine(timeoutFits, timeoutMessage);
 export type HealthT = z.output<typeof Health>;
 
-/** A probe's timeout on the command line (quicsteer probe --timeout): whole seconds in the health checks' timeout range. */
-export const ProbeTimeout = z
-  .string()
-  .refine((s) => /^\d+$/.test(s) && Number(s) >= HEALTH.timeout.min && Number(s) <= HEALTH.timeout.max, {
-    message: `whole seconds, ${HEALTH.timeout.min} to ${HEALTH.timeout.max} (a health check's timeout)`,
-  })
-  .transform(Number);
+/** A whole number on the command line, min..max; `what` names it in the error ("whole seconds, 2 to 60"). */
+export const WholeNumber = (min: number, max: number, what = 'a whole number') =>
+  z
+    .string()
+    .refine((s) => /^\d+$/.test(s) && Number(s) >= min && Number(s) <= max, { message: `${what}, ${min} to ${max}` })
+    .transform(Number);
+
+/** A probe's timeout on the command line (quicsteer probe --timeout): the health checks' timeout range. */
+export const ProbeTimeout = WholeNumber(HEALTH.timeout.min, HEALTH.timeout.max, 'whole seconds');
 
 /** The agent's peer health in the apply file: the same ranges, and a switch (probes run for servers with a "probe" address). */
 export const PeerHealth = z

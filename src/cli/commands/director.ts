@@ -1,5 +1,7 @@
-// quicsteer director apply -f <file> [--dry-run] [--health] | status | remove | health: IPVS-DR through ipvsadm.
+// quicsteer director apply -f <file> [--dry-run] [--health] | status | remove | health: IPVS-DR through ipvsadm;
+// director keepalived -f <file>: the same listeners as a keepalived configuration.
 import { Command, Option } from 'commander';
+import { collect } from './common.js';
 import { json, out, table } from '../output.js';
 
 const stateOption = () =>
@@ -107,5 +109,73 @@ export function directorCommand(): Command {
       await checkIpvs();
       await health(f, opts.notify, !!opts.json);
     });
+  d.command('keepalived')
+    .description('print a keepalived configuration for the file: IPVS-DR services checked by quicsteer probe, and with --vrrp a VRRP instance for the VIPs')
+    .requiredOption('-f, --file <file>', 'the director file')
+    .option('-o, --output <file>', 'write it to <file> (atomically, mode 0644) instead of stdout')
+    .option('--quicsteer <path>', 'the quicsteer command keepalived runs to probe (absolute)', '/usr/local/bin/quicsteer')
+    .option('--router-id <name>', "global_defs router_id (default: none, and keepalived uses the host's name)")
+    .option('--notify <program>', 'notify_up/notify_down: run <program> up|down <vip:port> <rs:port> [server-id], as director health --notify does')
+    .option('--vrrp <interface>', 'add a VRRP instance on <interface> that holds every listener VIP')
+    .option('--vrrp-id <1-255>', 'with --vrrp (required): virtual_router_id, the same on both directors')
+    .option('--priority <1-254>', 'with --vrrp: the priority (highest is master)', '100')
+    .addOption(new Option('--state <state>', 'with --vrrp: the initial state').choices(['master', 'backup']).default('backup'))
+    .option('--advert-int <seconds>', 'with --vrrp: seconds between adverts, 1-255 (IPv6 adverts: 1-40)', '1')
+    .option('--nopreempt', 'with --vrrp (and --state backup): a higher priority director that comes back does not take the VIPs over')
+    .option('--unicast-peer <ip>', 'with --vrrp: send adverts to this peer director (repeatable; for networks without multicast)', collect)
+    .option('--vrrp-notify <program>', 'with --vrrp: run <program> on every state change (keepalived adds INSTANCE quicsteer MASTER|BACKUP|FAULT|STOP <priority>)')
+    .action(async (opts: KeepalivedOpts, cmd: Command) => {
+      const { UsageError } = await import('../../control/errors.js');
+      const { parse, WholeNumber, Ifname, IpAddress } = await import('../../control/schemas.js');
+      const vrrpOnly = ['vrrpId', 'priority', 'state', 'advertInt', 'nopreempt', 'unicastPeer', 'vrrpNotify'] as const;
+      const given = vrrpOnly.filter((k) => cmd.getOptionValueSource(k) === 'cli');
+      const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+      if (opts.vrrp === undefined && given.length) throw new UsageError(`director keepalived: ${given.map(flag).join(', ')} configure the VRRP instance: give --vrrp <interface> too`);
+      if (opts.vrrp !== undefined && opts.vrrpId === undefined) throw new UsageError('director keepalived: --vrrp needs --vrrp-id <1-255> (the virtual_router_id both directors share)');
+      const vrrp =
+        opts.vrrp === undefined
+          ? undefined
+          : {
+              interface: parse(Ifname, opts.vrrp, '--vrrp'),
+              id: parse(WholeNumber(1, 255), opts.vrrpId, '--vrrp-id'),
+              priority: parse(WholeNumber(1, 254), opts.priority, '--priority'),
+              state: opts.state,
+              advertInt: parse(WholeNumber(1, 255, 'whole seconds'), opts.advertInt, '--advert-int'),
+              nopreempt: !!opts.nopreempt,
+              unicastPeers: (opts.unicastPeer ?? []).map((p) => parse(IpAddress, p, '--unicast-peer')),
+              notify: opts.vrrpNotify,
+            };
+      const file = await loadFile(opts.file);
+      const path = await import('node:path');
+      const { keepalivedConfig } = await import('../../director/keepalived.js');
+      const text = keepalivedConfig(file, {
+        source: path.resolve(opts.file),
+        output: opts.output === undefined ? undefined : path.resolve(opts.output),
+        quicsteer: opts.quicsteer,
+        routerId: opts.routerId,
+        notify: opts.notify,
+        vrrp,
+      });
+      if (opts.output === undefined) return out(text);
+      const { writeFileAtomic } = await import('../../control/atomic.js');
+      writeFileAtomic(opts.output, text, 0o644);
+      out(`wrote ${opts.output}: ${file.listeners.length} virtual_server(s)${vrrp ? `, VRRP instance ${vrrp.id} on ${vrrp.interface}` : ''}\n`);
+    });
   return d;
+}
+
+interface KeepalivedOpts {
+  file: string;
+  output?: string;
+  quicsteer: string;
+  routerId?: string;
+  notify?: string;
+  vrrp?: string;
+  vrrpId?: string;
+  priority: string;
+  state: 'master' | 'backup';
+  advertInt: string;
+  nopreempt?: boolean;
+  unicastPeer?: string[];
+  vrrpNotify?: string;
 }
