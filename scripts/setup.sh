@@ -11,7 +11,8 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 # for the image), and the real QUIC peers (ngtcp2 examples, GnuTLS; openssl makes their test
 # certificates; nettle-dev for the CID shim's AES); the metrics tests' real Prometheus tools (prometheus
 # for promtool's `check metrics` linter, python3-prometheus-client for its exposition-text parser);
-# systemd (the unit's tests run a systemd of their own in namespaces, and systemd-analyze verify).
+# systemd (the unit's tests run a systemd of their own in namespaces, and systemd-analyze verify);
+# keepalived (the tests check `quicsteer director keepalived` output with its --config-test and startup).
 PACKAGES=(
   clang clang-19 llvm libbpf-dev libelf-dev zlib1g-dev linux-libc-dev pkg-config make g++ python3
   bpftool iproute2 ethtool
@@ -20,6 +21,7 @@ PACKAGES=(
   ngtcp2-server ngtcp2-client gnutls-bin openssl nettle-dev
   prometheus python3-prometheus-client
   systemd
+  keepalived
 )
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -48,6 +50,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
     say "disabling the prometheus server the package started (only promtool is needed)"
     systemctl disable --now prometheus.service >/dev/null
+  fi
+  # keepalived is installed for its checks: the package enables keepalived.service, which starts (and takes
+  # IPVS and VRRP over) at the next boot once /etc/keepalived/keepalived.conf exists. Not asked for either.
+  # Disabling works without a running systemd; it started only if a config was there already: stop it then.
+  if [[ " ${missing[*]} " == *" keepalived "* ]]; then
+    say "disabling keepalived.service the package enabled (only the keepalived command is needed)"
+    systemctl disable --quiet $([ -d /run/systemd/system ] && echo --now) keepalived.service
   fi
 else
   say "Debian packages already installed"
