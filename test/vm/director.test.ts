@@ -4,7 +4,7 @@ import test from 'ava';
 import { tempDir } from '../helpers/tmp.js';
 import { inVm, vmTest } from '../helpers/vm.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Netns, sh } from '../helpers/netns.js';
 import { cli, cliJson, SHIM } from '../helpers/cli.js';
@@ -184,4 +184,59 @@ vmTest('remove takes away what quicsteer manages, and nothing else', (t) => {
   t.true(r.applied);
   t.is(ipvsSave().trim(), '-A -t 203.0.113.1:80 -s rr');
   t.is(director('status').stdout, '(no managed services)\nnot managed by quicsteer (left alone): tcp 203.0.113.1:80\n');
+});
+
+vmTest('keepalived from `director keepalived`: its MISC_CHECK runs quicsteer probe, a dead QUIC server gets weight 0 and back, and notify_down/notify_up run the --notify program with the arguments director health gives it', async (t) => {
+  // keepalived runs check programs only from paths no other user can write: a root-only directory
+  const bin = `/run/quicsteer/vm-director-${process.pid}`;
+  mkdirSync(bin, { recursive: true, mode: 0o755 });
+  const calls = path.join(dir, 'notify.log');
+  writeFileSync(path.join(bin, 'quicsteer'), `#!/bin/sh\nexec ${process.execPath} ${path.join(ROOT, 'scripts/quicsteer.mjs')} "$@"\n`);
+  writeFileSync(path.join(bin, 'notify'), `#!/bin/sh\necho "$*" >> ${calls}\n`);
+  for (const f of ['quicsteer', 'notify']) chmodSync(path.join(bin, f), 0o755);
+  const conf = path.join(dir, 'keepalived.conf');
+  const gen = cli(['director', 'keepalived', '-f', writeFile('k.json', listeners({ rs1: 1, rs2: 5 })), '--quicsteer', path.join(bin, 'quicsteer'), '--notify', path.join(bin, 'notify'), '-o', conf]);
+  t.is(gen.code, 0, gen.stderr);
+  const quic = (['rs1', 'rs2'] as const).flatMap((r) => [QUIC_PORT, DR_PORT].map((port) => new QuicServer(lab.rs[r].name, RS[r], port)));
+  quic.forEach((q) => q.start());
+  const pid = (x: string) => path.join(dir, `ka-${x}.pid`);
+  const ka = spawn('keepalived', ['-n', '-l', '-D', '-C', '-f', conf, '-p', pid('main'), '-c', pid('check'), '-r', pid('vrrp')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  ka.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+  ka.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const weight = () => Number(/-r 192\.0\.2\.2:5433 -g -w (\d+)/.exec(ipvsSave())?.[1]);
+  const notified = () => readFileSync(calls, { encoding: 'utf8', flag: 'a+' }).trim().split('\n').filter(Boolean);
+  const waitFor = async (ok: () => boolean, limitS: number) => {
+    const t0 = Date.now();
+    while (!ok()) {
+      if (Date.now() - t0 > limitS * 1000) return NaN;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return (Date.now() - t0) / 1000;
+  };
+  try {
+    t.false(Number.isNaN(await waitFor(() => weight() === 5, 20)), `keepalived made the listeners; log:\n${log}`);
+    await new Promise((r) => setTimeout(r, 6000)); // a healthy round of checks first
+    t.deepEqual(notified(), [], 'no transition while every server answers');
+    quic[2]!.stop(); // rs2 on QUIC_PORT
+    // delay_loop 5 s, then retry 1 after 5 s (unhealthyThreshold 2), each probe up to 2 s, slack for TCG
+    const down = await waitFor(() => weight() === 0, 5 + 5 + 2 * 2 + 8);
+    t.false(Number.isNaN(down), `weight 0; log:\n${log}`);
+    t.log(`keepalived: dead QUIC server at weight 0 after ${down.toFixed(1)} s (delay_loop 5, retry 1, delay_before_retry 5, probe timeout 2 s)`);
+    t.is(Number(/-r 192\.0\.2\.1:5433 -g -w (\d+)/.exec(ipvsSave())![1]), 1, 'the other real server keeps its weight');
+    quic[2]!.start();
+    const up = await waitFor(() => weight() === 5, 5 + 2 + 8);
+    t.false(Number.isNaN(up), `weight restored; log:\n${log}`);
+    t.log(`keepalived: recovered server at weight 5 after ${up.toFixed(1)} s`);
+    await waitFor(() => notified().length >= 2, 5);
+    // exactly what `director health --notify` passes (its VM test above checks the same fields)
+    t.deepEqual(notified(), [`down ${VIP}:${QUIC_PORT} ${RS.rs2}:${QUIC_PORT} 0002`, `up ${VIP}:${QUIC_PORT} ${RS.rs2}:${QUIC_PORT} 0002`]);
+  } finally {
+    const gone = new Promise((r) => ka.once('exit', r));
+    ka.kill('SIGTERM');
+    await gone;
+    quic.forEach((q) => q.destroy());
+    rmSync(bin, { recursive: true, force: true });
+  }
+  t.is(ipvsSave().trim(), '-A -t 203.0.113.1:80 -s rr', 'keepalived took its services away when it stopped');
 });
