@@ -15,3 +15,8 @@ export function json(value: unknown): string {
 export function out(text: string): void {
   process.stdout.write(text);
 }
+
+/** One line on stderr per warning: what a command did or will do that may not be what the user wants. */
+export function warn(lines: string[]): void {
+  for (const l of lines) process.stderr.write(`quicsteer: warning: ${l}\n`);
+}

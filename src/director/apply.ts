@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import path from 'node:path';
 import { ipvsadm, plan, readServices, serviceKey, type IpvsCall, type Service } from './ipvs.js';
 import { RuntimeError, fsErrorLine } from '../control/errors.js';
-import { servicesOf, type DirectorFileT } from './config.js';
+import { servicesOf, zeroWeightWarnings, type DirectorFileT } from './config.js';
 
 export const DEFAULT_DIRECTOR_STATE = '/var/lib/quicsteer/director.json';
 
@@ -57,9 +57,36 @@ export interface ApplyResult {
   applied: boolean;
   /** a dry run's starting point: the IPVS table (`ipvsadm -S -n`), or an empty one when it cannot be read, and why */
   plannedFrom?: { table: 'ipvs' } | { table: 'empty'; reason: string };
+  /** what the change will do that the user may not expect (flows it drops), one line each */
+  warnings: string[];
 }
 
-export async function directorApply(statePath: string, file: DirectorFileT, dryRun: boolean): Promise<ApplyResult> {
+export const EXPIRE_NODEST = '/proc/sys/net/ipv4/vs/expire_nodest_conn';
+
+/**
+ * A real server taken out of a service keeps its IPVS connection entries: with expire_nodest_conn 0
+ * (the kernel's default) their packets are dropped until the entries time out (UDP: 300 s, and every
+ * dropped packet of a live QUIC connection comes within that), so the connections die. With 1, IPVS
+ * schedules such a flow again and quicsteer on the real server it picks steers it to its owner
+ * (measured in the VM tier: test/vm/pool.test.ts).
+ */
+function removalWarning(calls: IpvsCall[]): string[] {
+  const removed = calls.filter((c) => c[0] === '-d').map((c) => c[c.indexOf('-r') + 1]);
+  if (!removed.length) return [];
+  let v: string;
+  try {
+    v = readFileSync(EXPIRE_NODEST, 'utf8').trim();
+  } catch {
+    return [];
+  }
+  if (v !== '0') return [];
+  return [
+    `net.ipv4.vs.expire_nodest_conn is 0: IPVS drops the packets of flows to ${removed.join(', ')} until their entries expire; ` +
+      'set it to 1 (sysctl -w net.ipv4.vs.expire_nodest_conn=1) so that IPVS schedules them again and quicsteer steers them to their owner',
+  ];
+}
+
+export async function directorApply(statePath: string, file: DirectorFileT, dryRun: boolean, o: { health?: boolean } = {}): Promise<ApplyResult> {
   const st = readState(statePath);
   const desired = servicesOf(file);
   const managed = new Set([...st.services, ...desired.map(serviceKey)]);
@@ -77,11 +104,12 @@ export async function directorApply(statePath: string, file: DirectorFileT, dryR
     }
   }
   const calls = plan(current, desired, managed);
+  const warnings = [...zeroWeightWarnings(file, { health: !!o.health }), ...removalWarning(calls)];
   if (!dryRun) {
     await run(calls, current, managed);
     writeState(statePath, { services: desired.map(serviceKey), file });
   }
-  return { calls: calls.map(show), applied: !dryRun && calls.length > 0, ...(plannedFrom ? { plannedFrom } : {}) };
+  return { calls: calls.map(show), applied: !dryRun && calls.length > 0, ...(plannedFrom ? { plannedFrom } : {}), warnings };
 }
 
 /** Fails now, with the one line ipvsadm's absence or a kernel without IPVS becomes, rather than at the first transition. */
@@ -115,5 +143,5 @@ export async function directorRemove(statePath: string): Promise<ApplyResult> {
   const calls = plan(current, [], managed);
   await run(calls, current, managed);
   rmSync(statePath, { force: true });
-  return { calls: calls.map(show), applied: calls.length > 0 };
+  return { calls: calls.map(show), applied: calls.length > 0, warnings: [] };
 }

@@ -2,7 +2,7 @@
 import net from 'node:net';
 import { z } from 'zod';
 import { Health, ServerIdHex, VipEndpoint } from '../control/schemas.js';
-import { normIp, type Service } from './ipvs.js';
+import { endpoint, normIp, type Service } from './ipvs.js';
 
 export { HEALTH, Health } from '../control/schemas.js';
 
@@ -71,4 +71,23 @@ export function servicesOf(f: DirectorFileT): Service[] {
     extra: [],
     reals: l.realServers.map((r) => ({ address: normIp(r.address), port: r.port, method: 'g' as const, weight: r.weight })),
   }));
+}
+
+/**
+ * Listeners whose scheduler would drop flows when a real server's weight is 0. sh and mh keep such a
+ * server in their table and, without their -fallback flag, drop the new flows that hash to it
+ * (measured for mh in the VM tier: "IPVS: mh: ... no destination available"; ip_vs_sh.c does the
+ * same). A weight is 0 when the file says so (a drain) or, with `health`, when a health check (director
+ * health, or keepalived's inhibit_on_failure) takes a server down.
+ */
+export function zeroWeightWarnings(f: DirectorFileT, o: { health: boolean }): string[] {
+  return f.listeners.flatMap((l) => {
+    if (l.scheduler !== 'sh' && l.scheduler !== 'mh') return [];
+    const fallback = `${l.scheduler}-fallback`;
+    if ((l.flags as string[]).includes(fallback)) return [];
+    const zero = l.realServers.filter((r) => r.weight === 0).map((r) => endpoint(normIp(r.address), r.port));
+    if (!zero.length && !o.health) return [];
+    const which = [...(zero.length ? [`${zero.join(', ')} in the file`] : []), ...(o.health ? ['one a health check takes down'] : [])].join(', or ');
+    return [`listener ${endpoint(normIp(l.vip.ip), l.vip.port)}: ${l.scheduler} without ${fallback} drops the new flows that hash to a real server at weight 0 (${which}): add "${fallback}" to its flags`];
+  });
 }

@@ -1,6 +1,6 @@
 // The director file's rules (listener model, health ranges, DR constraints) and the probe's reply check.
 import test from 'ava';
-import { DirectorFile, servicesOf } from '../../src/director/config.js';
+import { DirectorFile, servicesOf, zeroWeightWarnings } from '../../src/director/config.js';
 import { parseSave, plan } from '../../src/director/ipvs.js';
 import { answersProbe, HealthTracker, makeProbe, PROBE_VERSION } from '../../src/director/health.js';
 
@@ -85,4 +85,18 @@ test('HealthTracker (director health and the agent): down after unhealthyThresho
   t.is(tr.state, 'up');
   const down = new HealthTracker('down', h);
   t.deepEqual([true, true].map((x) => down.observe(x)), [null, 'up'], 'a tracker that starts down (what the last agent learned) needs healthyThreshold answers');
+});
+
+test('zeroWeightWarnings: sh and mh without their fallback flag, when a weight is 0 in the file or a health check may make one', (t) => {
+  const f = (l: object) => DirectorFile.parse(file(l));
+  const drained = [rs('192.0.2.1'), rs('192.0.2.2', 4433, 0)];
+  t.deepEqual(zeroWeightWarnings(f({ scheduler: 'wrr', realServers: drained }), { health: true }), [], 'wrr skips a weight-0 server by itself');
+  t.deepEqual(zeroWeightWarnings(f({ scheduler: 'mh', flags: ['mh-port'] }), { health: false }), [], 'no weight 0 and no health checks: nothing drops');
+  t.deepEqual(zeroWeightWarnings(f({ scheduler: 'mh', flags: ['mh-fallback'], realServers: drained }), { health: true }), [], 'the fallback flag skips it');
+  t.deepEqual(zeroWeightWarnings(f({ scheduler: 'sh', flags: ['sh-port'], realServers: drained }), { health: false }), [
+    'listener 198.51.100.10:4433: sh without sh-fallback drops the new flows that hash to a real server at weight 0 (192.0.2.2:4433 in the file): add "sh-fallback" to its flags',
+  ]);
+  t.deepEqual(zeroWeightWarnings(f({ scheduler: 'mh' }), { health: true }), [
+    'listener 198.51.100.10:4433: mh without mh-fallback drops the new flows that hash to a real server at weight 0 (one a health check takes down): add "mh-fallback" to its flags',
+  ]);
 });

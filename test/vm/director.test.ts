@@ -179,6 +179,29 @@ vmTest('health: a real QUIC server that stops answering gets weight 0 within int
   }
 });
 
+vmTest('apply warns when it takes a real server out while net.ipv4.vs.expire_nodest_conn is 0 (its flows would be dropped), and not when it is 1', (t) => {
+  const sysctl = (v: string) => writeFileSync('/proc/sys/net/ipv4/vs/expire_nodest_conn', v);
+  const one = { listeners: [{ vip: `${VIP}:${DR_PORT}`, scheduler: 'wrr', realServers: [{ address: RS.rs1, port: DR_PORT }] }] };
+  const before = readFileSync('/proc/sys/net/ipv4/vs/expire_nodest_conn', 'utf8').trim();
+  try {
+    t.is(director('apply', '-f', writeFile('two.json', listeners({ rs1: 1, rs2: 1 }))).code, 0);
+    sysctl('0');
+    const dry = director('apply', '--dry-run', '-f', writeFile('one.json', one));
+    t.is(dry.code, 0);
+    t.true(dry.stdout.includes(`ipvsadm -d -u ${VIP}:${DR_PORT} -r ${RS.rs2}:${DR_PORT}`), dry.stdout);
+    t.is(
+      dry.stderr,
+      `quicsteer: warning: net.ipv4.vs.expire_nodest_conn is 0: IPVS drops the packets of flows to ${RS.rs2}:${DR_PORT} until their entries expire; set it to 1 (sysctl -w net.ipv4.vs.expire_nodest_conn=1) so that IPVS schedules them again and quicsteer steers them to their owner\n`,
+    );
+    const j = cliJson<{ warnings: string[] }>(director('apply', '--dry-run', '--json', '-f', writeFile('one.json', one)));
+    t.is(j.warnings.length, 1, '--json carries it in the object');
+    sysctl('1');
+    t.is(director('apply', '--dry-run', '-f', writeFile('one.json', one)).stderr, '');
+  } finally {
+    sysctl(before);
+  }
+});
+
 vmTest('remove takes away what quicsteer manages, and nothing else', (t) => {
   const r = cliJson<{ applied: boolean }>(director('remove', '--json'));
   t.true(r.applied);

@@ -10,6 +10,7 @@ import test from 'ava';
 import { vmTest, inVm } from '../helpers/vm.js';
 import { MigrationLab, DIRECTOR_EVENTS, type DirectorEvent } from '../../src/lab/migration.js';
 import { checkDirectorEvent } from '../helpers/migration.js';
+import { execFileSync } from 'node:child_process';
 
 let lab: MigrationLab | undefined;
 if (inVm)
@@ -29,3 +30,18 @@ test.after.always(() => lab?.destroy());
 
 for (const event of ['pool-add', 'pool-drain', 'pool-remove'] as DirectorEvent[])
   vmTest(`IPVS mh-port, ${event}: ${DIRECTOR_EVENTS[event]}; the transfer survives with steering and fails without`, (t) => checkDirectorEvent(t, lab!, event).then(() => undefined));
+
+vmTest('IPVS mh-port, pool-remove with net.ipv4.vs.expire_nodest_conn=0 (the kernel default): the director drops the flow to the removed owner, so the transfer fails with quicsteer too (why director apply warns)', async (t) => {
+  const sysctl = (v: string) => execFileSync('ip', ['netns', 'exec', lab!.director!.name, 'sysctl', '-qw', `net.ipv4.vs.expire_nodest_conn=${v}`]);
+  sysctl('0');
+  try {
+    lab!.steering(true);
+    const r = await lab!.run('pool-remove', true);
+    t.log(`pool-remove, expire_nodest_conn=0: real server ${r.directorBefore} -> ${r.directorAfter ?? '(no entry: the flow stays on the removed server)'}; ${r.downloadIdentical && r.uploadComplete ? 'complete' : 'failed'} after ${r.ms} ms, ${Object.values(r.steered).reduce((a, b) => a + b, 0)} packets steered`);
+    t.is<string | undefined, string | undefined>(r.owner, r.directorBefore);
+    t.false(r.downloadIdentical && r.uploadComplete, 'the director drops the flow: nothing reaches a real server that could steer it');
+    t.is(Object.values(r.steered).reduce((a, b) => a + b, 0), 0);
+  } finally {
+    sysctl('1');
+  }
+});

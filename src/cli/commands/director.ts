@@ -2,7 +2,7 @@
 // director keepalived -f <file>: the same listeners as a keepalived configuration.
 import { Command, Option } from 'commander';
 import { collect } from './common.js';
-import { json, out, table } from '../output.js';
+import { json, out, table, warn } from '../output.js';
 
 const stateOption = () =>
   new Option('--state <file>', 'where the director remembers what it manages').env('QUICSTEER_DIRECTOR_STATE').default('/var/lib/quicsteer/director.json');
@@ -47,7 +47,9 @@ export function directorCommand(): Command {
       // a dry run only reads the table (and plans from an empty one without IPVS or privileges)
       if (!opts.dryRun) requireCaps('director apply', { bpf: false });
       const { directorApply } = await import('../../director/apply.js');
-      const r = await directorApply(opts.state, file, !!opts.dryRun);
+      const r = await directorApply(opts.state, file, !!opts.dryRun, { health: !!opts.health });
+      // --json carries them in its object; text output says them on stderr
+      if (!opts.json) warn(r.warnings);
       const from = r.plannedFrom?.table === 'empty' ? `planned from an empty table: ${r.plannedFrom.reason}` : 'planned from ipvsadm -S -n';
       out(
         opts.json
@@ -107,6 +109,8 @@ export function directorCommand(): Command {
       if (!f) throw new RuntimeError(`nothing applied yet (${opts.state}): give -f or run director apply first`);
       // every transition sets a weight through ipvsadm: find out now, not at the first one
       await checkIpvs();
+      const { zeroWeightWarnings } = await import('../../director/config.js');
+      warn(zeroWeightWarnings(f, { health: true }));
       await health(f, opts.notify, !!opts.json);
     });
   d.command('keepalived')
@@ -156,6 +160,9 @@ export function directorCommand(): Command {
         notify: opts.notify,
         vrrp,
       });
+      // inhibit_on_failure takes a failed server to weight 0
+      const { zeroWeightWarnings } = await import('../../director/config.js');
+      warn(zeroWeightWarnings(file, { health: true }));
       if (opts.output === undefined) return out(text);
       const { writeFileAtomic } = await import('../../control/atomic.js');
       writeFileAtomic(opts.output, text, 0o644);
