@@ -180,7 +180,7 @@ clean:
 # read-only, this checkout over 9p; exit code, output and a timeout come back (scripts/vm/run.sh). Root.
 # make vm-test [TESTS=test/vm/x.test.ts] | make vm-run CMD='command, run in the checkout' | make vm-image
 # Boot files in build/vm: rebuilt when scripts/vm, Debian's kernel package or node_modules change.
-# Env: VM_TIMEOUT seconds (default 1200), VM_MEM, VM_SMP, VM_ENV, CI (passed in).
+# Env: VM_TIMEOUT seconds (default 2400), VM_MEM, VM_SMP, VM_ENV, CI (passed in).
 .PHONY: vm-image vm-run vm-test
 vm-image: node_modules/.package-lock.json
 	$(Q)scripts/vm/build.sh

@@ -4,7 +4,7 @@
 #   scripts/vm/run.sh 'node scripts/run-tests.mjs test/vm'
 # Exits 124 when VM_TIMEOUT passed, 125 when the VM ended without reporting an exit code (boot
 # failure, kernel panic, qemu error), else the command's own code.
-# Env: VM_TIMEOUT seconds (default 1200), VM_MEM MiB (2048), VM_SMP (2), CI (passed into the VM),
+# Env: VM_TIMEOUT seconds (default 2400), VM_MEM MiB (2048), VM_SMP (2), CI (passed into the VM),
 #      VM_ENV="NAME ..." more variables to pass in, VM_LOG file for a copy of the console (default
 #      build/vm/last-run.log), V=1 shows the kernel's messages and the qemu command, VM_CPU qemu's
 #      -cpu (max), VM_APPEND more kernel parameters, VM_NM=0 node_modules over 9p instead of from
@@ -26,7 +26,7 @@ BIOS=/usr/share/qemu/qboot.rom
 command -v "$QEMU" >/dev/null || { echo "vm-run: $QEMU not found (apt install qemu-system-x86)" >&2; exit 2; }
 [ -f $BIOS ] || { echo "vm-run: $BIOS not found (qemu-system-data)" >&2; exit 2; }
 
-timeout_s=${VM_TIMEOUT:-1200}
+timeout_s=${VM_TIMEOUT:-2400}
 b64() { printf '%s' "$1" | base64 -w0; }
 
 # What the command's environment gets from here: CI (so skipped tests fail in CI there too) and VM_ENV.

@@ -65,6 +65,31 @@ function describeSelf(): string {
   return `quicsteer ${args.join(' ')}`.trim();
 }
 
+/** Takes the lock file's flock within --wait seconds (else fails naming the holder and `what` it guards); returns its fd. */
+function acquire(file: string, what: string): number {
+  ensureLockDir();
+  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  try {
+    if (!fstatSync(fd).isFile()) throw new RuntimeError(`refusing the lock file ${file}: not a regular file`);
+    if (!flockWithin(fd, waitSeconds * 1000)) throw new RuntimeError(`${what} is being changed by ${holderOf(file)}; gave up after ${waitSeconds} s (--wait <seconds> to wait longer)`);
+    ftruncateSync(fd, 0);
+    writeSync(fd, `${process.pid}\n${describeSelf()}\n`, 0);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return fd;
+}
+
+function release(fd: number): void {
+  try {
+    ftruncateSync(fd, 0);
+  } catch {
+    // the lock goes with the fd either way
+  }
+  closeSync(fd);
+}
+
 /**
  * Runs `fn` holding the pin path's writer lock; waits up to --wait seconds for another writer,
  * then fails naming it. Reentrant within a process (apply attaches under its own lock).
@@ -80,29 +105,28 @@ export function withWriteLock<T>(pin: string, fn: () => T): T {
       mine.depth--;
     }
   }
-  ensureLockDir();
-  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
-  try {
-    if (!fstatSync(fd).isFile()) throw new RuntimeError(`refusing the lock file ${file}: not a regular file`);
-    if (!flockWithin(fd, waitSeconds * 1000))
-      throw new RuntimeError(`${path.resolve(pin)} is being changed by ${holderOf(file)}; gave up after ${waitSeconds} s (--wait <seconds> to wait longer)`);
-    ftruncateSync(fd, 0);
-    writeSync(fd, `${process.pid}\n${describeSelf()}\n`, 0);
-  } catch (e) {
-    closeSync(fd);
-    throw e;
-  }
+  const fd = acquire(file, path.resolve(pin));
   held.set(file, { fd, depth: 1 });
   try {
     return fn();
   } finally {
     held.delete(file);
-    try {
-      ftruncateSync(fd, 0);
-    } catch {
-      // the lock goes with the fd either way
-    }
-    closeSync(fd);
+    release(fd);
+  }
+}
+
+/**
+ * Runs the async `fn` holding the writer lock of a director's state file (director apply, remove):
+ * two of them at once would interleave their ipvsadm calls and their state writes. Waits as
+ * withWriteLock does; the kernel drops the lock if the process dies.
+ */
+export async function withDirectorLock<T>(state: string, fn: () => Promise<T>): Promise<T> {
+  const abs = path.resolve(state);
+  const fd = acquire(path.join(LOCK_DIR, `director-${createHash('sha256').update(abs).digest('hex').slice(0, 24)}.lock`), `the director (state ${abs})`);
+  try {
+    return await fn();
+  } finally {
+    release(fd);
   }
 }
 
@@ -124,12 +148,5 @@ export function holdAgentLock(pin: string): () => void {
     closeSync(fd);
     throw e;
   }
-  return () => {
-    try {
-      ftruncateSync(fd, 0);
-    } catch {
-      // the lock goes with the fd either way
-    }
-    closeSync(fd);
-  };
+  return () => release(fd);
 }

@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import path from 'node:path';
 import { ipvsadm, plan, readServices, serviceKey, type IpvsCall, type Service } from './ipvs.js';
 import { RuntimeError, fsErrorLine } from '../control/errors.js';
+import { withDirectorLock } from '../control/lock.js';
 import { servicesOf, zeroWeightWarnings, type DirectorFileT } from './config.js';
 
 export const DEFAULT_DIRECTOR_STATE = '/var/lib/quicsteer/director.json';
@@ -87,6 +88,11 @@ function removalWarning(calls: IpvsCall[]): string[] {
 }
 
 export async function directorApply(statePath: string, file: DirectorFileT, dryRun: boolean, o: { health?: boolean } = {}): Promise<ApplyResult> {
+  // a dry run changes nothing: it takes no lock (and runs without privileges)
+  return dryRun ? plannedApply(statePath, file, true, o) : withDirectorLock(statePath, () => plannedApply(statePath, file, false, o));
+}
+
+async function plannedApply(statePath: string, file: DirectorFileT, dryRun: boolean, o: { health?: boolean }): Promise<ApplyResult> {
   const st = readState(statePath);
   const desired = servicesOf(file);
   const managed = new Set([...st.services, ...desired.map(serviceKey)]);
@@ -137,6 +143,10 @@ export async function directorStatus(statePath: string): Promise<DirectorStatus>
 }
 
 export async function directorRemove(statePath: string): Promise<ApplyResult> {
+  return withDirectorLock(statePath, () => plannedRemove(statePath));
+}
+
+async function plannedRemove(statePath: string): Promise<ApplyResult> {
   const st = readState(statePath);
   const current = await readServices();
   const managed = new Set(st.services);

@@ -89,6 +89,11 @@ export function assertWireCids(t: ExecutionContext, lab: MigrationLab, r: RunRes
  * the flow keeps its real server and completes either way, nothing steered.
  */
 export async function checkDirectorEvent(t: ExecutionContext, lab: MigrationLab, event: DirectorEvent, moves = true): Promise<{ on: RunResult; off: RunResult }> {
+  // A link going down makes the bridge forget the MACs it learnt on that port, so until the backup's
+  // gratuitous ARP the NAT's frames to the old master's MAC are flooded to every port. veth hands
+  // them to XDP (a real NIC drops frames for other MACs unless it is promiscuous), and every real
+  // server but the owner steers its copy: the owner gets duplicates, which QUIC discards.
+  const floods = event === 'failover-link';
   lab.steering(true);
   let on = await lab.run(event, true);
   const reached = (r: RunResult) => !moves || Object.entries(r.reasons[r.directorAfter!] ?? {}).some(([k, n]) => k !== 'not_vip' && n > 0);
@@ -116,7 +121,11 @@ export async function checkDirectorEvent(t: ExecutionContext, lab: MigrationLab,
   if (moves) {
     for (const r of [on, off]) t.not(r.directorAfter, r.directorBefore, `the event moved the flow to another real server (${r.directorBefore} -> ${r.directorAfter})`);
     t.true(on.steered[on.directorAfter!] > 0, 'the server IPVS picked after the event steered packets');
-    t.is(total(on), on.steered[on.directorAfter!], 'only that server steered');
+    if (!floods) t.is(total(on), on.steered[on.directorAfter!], 'only that server steered');
+    else {
+      t.is(on.steered[on.owner], 0, 'the owner steers nothing');
+      t.log(`${event}: steered per server ${JSON.stringify(on.steered)} (the servers IPVS did not pick steered copies of the frames the bridge flooded while the old master's MAC was unknown)`);
+    }
     t.is(total(off), 0);
     t.false(done(off), 'control: without quicsteer the transfer does not complete');
   } else {

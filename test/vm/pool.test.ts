@@ -19,7 +19,10 @@ if (inVm)
       director: 'ipvs',
       scheduler: { scheduler: 'mh', flags: ['mh-port', 'mh-fallback'] },
       pool: ['rs1', 'rs2'],
-      uploadBytes: 4 << 20,
+      // 12 MiB (5 s at 20 Mbit/s): the client must still be uploading when the NAT rebinds it, and the
+      // rebinding waits for director apply (a second or two under TCG); with 4 MiB the upload was over
+      // in some runs, the client sent nothing from its new port, and the run tested nothing
+      uploadBytes: 12 << 20,
       downloadBytes: 4 << 20,
       rate: '20mbit',
       eventAfterMs: 1000,
