@@ -596,10 +596,14 @@ export class MigrationLab {
     const choice = (on: 'dir1' | 'dir2', port: number) => this.ipvsChoices(on).get(`${NAT_PUBLIC}:${port}`);
     if (need === 'vrrp') {
       await this.#restartVrrp();
+      // the NAT may still name the previous run's backup for the VIP (a gratuitous ARP from dir1 can
+      // trail its taking the VIP): forget it, so the next datagram asks, and the master answers
+      spawnSync('ip', ['-n', this.nat.name, 'neigh', 'del', VIP, 'dev', 'n1'], { stdio: 'ignore' });
       const [p1, warm] = this.#candidatePorts();
       // one flow first: the master's weighted round robin gives the client the next server, the
       // backup's (which has seen no flow) its first, so the failover moves the flow
       this.#probePorts([warm!], [VIP]);
+      if (!choice('dir1', warm!)) throw new Error(`lab: the warm-up flow did not reach the master director:\n${this.#in(this.director!, 'ipvsadm', '-Lnc')}\n${this.nat.ip('neigh', 'show', 'dev', 'n1')}`);
       let before: RsName | undefined;
       let vipMoveMs: RunResult['vipMoveMs'];
       return {

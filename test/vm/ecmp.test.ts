@@ -12,7 +12,9 @@ import { checkDirectorEvent } from '../helpers/migration.js';
 let lab: MigrationLab | undefined;
 if (inVm)
   test.before(() => {
-    lab = new MigrationLab({ director: 'ecmp', scheduler: { scheduler: 'mh', flags: ['mh-port', 'mh-fallback'] }, uploadBytes: 4 << 20, downloadBytes: 4 << 20, rate: '20mbit', eventAfterMs: 1000, timeoutS: 60 });
+    // 12 MiB up (5 s at 20 Mbit/s): the path is withdrawn after a director apply on the other director
+    // (a second or two under TCG); with 4 MiB one control run was over before its flow moved
+    lab = new MigrationLab({ director: 'ecmp', scheduler: { scheduler: 'mh', flags: ['mh-port', 'mh-fallback'] }, uploadBytes: 12 << 20, downloadBytes: 4 << 20, rate: '20mbit', eventAfterMs: 1000, timeoutS: 60 });
   });
 test.after.always(() => lab?.destroy());
 

@@ -11,8 +11,10 @@ import { checkDirectorEvent } from '../helpers/migration.js';
 let lab: MigrationLab | undefined;
 if (inVm)
   test.before(() => {
-    // idle timeout 15 s: a link-down failover leaves the client without an answer for ~3 s (3 missed adverts)
-    lab = new MigrationLab({ director: 'vrrp', scheduler: { scheduler: 'wrr', flags: [] }, listenAny: true, uploadBytes: 4 << 20, downloadBytes: 4 << 20, rate: '20mbit', eventAfterMs: 1000, timeoutS: 60, idleTimeoutS: 15 });
+    // idle timeout 15 s: a link-down failover leaves the client without an answer for ~3 s (3 missed
+    // adverts). 12 MiB up (5 s at 20 Mbit/s): with 4 MiB one link-down run was over before the backup
+    // held the VIP (the flooded frames carried it to its end), and the backup's choice was never made
+    lab = new MigrationLab({ director: 'vrrp', scheduler: { scheduler: 'wrr', flags: [] }, listenAny: true, uploadBytes: 12 << 20, downloadBytes: 4 << 20, rate: '20mbit', eventAfterMs: 1000, timeoutS: 60, idleTimeoutS: 15 });
   });
 test.after.always(() => lab?.destroy());
 
