@@ -22,20 +22,24 @@ function start(conf: string, half: '-C' | '-P', until: RegExp): Promise<string> 
   const pids = ['-p', 'main', '-c', 'checkers', '-r', 'vrrp'].map((x) => (x.startsWith('-') ? x : path.join(dir, `${x}.pid`)));
   const k = spawn('unshare', ['-n', 'sh', '-c', 'ip link add eth0 type veth peer name eth1 && ip link set eth0 up && exec "$@"', 'sh', 'keepalived', half, '-n', '-l', '-D', '-f', conf, ...pids], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
+  // resolved once keepalived has exited: the next start reuses its pid files, and one that is still
+  // running makes the next say "daemon is already running" (seen in a full run) and check nothing
   return new Promise((resolve) => {
-    const done = () => {
+    const stop = () => {
       clearTimeout(timer);
       k.kill('SIGTERM');
-      resolve(log);
     };
-    const timer = setTimeout(done, 10_000);
+    const timer = setTimeout(stop, 10_000);
     const read = (d: Buffer) => {
       log += d.toString();
-      if (until.test(log)) done();
+      if (until.test(log)) stop();
     };
     k.stdout.on('data', read);
     k.stderr.on('data', read);
-    k.on('exit', done);
+    k.on('exit', () => {
+      clearTimeout(timer);
+      resolve(log);
+    });
   });
 }
 
