@@ -9,8 +9,11 @@ import type { DirectorFileT, ListenerT } from './config.js';
 
 // VRRPv3 (keepalived's only version for IPv6) carries the advert interval in centiseconds, 12 bits: < 40.96 s
 const V3_MAX_ADVERT = 40;
-// The probe's process starts in about 0.1 s: keepalived kills it after its own timeout plus this.
-const MISC_SLACK = 1;
+// The probe's process starts in about 0.1 s on an idle host, but keepalived starts every real server's
+// check at once: in the VM tier (TCG, 2 vCPUs, four checks together) a 1 s margin killed live probes
+// ("timed out after 1 retry") and took a healthy server to weight 0. A slow start is not a dead server:
+// the probe ends itself at its own timeout, this only bounds a process that hangs.
+const MISC_SLACK = 5;
 
 // What keepalived carries as it is: a quoted string is split into words and unescaped again, '#' and
 // '!' start comments, '$' substitutes parameters, braces open and close blocks.

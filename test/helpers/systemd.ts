@@ -214,9 +214,11 @@ export class Systemd {
       p.unref();
       let pid: number | undefined;
       let moved = false;
-      const end = Date.now() + 10_000;
+      // 30 s: a full run's other test workers load this 2-vCPU machine (10 s once ran out with nothing logged)
+      const end = Date.now() + 30_000;
       while (!pid) {
-        if (Date.now() > end || p.exitCode !== null) throw new Error(`systemd did not start: ${fs.readFileSync(path.join(dir, 'unshare.log'), 'utf8')}`);
+        if (Date.now() > end || p.exitCode !== null)
+          throw new Error(`systemd did not start (${p.exitCode !== null ? `unshare exited ${p.exitCode}` : 'no PID 1 within 30 s'}): ${fs.readFileSync(path.join(dir, 'unshare.log'), 'utf8')}`);
         await sleep(20);
         try {
           const child = Number(fs.readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8').trim().split(' ')[0]);
