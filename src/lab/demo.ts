@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { RuntimeError } from '../control/errors.js';
 import { describeSweep, sweep, type SweepReport } from './owner.js';
-import { MigrationLab, EVENTS, DIRECTOR_EVENTS, SERVERS, VIP, PORT, CLIENT_IP, NAT_PUBLIC, type LabEvent, type RunResult } from './migration.js';
+import { MigrationLab, EVENTS, MOVE_EVENTS, DIRECTOR_EVENTS, SERVERS, VIP, PORT, CLIENT_IP, NAT_PUBLIC, type LabEvent, type RunResult } from './migration.js';
 
 export interface DemoOptions {
   event: LabEvent;
@@ -85,7 +85,7 @@ export async function demo(o: DemoOptions): Promise<DemoResult> {
 
 function tell(say: (l: string) => void, r: RunResult): void {
   say(`   the client (public ${r.publicBefore}) started uploading ${r.uploadBytes >> 20} MiB and downloading ${r.downloadBytes >> 20} MiB; the director sent it to ${r.owner} (server ID ${sid(r.owner)})`);
-  say(`   after 1 s: ${{ ...EVENTS, ...DIRECTOR_EVENTS }[r.event]}`);
+  say(`   after 1 s: ${{ ...EVENTS, ...MOVE_EVENTS, ...DIRECTOR_EVENTS }[r.event]}`);
   say(`   its new address ${r.publicAfter} made the director pick ${r.directorAfter}`);
   const steered = Object.entries(r.steered).filter(([, n]) => n > 0);
   if (steered.length) for (const [name, n] of steered) say(`   ${name}'s quicsteer steered ${n} packets to ${r.owner} (quicsteer stats: steered)`);

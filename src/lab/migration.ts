@@ -1,4 +1,4 @@
-// The migration lab: a real QUIC client (ngtcp2 gtlsclient) behind a NAT, a director, and three real
+// The migration lab: a real QUIC client (ngtcp2 gtlsclient, or another stack's: src/lab/peer.ts) behind a NAT, a director, and three real
 // servers running gtlsserver (CIDs carrying their server ID) and quicsteer on one L2 segment; all in
 // namespaces it creates and removes. `quicsteer demo`, the host end-to-end test and the VM test use it.
 //
@@ -12,7 +12,9 @@
 // Every real server is configured only through quicsteer commands (realserver setup, then apply -f with
 // its interface, VIP and peers), run as separate processes inside its namespace with a private bpffs pin path.
 // With `encryptedCids` the servers' CIDs are encrypted QUIC-LB ones: one random key, in a 0600 file
-// that the CID shim and quicsteer's VIP (key-file=) both read.
+// that the CID shim and quicsteer's VIP (key-file=) both read. With `stacks` the client and the
+// servers are another QUIC stack's (src/lab/peer.ts: quiche, quic-go), each server issuing plaintext
+// QUIC-LB CIDs of its own (20 bytes).
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,7 +25,7 @@ import { NapiPorts } from './napi.js';
 import { Netns, sh } from './netns.js';
 import { claimChild } from './owner.js';
 import { serverIssuedCids, udpDatagrams } from './pcap.js';
-import { QuicServer } from './quic.js';
+import { cidPlan, clientCommand, Ngtcp2Server, PeerServer, type CidPlan, type LabServer, type Stack } from './peer.js';
 import { tempDir } from './tmp.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -41,8 +43,8 @@ const SHADOW = { old: '198.51.100.11', new: '198.51.100.12' } as const;
 /** the VRRP instance's virtual router id and the two directors' priorities (the first one is master) */
 const VRRP_ID = '51';
 /** gtlsserver's CIDs are 18 bytes: first octet 0x11, a 2-byte server ID, a 15-byte nonce */
-export const CID_LEN = 18;
-export const CID_SPEC = 'quic-lb:sid=2,nonce=15';
+export const CID_LEN = cidPlan('ngtcp2').len;
+export const CID_SPEC = cidPlan('ngtcp2').spec;
 
 export const SERVERS = [
   { name: 'rs1', ip: '192.0.2.1', sid: '0001' },
@@ -56,7 +58,16 @@ export const EVENTS = {
   migration: 'the client moves to a new local port on purpose (gtlsclient --change-local-addr: active migration)',
   'client-rebinding': "the client's own host moves it to a new port without telling its QUIC stack (its port rewritten in the client's namespace)",
 } as const;
+/**
+ * On the simulated director only, and for any stack: nothing about the client changes, the
+ * director alone sends its flow elsewhere (what a director failover, a table change or ECMP does;
+ * the VM tier runs those for real: DIRECTOR_EVENTS).
+ */
+export const MOVE_EVENTS = {
+  'director-move': "the director sends the client's unchanged address to another real server (the NAT's neighbour entry switched)",
+} as const;
 export type LabEvent = keyof typeof EVENTS;
+export type MoveEvent = keyof typeof MOVE_EVENTS;
 
 /**
  * Events on the director side: the client's address stays (except where a NAT rebinding is named),
@@ -82,7 +93,7 @@ export const EVENT_DIRECTOR: Record<DirectorEvent, 'vrrp' | 'ipvs' | 'ecmp'> = {
   'ecmp-fail': 'ecmp',
   'ecmp-fail-differs': 'ecmp',
 };
-const isDirectorEvent = (e: LabEvent | DirectorEvent): e is DirectorEvent => e in DIRECTOR_EVENTS;
+const isDirectorEvent = (e: LabEvent | MoveEvent | DirectorEvent): e is DirectorEvent => e in DIRECTOR_EVENTS;
 
 export type Scheduler = { scheduler: 'wrr' | 'wlc' | 'sh' | 'mh'; flags: ('sh-port' | 'sh-fallback' | 'mh-port' | 'mh-fallback')[] };
 
@@ -114,6 +125,8 @@ export interface LabOptions {
   captureCids?: boolean;
   /** the QUIC servers listen on every address (the VIP and their own, where peers' health probes reach them), not the VIP only */
   listenAny?: boolean;
+  /** the client's and the servers' QUIC stacks (default ngtcp2 both; other stacks issue plaintext CIDs only) */
+  stacks?: { client: Stack; server: Stack };
 }
 
 /** A tc rate (`20mbit`, `1gbit`, `500kbit`, `100bit`) in bits per second. */
@@ -138,7 +151,7 @@ export function labOptionsProblem(o: LabOptions): string | null {
 }
 
 export interface RunResult {
-  event: LabEvent | DirectorEvent;
+  event: LabEvent | MoveEvent | DirectorEvent;
   steering: boolean;
   uploadBytes: number;
   downloadBytes: number;
@@ -188,7 +201,11 @@ export class MigrationLab {
   readonly #keepalived: { dir1?: ChildProcess; dir2?: ChildProcess } = {};
   readonly rs = {} as Record<RsName, Netns>;
   readonly pins = {} as Record<RsName, TempBpffs>;
-  readonly quic = {} as Record<RsName, QuicServer>;
+  readonly quic = {} as Record<RsName, LabServer>;
+  /** the servers' CID layout */
+  readonly cid: CidPlan;
+  readonly stacks: { client: Stack; server: Stack };
+  #uploadSha = '';
   readonly mac = {} as Record<RsName, string>;
   readonly tmp = tempDir('qs-lab');
   /** with encryptedCids: the file holding the servers' QUIC-LB key (32 hex digits, mode 0600) */
@@ -201,6 +218,10 @@ export class MigrationLab {
     try {
       const problem = labOptionsProblem(opts);
       if (problem) throw new RangeError(`lab: ${problem}`);
+      this.stacks = { ...(opts.stacks ?? { client: 'ngtcp2', server: 'ngtcp2' }) };
+      this.cid = cidPlan(this.stacks.server);
+      if (opts.encryptedCids && this.stacks.server !== 'ngtcp2') throw new RangeError(`lab: encrypted CIDs need the ngtcp2 servers (the CID shim); ${this.stacks.server}'s are plaintext`);
+      this.useClient(this.stacks.client);
       this.director = opts.director === 'neigh' ? undefined : new Netns('qs-mdir');
       this.director2 = opts.director === 'vrrp' || opts.director === 'ecmp' ? new Netns('qs-mdir2') : undefined;
       if (opts.encryptedCids) {
@@ -248,14 +269,21 @@ export class MigrationLab {
     // XDP_TX into a veth needs NAPI on the peer: on each bridge port
     this.#napi = new NapiPorts(this.sw, ['sw-nat', ...SERVERS.map((s) => `sw-${s.name}`), ...(this.director ? ['sw-dir'] : []), ...(this.director2 ? ['sw-dir2'] : [])]);
 
-    writeFileSync(path.join(this.tmp, 'up.bin'), randomBytes(o.uploadBytes));
+    const up = randomBytes(o.uploadBytes);
+    writeFileSync(path.join(this.tmp, 'up.bin'), up);
+    this.#uploadSha = createHash('sha256').update(up).digest('hex');
     const data = randomBytes(o.downloadBytes);
     for (const s of SERVERS) {
       this.pins[s.name] = new TempBpffs();
       this.#quicsteer(s.name, ['realserver', 'setup', '--vip', VIP, '--state', this.#stateFile(s.name)]);
       const key: Record<string, string> = this.cidKeyFile ? { QS_CID_KEY_FILE: this.cidKeyFile } : {};
-      const q = new QuicServer(this.rs[s.name].name, o.listenAny ? '*' : VIP, PORT, { log: true, env: { LD_PRELOAD: CID_SHIM, QS_CID_FIRST_OCTET: '11', QS_CID_SERVER_ID: s.sid, ...key } });
-      writeFileSync(path.join(q.dir, 'data.bin'), data);
+      const listen = o.listenAny ? '*' : VIP;
+      const ns = this.rs[s.name].name;
+      const q: LabServer =
+        this.stacks.server === 'ngtcp2'
+          ? new Ngtcp2Server(ns, listen, PORT, { log: true, env: { LD_PRELOAD: CID_SHIM, QS_CID_FIRST_OCTET: this.cid.firstOctet.toString(16), QS_CID_SERVER_ID: s.sid, ...key } })
+          : new PeerServer(this.stacks.server, ns, listen, PORT, s.sid, this.cid, (o.idleTimeoutS ?? 5) * 1000);
+      writeFileSync(q.download, data);
       q.start();
       this.quic[s.name] = q;
     }
@@ -412,6 +440,12 @@ export class MigrationLab {
     return this.#quicsteer(where, args, check);
   }
 
+  /** Another client stack for the next runs (the servers stay). */
+  useClient(client: Stack): void {
+    if ((client === 'ngtcp2') !== (this.stacks.server === 'ngtcp2')) throw new RangeError('lab: gtlsclient speaks HTTP/3 to gtlsserver only; the other stacks speak the peer protocol to each other');
+    this.stacks.client = client;
+  }
+
   /** quicsteer on every real server: attached with its own ID, the VIP with its CID layout, all peers. */
   steering(on: boolean): void {
     for (const s of SERVERS) {
@@ -427,7 +461,7 @@ export class MigrationLab {
         JSON.stringify({
           localId: s.sid,
           interfaces: [{ name: 'eth0' }],
-          vips: [{ address: `${VIP}:${PORT}`, cid: this.cidKeyFile ? `${CID_SPEC},key-file=${this.cidKeyFile}` : CID_SPEC }],
+          vips: [{ address: `${VIP}:${PORT}`, cid: this.cidKeyFile ? `${this.cid.spec},key-file=${this.cidKeyFile}` : this.cid.spec }],
           servers: SERVERS.map((p) => ({ id: p.sid, mac: this.mac[p.name] })),
         }),
       );
@@ -502,7 +536,7 @@ export class MigrationLab {
       return `$ ${cmd.join(' ')}\n${(r.stdout + r.stderr).trim()}`;
     };
     return [
-      `$ gtlsclient's stderr\n${existsSync(this.#clientErr) ? readFileSync(this.#clientErr, 'utf8').trim().split('\n').slice(-20).join('\n') : ''}`,
+      `$ the ${this.stacks.client} client's stderr\n${existsSync(this.#clientErr) ? readFileSync(this.#clientErr, 'utf8').trim().split('\n').slice(-20).join('\n') : ''}`,
       tryIn(this.nat, 'conntrack', '-L', '-p', 'udp'),
       tryIn(this.nat, 'tc', '-s', 'qdisc', 'show'),
       // the director's connections of the last run's two public addresses
@@ -738,7 +772,7 @@ export class MigrationLab {
   }
 
   /** One POST (upload + download in the same request) with the event mid-transfer. */
-  async run(event: LabEvent | DirectorEvent, steering: boolean): Promise<RunResult> {
+  async run(event: LabEvent | MoveEvent | DirectorEvent, steering: boolean): Promise<RunResult> {
     this.#runs++;
     const o = this.opts;
     // the client's public address before and after the event; with IPVS, ports it maps apart
@@ -751,6 +785,11 @@ export class MigrationLab {
       plan = await this.#directorEvent(event);
       this.#snat(`${NAT_PUBLIC}:${plan.p1}`);
       [publicBefore, publicAfter] = [`${NAT_PUBLIC}:${plan.p1}`, `${NAT_PUBLIC}:${plan.p2}`];
+    } else if (event === 'director-move') {
+      if (this.director) throw new Error('lab: director-move runs on the neigh director (the VM tier moves flows with DIRECTOR_EVENTS)');
+      const p1 = 20000 + this.#runs * 2;
+      this.#snat(`${NAT_PUBLIC}:${p1}`);
+      [publicBefore, publicAfter] = [`${NAT_PUBLIC}:${p1}`, `${NAT_PUBLIC}:${p1}`];
     } else if (event === 'nat-rebinding') {
       const [p1, p2] = this.director ? this.#portsToDifferentServers(false) : [20000 + this.#runs * 2, 20001 + this.#runs * 2];
       this.#snat(`${NAT_PUBLIC}:${p1}`);
@@ -784,16 +823,22 @@ export class MigrationLab {
     const before = this.reasonPackets();
     const pcap = path.join(this.tmp, `run-${this.#runs}.pcap`);
     const capture = o.captureCids ? await this.#startCapture(pcap) : undefined;
-    await sleep(300); // the servers are listening again
+    for (const q of Object.values(this.quic)) await q.ready();
 
     const out = path.join(this.tmp, `dl-${this.#runs}`);
     mkdirSync(out);
-    const clientArgs = ['--quiet', '--exit-on-all-streams-close', `--timeout=${o.idleTimeoutS ?? 5}s`, '-m', 'POST', '-d', path.join(this.tmp, 'up.bin'), `--download=${out}`];
-    if (event === 'migration') clientArgs.push(`--change-local-addr=${o.eventAfterMs}ms`);
+    const client = clientCommand(this.stacks.client, {
+      vip: VIP,
+      port: PORT,
+      upload: path.join(this.tmp, 'up.bin'),
+      outDir: out,
+      idleTimeoutS: o.idleTimeoutS ?? 5,
+      ...(event === 'migration' ? { changeLocalAddrMs: o.eventAfterMs } : {}),
+    });
     const t0 = Date.now();
-    // its stderr (errors only, under --quiet) is kept for diagnose()
+    // its stderr (errors only) is kept for diagnose()
     const errFd = openSync(this.#clientErr, 'w');
-    const c = spawn('ip', ['netns', 'exec', this.cl.name, 'timeout', String(o.timeoutS), 'gtlsclient', ...clientArgs, VIP, String(PORT), `https://${VIP}:${PORT}/data.bin`], { stdio: ['ignore', 'ignore', errFd] });
+    const c = spawn('ip', ['netns', 'exec', this.cl.name, 'timeout', String(o.timeoutS), ...client.argv], { stdio: ['ignore', 'ignore', errFd] });
     closeSync(errFd);
     claimChild(c);
     // gtlsclient exits 0 on its idle timeout too: the bytes, not its exit code, tell what happened
@@ -812,29 +857,26 @@ export class MigrationLab {
       const done = new Promise((r) => capture.once('exit', r));
       capture.kill('SIGINT');
       await done;
-      const { serverScids, clientDcids } = serverIssuedCids(udpDatagrams(pcap), PORT, CID_LEN);
+      const { serverScids, clientDcids } = serverIssuedCids(udpDatagrams(pcap), PORT, this.cid.len);
       wireCids = [...new Map([...serverScids, ...clientDcids].map((c) => [c.toString('hex'), Buffer.from(c)])).values()];
       rmSync(pcap, { force: true });
     }
 
-    const file = path.join(out, 'data.bin');
+    const file = client.downloaded;
     const downloadIdentical = existsSync(file) && createHash('sha256').update(readFileSync(file)).digest('hex') === this.#downloadSha;
     rmSync(out, { recursive: true, force: true });
     const logs = SERVERS.map((s) => ({ name: s.name, log: this.quic[s.name].log() }));
-    // the CID shim says here (once, at start) why it left a server's CIDs random
     for (const l of logs) {
-      const shim = /^cidshim: .*$/m.exec(l.log);
-      if (shim) throw new Error(`lab: ${l.name}'s gtlsserver: ${shim[0]}`);
+      const problem = this.quic[l.name].cidProblem(l.log);
+      if (problem) throw new Error(`lab: ${l.name}'s QUIC server: ${problem}`);
     }
-    // the owner: the server that did the handshake (its log has the client's Initial)
-    const owner = (logs.find((l) => /rx \d+ Initial/.test(l.log)) ?? logs[0]!).name;
+    // the owner: the server that did the handshake
+    const owner = (logs.find((l) => this.quic[l.name].handshook(l.log)) ?? logs[0]!).name;
     const ownerLog = logs.find((l) => l.name === owner)!.log;
-    const ownerSaw = [...new Set([...ownerLog.matchAll(/^Received packet: local=\S+ remote=\[([^\]]+)\]:(\d+)/gm)].map((m) => `${m[1]}:${m[2]}`))];
+    const ownerSaw = this.quic[owner].saw(ownerLog);
     // which of the client's two ports came first is the kernel's pick: the owner's log tells
     if (event === 'migration' && ownerSaw[0] === publicAfter) [publicBefore, publicAfter] = [publicAfter, publicBefore];
-    const fin = [...ownerLog.matchAll(/frm rx \d+ 1RTT STREAM\(0x0[9bdf]\) id=0x0 fin=1 offset=(\d+) len=(\d+)/g)];
-    // the request stream (id 0) ends past the body: HTTP/3 HEADERS and DATA framing come on top
-    const uploadComplete = fin.some((m) => Number(m[1]) + Number(m[2]) >= o.uploadBytes);
+    const uploadComplete = this.quic[owner].uploadComplete(ownerLog, o.uploadBytes, this.#uploadSha);
     const after = this.reasonPackets();
     const steered = {} as Record<RsName, number>;
     const reasons = {} as Record<RsName, Record<string, number>>;

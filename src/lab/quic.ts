@@ -5,11 +5,17 @@ import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { claimChild } from './owner.js';
 
-// Servers still running when the process exits (a test that died midway) are killed then.
-const live = new Set<QuicServer>();
+// Servers still running when the process exits (a test that died midway) are killed then: the
+// lab's servers of every stack (src/lab/peer.ts) register here.
+export const liveServers = new Set<{ destroy(): void }>();
 process.on('exit', () => {
-  for (const q of live) q.destroy();
+  for (const q of liveServers) q.destroy();
 });
+
+/** A throwaway self-signed certificate (EC P-256) in `dir`: cert.pem and key.pem. */
+export function testCertificate(dir: string): void {
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-days', '2', '-subj', '/CN=quicsteer-test'], { stdio: 'ignore' });
+}
 
 export interface QuicServerOptions {
   /** extra environment (e.g. LD_PRELOAD of the CID shim) */
@@ -24,7 +30,7 @@ export class QuicServer {
   #p: ChildProcess | undefined;
 
   constructor(readonly ns: string, readonly addr: string, readonly port: number, readonly opts: QuicServerOptions = {}) {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(this.dir, 'key.pem'), '-out', path.join(this.dir, 'cert.pem'), '-days', '2', '-subj', '/CN=quicsteer-test'], { stdio: 'ignore' });
+    testCertificate(this.dir);
   }
 
   start(): void {
@@ -34,7 +40,7 @@ export class QuicServer {
     this.#p = spawn('ip', ['netns', 'exec', this.ns, 'env', ...env, 'gtlsserver', ...verbosity, '-d', this.dir, this.addr, String(this.port), path.join(this.dir, 'key.pem'), path.join(this.dir, 'cert.pem')], { stdio: ['ignore', out, out] });
     if (typeof out === 'number') closeSync(out);
     claimChild(this.#p);
-    live.add(this);
+    liveServers.add(this);
   }
 
   /** The log so far ('' without `log`). */
@@ -49,7 +55,7 @@ export class QuicServer {
   stop(): void {
     this.#p?.kill('SIGKILL');
     this.#p = undefined;
-    live.delete(this);
+    liveServers.delete(this);
   }
 
   destroy(): void {

@@ -138,3 +138,69 @@ export async function checkDirectorEvent(t: ExecutionContext, lab: MigrationLab,
   }
   return { on, off };
 }
+
+/** What one stack-pair run showed, for the closing table. */
+export interface StackRow {
+  pair: string;
+  event: string;
+  on: RunResult;
+  off: RunResult;
+  /** runs with quicsteer repeated because the server stalled after following a rebinding (see checkStackEvent) */
+  stalls: number;
+}
+
+/**
+ * One event on a lab whose client and servers run another QUIC stack (src/lab/peer.ts): with
+ * quicsteer, then the control without. director-move keeps the client's address; nat-rebinding
+ * changes it too, which only a server that follows rebinding survives (quiche; quic-go 0.29 keeps
+ * sending to the old port, with or without quicsteer).
+ *
+ * quiche's server, after following a rebinding, stops sending the rest of the download in some runs
+ * (seen with and without quicsteer, with its own client and with quinn's: a limit of that build). A
+ * run with quicsteer that shows exactly that (the upload whole at the owner, steered packets from the
+ * director's new pick, the download cut short) is repeated, at most `maxStalls` times, and counted.
+ * Any other failure is not repeated, and the control never is.
+ */
+export async function checkStackEvent(t: ExecutionContext, lab: MigrationLab, event: 'director-move' | 'nat-rebinding', maxStalls = 0): Promise<StackRow> {
+  const pair = `${lab.stacks.client} client -> ${lab.stacks.server} servers`;
+  lab.steering(true);
+  let on = await lab.run(event, true);
+  let stalls = 0;
+  const stalled = (r: RunResult) => r.uploadComplete && !r.downloadIdentical && (r.steered[r.directorAfter!] ?? 0) > 0;
+  while (stalls < maxStalls && stalled(on)) {
+    stalls++;
+    t.log(`${pair}, ${event}: the server stalled after following the rebinding (upload whole, download cut short, ${on.steered[on.directorAfter!]} packets steered); repeat ${stalls} of at most ${maxStalls}`);
+    on = await lab.run(event, true);
+  }
+  lab.steering(false);
+  const off = await lab.run(event, false);
+  const total = (r: RunResult) => Object.values(r.steered).reduce((a, b) => a + b, 0);
+  const done = (r: RunResult) => r.downloadIdentical && r.uploadComplete;
+  const up = `up ${on.uploadBytes >> 20} MiB + down ${on.downloadBytes >> 20} MiB`;
+  t.log(`${pair}, ${event}: ${up} with quicsteer ${done(on) ? 'complete, byte-identical' : 'FAILED'} in ${on.ms} ms, ${total(on)} packets steered (${on.directorAfter} -> ${on.owner}); owner saw ${on.ownerSaw.join(', ')}${stalls ? `; ${stalls} stalled run(s) repeated` : ''}`);
+  t.log(`${pair}, ${event} control without quicsteer: download ${off.downloadIdentical ? '' : 'in'}complete, upload ${off.uploadComplete ? '' : 'in'}complete, client ended after ${off.ms} ms`);
+  if (!done(on)) t.log(`${pair}, ${event}: per-server reasons: ${JSON.stringify(on.reasons)}\n${lab.diagnose()}`);
+  for (const r of [on, off]) {
+    t.is(r.directorBefore, r.owner, 'the server the handshake went to owns the connection');
+    t.not(r.directorAfter, r.directorBefore, `the director moved the flow (${r.directorBefore} -> ${r.directorAfter})`);
+    if (event === 'director-move') t.is(r.publicAfter, r.publicBefore, "the client's address did not change");
+    else t.not(r.publicAfter, r.publicBefore, 'the NAT gave the client a new address');
+  }
+  t.true(done(on), 'with quicsteer: the download byte-identical and the upload whole at the owner');
+  t.true(on.steered[on.directorAfter!]! > 0, "the director's new pick steered packets");
+  t.is(total(on), on.steered[on.directorAfter!], 'only that server steered');
+  t.true(on.ownerSaw[0] === on.publicBefore, `the owner saw the client's real address first (${on.ownerSaw.join(', ')})`);
+  t.is(total(off), 0);
+  t.false(done(off), 'control: without quicsteer the transfer does not complete');
+  return { pair, event, on, off, stalls };
+}
+
+/** The server-issued CIDs a run captured, each through `quicsteer cid decode --json`: all carry the owner's server ID. */
+export function assertWireCidsDecoded(t: ExecutionContext, lab: MigrationLab, r: RunResult, decode: (cid: string) => { serverId: string | null; reason: string | null }): void {
+  const cids = (r.wireCids ?? []).map((c) => c.toString('hex'));
+  const owner = SERVERS.find((s) => s.name === r.owner)!.sid;
+  t.true(cids.length >= 1, `${cids.length} distinct server-issued CIDs captured`);
+  const ids = cids.map((c) => decode(c));
+  t.deepEqual([...new Set(ids.map((d) => d.serverId ?? `unroutable (${d.reason})`))], [owner], `every CID on the wire decodes to the owner's server ID (${lab.cid.spec})`);
+  t.log(`${lab.stacks.server} servers: ${cids.length} CID(s) on the wire, each ${lab.cid.len} bytes, all decoding to ${r.owner} (${owner}) with quicsteer cid decode --cid ${lab.cid.spec}: ${cids.slice(0, 3).join(' ')}${cids.length > 3 ? ' …' : ''}`);
+}
