@@ -42,8 +42,8 @@ LIBBPF_A   ?= $(firstword $(wildcard /usr/lib/$(shell $(CC) -dumpmachine 2>/dev/
 TS_SRC     := $(shell find src test -name '*.ts' 2>/dev/null) tsconfig.json
 TS_STAMP   := $(BUILD)/dist/.stamp
 
-.PHONY: all bpf addon ts shim test bench demo clean setup check-deps install uninstall
-all: bpf addon ts shim
+.PHONY: all bpf addon ts shim kit test bench demo clean setup check-deps install uninstall
+all: bpf addon ts shim kit
 
 bpf: $(BPF_OBJ)
 addon: $(ADDON)
@@ -98,15 +98,34 @@ $(BUILD)/bpf/test_aes_kfunc.bpf.o: test/bpf/test_aes_kfunc.bpf.c $(BPF_HDR) Make
 $(BUILD)/bpf:
 	$(Q)mkdir -p $@
 
-# LD_PRELOAD that makes ngtcp2's example server issue routable (QUIC-LB) connection IDs: the
-# end-to-end tests and `quicsteer demo` run a real QUIC server with it. AES from nettle (GnuTLS's
-# own, already loaded in the server).
-SHIM := $(BUILD)/lib/libcidshim.so
-shim: $(SHIM)
-$(SHIM): native/cidshim.c
+# The CID kit for server authors: one header (native/include/quicsteer/cid.h, installed by make install).
+# Its test driver (test/unit/cidkit.test.ts) is built as C99, C11 and C++ with -pedantic (the header must
+# compile cleanly in each), and as C99 with AddressSanitizer and UBSan (no write outside a buffer).
+KIT_HDR    := native/include/quicsteer/cid.h
+KIT_FLAGS  := -O2 -Wall -Wextra -Werror -pedantic -D_POSIX_C_SOURCE=200809L -Inative/include
+KIT_TESTS  := $(foreach v,c99 c11 cxx asan,$(BUILD)/test/cidkit-$(v))
+kit: $(KIT_TESTS)
+$(BUILD)/test/cidkit-c99 $(BUILD)/test/cidkit-c11: $(BUILD)/test/cidkit-c%: test/native/cidkit.c $(KIT_HDR)
 	$(msg) CC $@
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $< -ldl -lnettle
+	$(Q)$(CC) -std=c$* $(KIT_FLAGS) -o $@ $<
+$(BUILD)/test/cidkit-cxx: test/native/cidkit.c $(KIT_HDR)
+	$(msg) CXX $@
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CXX) -x c++ -std=c++11 $(KIT_FLAGS) -o $@ $<
+$(BUILD)/test/cidkit-asan: test/native/cidkit.c $(KIT_HDR)
+	$(msg) CC $@
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -std=c99 $(KIT_FLAGS) -g -fsanitize=address,undefined -fno-sanitize-recover=all -o $@ $<
+
+# LD_PRELOAD that makes ngtcp2's example server issue routable (QUIC-LB) connection IDs: the
+# end-to-end tests and `quicsteer demo` run a real QUIC server with it. Its CIDs come from the CID kit.
+SHIM := $(BUILD)/lib/libcidshim.so
+shim: $(SHIM)
+$(SHIM): native/cidshim.c $(KIT_HDR)
+	$(msg) CC $@
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -Inative/include -o $@ $< -ldl
 
 # Test-only: a caller of gnutls_rnd linked against a stand-in that returns chosen bytes, so
 # test/unit/cidshim.test.ts runs the shim on fixed nonces (the draft's vectors).

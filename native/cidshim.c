@@ -8,9 +8,14 @@
  * Encrypted: QS_CID_KEY_FILE names a file holding the 16-byte AES-128 key as 32 hex digits (an
  * optional trailing newline); only the path travels in the environment, the key is never printed.
  * The sid ‖ nonce octets are then encrypted in place: one AES-128-ECB block when they are 16, else
- * the draft's 4-pass Feistel network (src/quic/quic-lb.ts encryptPlain is the reference). The
- * nonce is QS_CID_NONCE_LEN octets (decimal) if set, else all that is left of the 18: 17 - sid.
- * With QS_CID_NONCE_LEN, octets past the nonce stay random (the draft lets a server append them).
+ * the draft's 4-pass Feistel network. The nonce is QS_CID_NONCE_LEN octets (decimal) if set, else
+ * all that is left of the 18: 17 - sid. With QS_CID_NONCE_LEN, octets past the nonce stay random
+ * (the draft lets a server append them).
+ *
+ * The CIDs are made by the CID kit (native/include/quicsteer/cid.h), the header server authors
+ * use: this shim is its use in a real server, checked end to end by test/priv/migration.test.ts.
+ * The drawn octets after the server ID are the kit's random input; the first octet is the
+ * operator's QS_CID_FIRST_OCTET verbatim (the kit's own, cr and length, is replaced by it).
  *
  * Errors: the configuration is read once, when the shim is loaded. If any QS_CID_* variable is set
  * and the configuration is not usable (unreadable key file, bad hex, lengths that do not fit), the
@@ -24,7 +29,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <nettle/aes.h>
+#include <quicsteer/cid.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +49,7 @@ static struct {
 	uint8_t octet;
 	uint8_t sid[MAX_PLAIN];
 	int sid_len, nonce_len;
-	struct aes128_ctx aes;
+	qscid_quic_lb lb;
 } conf;
 
 static int hexval(char c)
@@ -74,11 +79,10 @@ static int parse_hex(const char *s, size_t n, uint8_t *out, int max)
 	return len;
 }
 
-/* Reads the key file into the AES context: NULL, or why not (no key material in it). */
-static const char *load_key(const char *file)
+/* Reads the key file into key: NULL, or why not (no key material in it). */
+static const char *load_key(const char *file, uint8_t key[QSCID_LB_KEY_LEN])
 {
 	char text[40];
-	uint8_t key[16];
 	ssize_t n;
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 
@@ -94,10 +98,17 @@ static const char *load_key(const char *file)
 		explicit_bzero(text, sizeof(text));
 		return "not 32 hex digits (a 16-byte key)";
 	}
-	aes128_set_encrypt_key(&conf.aes, key);
 	explicit_bzero(text, sizeof(text));
-	explicit_bzero(key, sizeof(key));
 	return NULL;
+}
+
+/* The kit's configuration for these lengths (and key, or NULL): NULL, or why not. cr 0: the first
+ * octet the kit writes is replaced by QS_CID_FIRST_OCTET. */
+static const char *init_kit(const uint8_t *key)
+{
+	int rc = qscid_quic_lb_init(&conf.lb, 0, (size_t)conf.sid_len, (size_t)conf.nonce_len, CID_LEN, key);
+
+	return rc ? qscid_strerror(rc) : NULL;
 }
 
 /* Reads the QS_CID_* variables into conf: NULL, or why they are not usable. */
@@ -105,6 +116,7 @@ static const char *configure(void)
 {
 	const char *octet = getenv("QS_CID_FIRST_OCTET"), *sid = getenv("QS_CID_SERVER_ID");
 	const char *key = getenv("QS_CID_KEY_FILE"), *nonce = getenv("QS_CID_NONCE_LEN"), *why;
+	uint8_t bytes[QSCID_LB_KEY_LEN];
 	static char msg[512];
 
 	if (!octet && !sid && !key && !nonce)
@@ -126,15 +138,18 @@ static const char *configure(void)
 	}
 	if (!key) {
 		conf.mode = PLAIN;
-		return NULL;
+		return init_kit(NULL);
 	}
-	why = load_key(key);
+	why = load_key(key, bytes);
 	if (why) {
+		explicit_bzero(bytes, sizeof(bytes));
 		snprintf(msg, sizeof(msg), "QS_CID_KEY_FILE %s: %s", key, why);
 		return msg;
 	}
+	why = init_kit(bytes);
+	explicit_bzero(bytes, sizeof(bytes));
 	conf.mode = ENCRYPTED;
-	return NULL;
+	return why;
 }
 
 __attribute__((constructor)) static void init(void)
@@ -144,62 +159,6 @@ __attribute__((constructor)) static void init(void)
 	if (why) {
 		conf.mode = BROKEN;
 		dprintf(STDERR_FILENO, "cidshim: %s; connection IDs left random\n", why);
-	}
-}
-
-/* AES-128 of expand(len, pass, half): the half in the most significant octets, zeros, len, pass. */
-static void expand_aes(uint8_t out[16], int len, int pass, const uint8_t *half, int half_len)
-{
-	memset(out, 0, 16);
-	memcpy(out, half, (size_t)half_len);
-	out[14] = (uint8_t)len;
-	out[15] = (uint8_t)pass;
-	aes128_encrypt(&conf.aes, 16, out, out);
-}
-
-/* One Feistel pass: target ^= AES(expand(len, pass, source)); odd len clears the shared nibble. */
-static void feistel_pass(int len, int pass, const uint8_t *source, uint8_t *target, int half, int right)
-{
-	uint8_t r[16];
-
-	expand_aes(r, len, pass, source, half);
-	for (int i = 0; i < half; i++)
-		target[i] ^= r[i];
-	if (len % 2) {
-		if (right)
-			target[0] &= 0x0f;
-		else
-			target[half - 1] &= 0xf0;
-	}
-}
-
-/* The draft's server-side encryption of the sid ‖ nonce octets, in place (5 to 17 octets). */
-static void encrypt_plain(uint8_t *p, int len)
-{
-	int half = (len + 1) / 2;
-	uint8_t l[MAX_PLAIN], r[MAX_PLAIN];
-
-	if (len == 16) {
-		aes128_encrypt(&conf.aes, 16, p, p);
-		return;
-	}
-	// halves of ceil(len/2) octets; odd: they share the middle octet, a nibble each
-	memcpy(l, p, (size_t)half);
-	memcpy(r, p + len - half, (size_t)half);
-	if (len % 2) {
-		l[half - 1] &= 0xf0;
-		r[0] &= 0x0f;
-	}
-	feistel_pass(len, 1, l, r, half, 1);
-	feistel_pass(len, 2, r, l, half, 0);
-	feistel_pass(len, 3, l, r, half, 1);
-	feistel_pass(len, 4, r, l, half, 0);
-	memcpy(p, l, (size_t)half);
-	if (len % 2) {
-		p[half - 1] = (uint8_t)((l[half - 1] & 0xf0) | (r[0] & 0x0f));
-		memcpy(p + half, r + 1, (size_t)half - 1);
-	} else {
-		memcpy(p + half, r, (size_t)half);
 	}
 }
 
@@ -222,9 +181,9 @@ int gnutls_rnd(int level, void *data, size_t len)
 	if (rc != 0 || len != CID_LEN || (conf.mode != PLAIN && conf.mode != ENCRYPTED) ||
 	    from_gnutls(__builtin_return_address(0)))
 		return rc;
-	cid[0] = conf.octet;
-	memcpy(cid + 1, conf.sid, (size_t)conf.sid_len);
-	if (conf.mode == ENCRYPTED)
-		encrypt_plain(cid + 1, conf.sid_len + conf.nonce_len);
+	// the drawn octets after the server ID are the nonce and the extra octets: the kit's random
+	if (qscid_quic_lb_encode(&conf.lb, cid, len, conf.sid, (size_t)conf.sid_len, cid + 1 + conf.sid_len,
+				 qscid_quic_lb_random_len(&conf.lb)) > 0)
+		cid[0] = conf.octet;
 	return rc;
 }

@@ -9,7 +9,7 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 # (iproute2, bpftool), director and tests (ipvsadm, nftables, conntrack, tcpdump; tshark decrypts
 # QUIC captures), the VM harness (qemu, busybox, kmod for the guest's modprobe, xz and e2fsprogs
 # for the image), and the real QUIC peers (ngtcp2 examples, GnuTLS; openssl makes their test
-# certificates; nettle-dev for the CID shim's AES); the metrics tests' real Prometheus tools (prometheus
+# certificates); the metrics tests' real Prometheus tools (prometheus
 # for promtool's `check metrics` linter, python3-prometheus-client for its exposition-text parser);
 # systemd (the unit's tests run a systemd of their own in namespaces, and systemd-analyze verify);
 # keepalived (the tests check `quicsteer director keepalived` output with its --config-test and startup).
@@ -18,7 +18,7 @@ PACKAGES=(
   bpftool iproute2 ethtool
   ipvsadm nftables conntrack tcpdump tshark
   qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs
-  ngtcp2-server ngtcp2-client gnutls-bin openssl nettle-dev
+  ngtcp2-server ngtcp2-client gnutls-bin openssl
   prometheus python3-prometheus-client
   systemd
   keepalived
