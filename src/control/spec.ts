@@ -3,6 +3,7 @@ import { CidFormat, LB_KEY_LEN, LbFlags, MAX_CID_LEN, MAX_SID_LEN, QUIC_LB_CONFI
 import { vipValue } from '../datapath/tables.js';
 import { UsageError } from './errors.js';
 import { keyFingerprint, parseKeyText, readKeyFile, readKeyStdin, resolveKeyPath } from './keys.js';
+import { LB_MIN_NONCE } from '../quic/quic-lb.js';
 
 /**
  * A quic-lb config is encrypted when it has a key: `key` once read; `keyFile` (a path, or `-` for
@@ -14,8 +15,6 @@ export type CidSpec =
   | { kind: 'fixed'; offset: number; len: number }
   | { kind: 'mvfst' };
 
-// QUIC-LB: a nonce of at least 4 bytes (draft-ietf-quic-load-balancers); the default is that minimum.
-const QUIC_LB_MIN_NONCE = 4;
 // mvfst CIDs are 8 bytes long (the length Katran reads them at).
 const MVFST_CID_LEN = 8;
 /** Server-ID lengths mvfst carries: v1 2 bytes, v2 3, v3 4. */
@@ -64,7 +63,8 @@ export function parseSpec(spec: string, o: SpecOptions = {}): CidSpec {
     const p = params(body, spec, ['sid', 'nonce', 'cr', 'key-file', 'key']);
     if (!p.has('sid')) throw new UsageError(`bad CID spec '${shown}': quic-lb needs sid=<1-15>`);
     const sid = inRange(spec, 'sid', p.get('sid'), undefined, 1, MAX_SID_LEN);
-    const nonce = inRange(spec, 'nonce', p.get('nonce'), QUIC_LB_MIN_NONCE, QUIC_LB_MIN_NONCE, MAX_CID_LEN - 1 - sid);
+    // the nonce defaults to the draft's minimum
+    const nonce = inRange(spec, 'nonce', p.get('nonce'), LB_MIN_NONCE, LB_MIN_NONCE, MAX_CID_LEN - 1 - sid);
     const out: CidSpec = { kind, sid, nonce, cr: inRange(spec, 'cr', p.get('cr'), 0, 0, QUIC_LB_CONFIGS - 1) };
     if (p.has('key') && p.has('key-file')) throw new UsageError(`bad CID spec '${shown}': give key-file=<path> or key=<hex>, not both`);
     if (p.has('key')) {

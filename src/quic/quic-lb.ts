@@ -98,6 +98,9 @@ export function decryptPlain(key: Buffer, ct: Buffer): Buffer {
   return decrypt(key, ct, ct.length).plain;
 }
 
+/** The shortest nonce the draft allows (server ID + nonce at most LB_MAX_PLAIN). */
+export const LB_MIN_NONCE = 4;
+
 /** First octet: the config rotation bits, then the CID's length minus one (length self-encoding). */
 export function firstOctet(cr: number, cidLen: number): number {
   return (cr << 5) | ((cidLen - 1) & 0x1f);

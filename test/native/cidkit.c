@@ -8,6 +8,7 @@
  *   msquic CAP SID PARTITION RANDOM                         MsQuic load balancing
  *   mvfst CAP VERSION HOST_ID RANDOM                        mvfst v1..v3
  *   aes KEY BLOCK                                           one AES-128 block
+ *   overflow CAP                                            the watch's control: writes CAP + 1 octets
  *
  * A line it cannot parse: "cidkit: line N: <why>" on stderr, exit 2. `cidkit --bench N` times N
  * rounds of each operation and prints nanoseconds per operation. Built as C99, C11 and C++ (the
@@ -102,6 +103,12 @@ static int request(char **f, int n)
 	}
 	if (n < 2 || parse_num(f[1], &cap) || cap > ROOM)
 		return -1;
+	if (strcmp(f[0], "overflow") == 0) {
+		if (n != 2 || cap >= ROOM)
+			return -1;
+		memset(buf, 0, cap + 1);
+		return report((int)cap, buf, cap);
+	}
 	if (strcmp(f[0], "lb") == 0) {
 		qscid_quic_lb lb;
 		if (n != 9 || parse_num(f[2], &a) || parse_num(f[3], &b) || parse_num(f[4], &c) || parse_num(f[5], &d))

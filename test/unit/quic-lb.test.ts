@@ -12,21 +12,10 @@ import { formatSpec, parseSpec, specsToVip, vipToSpecs, withKeys } from '../../s
 import { cli } from '../helpers/cli.js';
 import { isRoot } from '../helpers/env.js';
 import { tempDir } from '../helpers/tmp.js';
+import { ENCRYPTED_VECTORS, VECTOR_KEY } from '../helpers/quic-lb-vectors.js';
 
-const KEY = '8f95f09245765f80256934e50c66207f';
+const KEY = VECTOR_KEY;
 const key = Buffer.from(KEY, 'hex');
-
-/**
- * The draft's encrypted vectors: cr, sid, nonce -> cid, and the AES operations a load balancer
- * needs. The last row is printed with cr 3, but its first octet (0x12) encodes config rotation 0:
- * a typo in the draft; the CID is right for cr 0, and that is how it is checked here.
- */
-export const ENCRYPTED_VECTORS: { cr: number; sid: string; nonce: string; cid: string; passes: number }[] = [
-  { cr: 0, sid: 'ed793a', nonce: 'ee080dbf', cid: '0720b1d07b359d3c', passes: 3 },
-  { cr: 1, sid: 'ed793a51d49b8f5fab65', nonce: 'ee080dbf48', cid: '2fcc381bc74cb4fbad2823a3d1f8fed2', passes: 4 },
-  { cr: 2, sid: 'ed793a51d49b8f5f', nonce: 'ee080dbf48c0d1e5', cid: '504dd2d05a7b0de9b2b9907afb5ecf8cc3', passes: 1 },
-  { cr: 0, sid: 'ed793a51d49b8f5fab', nonce: 'ee080dbf48c0d1e55d', cid: '125779c9cc86beb3a3a4a3ca96fce4bfe0cdbc', passes: 3 },
-];
 
 const lb = (v: { cr: number; sid: string; nonce: string }, k?: Buffer) => ({ cr: v.cr, sidLen: v.sid.length / 2, nonceLen: v.nonce.length / 2, key: k });
 
