@@ -1,6 +1,6 @@
 # Builds quicsteer: BPF objects (clang), the native addon (node-gyp), the TypeScript (tsc). Outputs: build/ only.
 # make | make test | make demo | make bench | make clean | make setup (root: installs packages, see scripts/setup.sh); V=1 echoes commands.
-# make install | make uninstall (root): the command link, the systemd unit and /etc/quicsteer; DESTDIR= stages them.
+# make install | make uninstall (root): the command link, the systemd unit, /etc/quicsteer and the CID kit's header; DESTDIR= stages them.
 
 BUILD    := build
 CLANG    ?= clang
@@ -218,9 +218,11 @@ vm-run: vm-image
 # quicsteer.json.example. An existing quicsteer.json is never touched, and none is created: the example
 # names interfaces and peers that are not this host's. systemd reloads only when it runs this host (PID 1)
 # and nothing is staged. Idempotent. Enabling is the operator's step: systemctl enable --now quicsteer.
+# The CID kit's header goes to $(INCLUDEDIR)/quicsteer/cid.h: servers on this host #include <quicsteer/cid.h>.
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+INCLUDEDIR ?= $(PREFIX)/include
 CONFDIR    ?= /etc/quicsteer
 SYSTEMD_PID1 = $(if $(DESTDIR),,$(wildcard /run/systemd/system))
 
@@ -230,13 +232,16 @@ install:
 	$(Q)ln -sfn $(CURDIR)/scripts/quicsteer.mjs $(DESTDIR)$(BINDIR)/quicsteer
 	$(Q)install -m 0644 contrib/systemd/quicsteer.service $(DESTDIR)$(UNITDIR)/quicsteer.service
 	$(Q)install -m 0644 contrib/quicsteer.json.example $(DESTDIR)$(CONFDIR)/quicsteer.json.example
+	$(msg) INSTALL $(DESTDIR)$(INCLUDEDIR)/quicsteer/cid.h
+	$(Q)install -d -m 0755 $(DESTDIR)$(INCLUDEDIR)/quicsteer
+	$(Q)install -m 0644 $(KIT_HDR) $(DESTDIR)$(INCLUDEDIR)/quicsteer/cid.h
 	$(Q)test -e $(DESTDIR)$(CONFDIR)/quicsteer.json || echo "  next: write $(CONFDIR)/quicsteer.json (see quicsteer.json.example), then systemctl enable --now quicsteer"
 ifneq ($(SYSTEMD_PID1),)
 	$(Q)systemctl daemon-reload
 endif
 
 # make uninstall: stops and disables the agent (the data path stays attached: quicsteer reset removes
-# it), removes what install put there; quicsteer.json and a non-empty /etc/quicsteer stay.
+# it), removes what install put there; quicsteer.json and a non-empty /etc/quicsteer (or include/quicsteer) stay.
 uninstall:
 ifneq ($(SYSTEMD_PID1),)
 	$(Q)systemctl disable --now quicsteer.service 2>/dev/null || true
@@ -245,6 +250,9 @@ endif
 	$(Q)rm -f $(DESTDIR)$(UNITDIR)/quicsteer.service $(DESTDIR)$(CONFDIR)/quicsteer.json.example
 	$(Q)if [ "$$(readlink $(DESTDIR)$(BINDIR)/quicsteer)" = "$(CURDIR)/scripts/quicsteer.mjs" ]; then rm -f $(DESTDIR)$(BINDIR)/quicsteer; fi
 	$(Q)rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true
+	$(msg) UNINSTALL $(DESTDIR)$(INCLUDEDIR)/quicsteer/cid.h
+	$(Q)rm -f $(DESTDIR)$(INCLUDEDIR)/quicsteer/cid.h
+	$(Q)rmdir $(DESTDIR)$(INCLUDEDIR)/quicsteer 2>/dev/null || true
 ifneq ($(SYSTEMD_PID1),)
 	$(Q)systemctl daemon-reload
 endif

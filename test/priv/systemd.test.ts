@@ -13,6 +13,7 @@ import { Netns } from '../helpers/netns.js';
 import { Systemd } from '../helpers/systemd.js';
 
 const UNIT = path.join(ROOT, 'contrib/systemd/quicsteer.service');
+const KIT_HEADER = path.join(ROOT, 'native/include/quicsteer/cid.h');
 
 /** Runs fn with a systemd of its own; on failure its journal goes to the test's log. */
 async function withSystemd(t: ExecutionContext, o: Parameters<typeof Systemd.start>[0], fn: (sd: Systemd) => Promise<void>): Promise<void> {
@@ -50,7 +51,13 @@ function tree(dir: string): Record<string, string> {
   return out;
 }
 
-privileged('make install puts the command, the unit and /etc/quicsteer in place; twice is the same; quicsteer.json is never touched; uninstall removes only what install added', (t) => {
+/** The header files a C compile of `#include <quicsteer/cid.h>` with -I<include> reads (cc -M), or null if it fails. */
+function kitIncludes(include: string): string[] | null {
+  const r = spawnSync('cc', ['-std=c99', '-M', `-I${include}`, '-x', 'c', '-'], { input: '#include <quicsteer/cid.h>\n', encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.split(/[\s\\]+/).filter((f) => f.endsWith('cid.h')) : null;
+}
+
+privileged('make install puts the command, the unit, /etc/quicsteer and the CID kit header in place; twice is the same; quicsteer.json is never touched; uninstall removes only what install added', (t) => {
   const dest = tempDir('qs-sd-install');
   const first = make(['install', `DESTDIR=${dest}`]);
   t.is(first.code, 0, first.out);
@@ -67,10 +74,16 @@ privileged('make install puts the command, the unit and /etc/quicsteer in place;
     'usr/local/lib/systemd/': '755',
     'usr/local/lib/systemd/system/': '755',
     'usr/local/lib/systemd/system/quicsteer.service': `644 ${fs.readFileSync(UNIT, 'utf8').length}`,
+    'usr/local/include/quicsteer/': '755',
+    'usr/local/include/quicsteer/cid.h': `644 ${fs.readFileSync(KIT_HEADER, 'utf8').length}`,
   };
-  const strip = (o: Record<string, string>) => Object.fromEntries(Object.entries(o).filter(([k]) => !['etc/', 'usr/', 'usr/local/', 'usr/local/lib/', 'usr/local/lib/systemd/'].includes(k)));
+  const strip = (o: Record<string, string>) =>
+    Object.fromEntries(Object.entries(o).filter(([k]) => !['etc/', 'usr/', 'usr/local/', 'usr/local/lib/', 'usr/local/lib/systemd/', 'usr/local/include/'].includes(k)));
   t.deepEqual(strip(tree(dest)), strip(want));
   t.regex(first.out, /next: write \/etc\/quicsteer\/quicsteer\.json/);
+  // a C server's #include <quicsteer/cid.h> finds the installed header
+  const include = path.join(dest, 'usr/local/include');
+  t.deepEqual(kitIncludes(include), [path.join(include, 'quicsteer/cid.h')]);
 
   // the operator's file: a second install leaves it, and says nothing more
   const mine = '{"localId":"0001"}\n';
@@ -88,6 +101,9 @@ privileged('make install puts the command, the unit and /etc/quicsteer in place;
     ['etc/quicsteer/quicsteer.json'],
     'the operator file stays, everything install added is gone',
   );
+  t.false(fs.existsSync(path.join(include, 'quicsteer')), 'include/quicsteer is gone');
+  // control: the compile no longer reads a header from the staged tree
+  t.false((kitIncludes(include) ?? []).some((f) => f.startsWith(dest)));
   t.is(make(['uninstall', `DESTDIR=${dest}`]).code, 0, 'uninstall twice');
 });
 
@@ -162,6 +178,7 @@ privileged("make install under systemd as PID 1 (a systemd of the test's own): i
     t.deepEqual(sd.show('quicsteer.service', 'LoadState', 'FragmentPath', 'NeedDaemonReload'), { LoadState: 'loaded', FragmentPath: '/usr/local/lib/systemd/system/quicsteer.service', NeedDaemonReload: 'no' });
     t.is(fs.readlinkSync(sd.path('/usr/local/bin/quicsteer')), path.join(ROOT, 'scripts/quicsteer.mjs'));
     t.true(fs.statSync(sd.path('/etc/quicsteer')).isDirectory());
+    t.is(fs.readFileSync(sd.path('/usr/local/include/quicsteer/cid.h'), 'utf8'), fs.readFileSync(KIT_HEADER, 'utf8'));
     // every command of the unit exists here (ExecStart is the link install made), every dependency loads
     const verify = sd.run('systemd-analyze', ['verify', '/usr/local/lib/systemd/system/quicsteer.service']);
     t.is(verify.code, 0, `${verify.stdout}${verify.stderr}`);
@@ -177,6 +194,7 @@ privileged("make install under systemd as PID 1 (a systemd of the test's own): i
     t.regex(un.stdout, /systemctl disable --now quicsteer\.service/);
     t.is(sd.show('quicsteer.service', 'LoadState').LoadState, 'not-found');
     t.false(fs.existsSync(sd.path('/usr/local/lib/systemd/system/quicsteer.service')));
+    t.false(fs.existsSync(sd.path('/usr/local/include/quicsteer')));
     t.throws(() => fs.lstatSync(wants), { code: 'ENOENT' }, 'disabled');
   });
 });

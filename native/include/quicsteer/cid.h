@@ -30,31 +30,47 @@
  * Constant time: the AES here (encryption only, all the draft needs) is bitsliced: no table
  * lookups and no branches that depend on the key or the data, in the key schedule too. The
  * encoders branch only on lengths and layout parameters, which are public. Not verified at the
- * machine-code level for every compiler. Cost (measured, see the README): microseconds per
- * encrypted CID, once per CID a server issues, not per packet.
+ * machine-code level for every compiler. The price: measured with gcc 12 -O2 on x86-64, about
+ * 3.5 us per AES block and 14 us per Feistel-encrypted CID (12 ns plaintext), paid once per CID
+ * a server issues, never per packet.
  *
- * Usage (ngtcp2's get_new_connection_id callback; the same for the handshake's first CID):
+ * Usage, ngtcp2 (compiled against ngtcp2 0.12's header; quicsteer's own tests run the same calls
+ * inside ngtcp2's example server through native/cidshim.c):
  *
  *     #include <quicsteer/cid.h>
- *     static qscid_quic_lb lb;   // once: qscid_quic_lb_init(&lb, 0, 2, 6, 18, key16) == 0
+ *
+ *     static qscid_quic_lb lb;  // at startup: qscid_quic_lb_init(&lb, 0, 2, 6, 18, key16) == 0
+ *     static const uint8_t server_id[2] = {0x0a, 0x0b};
+ *
+ *     // for ngtcp2_conn_server_new's scid, and for every NEW_CONNECTION_ID
+ *     static int make_cid(ngtcp2_cid *cid, size_t cidlen)
+ *     {
+ *         uint8_t rnd[QSCID_MAX_LEN];
+ *         size_t n = qscid_quic_lb_random_len(&lb);
+ *         int len;
+ *
+ *         if (cidlen != lb.cid_len || getrandom(rnd, n, 0) != (ssize_t)n)
+ *             return -1;
+ *         len = qscid_quic_lb_encode(&lb, cid->data, sizeof(cid->data), server_id, sizeof(server_id), rnd, n);
+ *         if (len < 0)
+ *             return -1;
+ *         cid->datalen = (size_t)len;
+ *         return 0;
+ *     }
  *
  *     static int get_new_connection_id(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token,
  *                                      size_t cidlen, void *user_data)
  *     {
- *         uint8_t rnd[QSCID_MAX_LEN];
- *         size_t n = qscid_quic_lb_random_len(&lb);
- *         if (cidlen < n + 1 + lb.sid_len || getrandom(rnd, n, 0) != (ssize_t)n)
+ *         if (make_cid(cid, cidlen) != 0)
  *             return NGTCP2_ERR_CALLBACK_FAILURE;
- *         int len = qscid_quic_lb_encode(&lb, cid->data, sizeof(cid->data), my_sid, lb.sid_len, rnd, n);
- *         if (len < 0)
- *             return NGTCP2_ERR_CALLBACK_FAILURE;
- *         cid->datalen = (size_t)len;
- *         ... the stateless reset token, as before ...
+ *         ... the stateless reset token, as the server makes it today ...
  *         return 0;
  *     }
  *
  * The configuration (cr, server ID length, nonce length, key) must be the one the load balancer
- * decodes with: quicsteer's `--cid quic-lb:sid=2,nonce=6,cr=0,key-file=...` for the example above.
+ * decodes with: quicsteer's `--cid quic-lb:sid=2,nonce=6,key-file=...` for the example above. The
+ * CID length is the server's own (ngtcp2 asks for exactly that many octets); octets past the nonce
+ * are random.
  */
 #ifndef QUICSTEER_CID_H
 #define QUICSTEER_CID_H
