@@ -52,31 +52,12 @@ static struct {
 	qscid_quic_lb lb;
 } conf;
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Parses hex (an even number of digits, at most max bytes, nothing after): the number of bytes, or -1. */
 static int parse_hex(const char *s, size_t n, uint8_t *out, int max)
 {
-	int len = 0;
+	int len = qscid_hex_decode(out, (size_t)max, s, n);
 
-	if (n % 2 || n / 2 > (size_t)max)
-		return -1;
-	for (; n; n -= 2, s += 2) {
-		int hi = hexval(s[0]), lo = hexval(s[1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[len++] = (uint8_t)(hi << 4 | lo);
-	}
-	return len;
+	return len < 0 ? -1 : len;
 }
 
 /* Reads the key file into key: NULL, or why not (no key material in it). */

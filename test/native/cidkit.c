@@ -8,6 +8,7 @@
  *   msquic CAP SID PARTITION RANDOM                         MsQuic load balancing
  *   mvfst CAP VERSION HOST_ID RANDOM                        mvfst v1..v3
  *   aes KEY BLOCK                                           one AES-128 block
+ *   hex CAP TEXT                                            qscid_hex_decode of TEXT ("-": empty)
  *   overflow CAP                                            the watch's control: writes CAP + 1 octets
  *
  * A line it cannot parse: "cidkit: line N: <why>" on stderr, exit 2. `cidkit --bench N` times N
@@ -23,33 +24,15 @@
 #define GUARD 0xa5
 #define ROOM 64
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Hex (or "-") into out: the number of octets, or -1. */
+/* Hex (or "-" for none) into out: the number of octets, or -1. */
 static int parse_hex(const char *s, uint8_t *out, size_t max)
 {
-	size_t n = strlen(s);
+	int n;
 
 	if (strcmp(s, "-") == 0)
 		return 0;
-	if (n == 0 || n % 2 || n / 2 > max)
-		return -1;
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return (int)(n / 2);
+	n = qscid_hex_decode(out, max, s, strlen(s));
+	return n > 0 ? n : -1;
 }
 
 static int parse_num(const char *s, unsigned long *out)
@@ -103,6 +86,13 @@ static int request(char **f, int n)
 	}
 	if (n < 2 || parse_num(f[1], &cap) || cap > ROOM)
 		return -1;
+	if (strcmp(f[0], "hex") == 0) {
+		const char *text = strcmp(f[2], "-") ? f[2] : "";
+		if (n != 3)
+			return -1;
+		rc = qscid_hex_decode(buf, cap, text, strlen(text));
+		return report(rc, buf, cap);
+	}
 	if (strcmp(f[0], "overflow") == 0) {
 		if (n != 2 || cap >= ROOM)
 			return -1;

@@ -1,8 +1,8 @@
 // The C CID kit (native/include/quicsteer/cid.h) byte for byte against the TS reference: its test driver
 // (test/native/cidkit.c), built as C99, C11, C++ and C99 with ASan/UBSan, encodes the draft's vectors and
 // thousands of seeded random requests (every QUIC-LB server ID / nonce split, plaintext and encrypted, every
-// cr, extra octets; MsQuic; mvfst v1-v3; bare AES blocks), each compared with src/quic/quic-lb.ts (through
-// src/kit/cid.ts for extra octets), node:crypto, or the layout written out here, and decoded by the
+// cr, extra octets; MsQuic; mvfst v1-v3; bare AES blocks; hex text), each compared with src/quic/quic-lb.ts
+// (through src/kit/cid.ts for extra octets), node:crypto, or the layout written out here, and decoded by the
 // product's decoder (src/quic/cid.ts). Bad requests: the error codes, and never a write past the buffer.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
@@ -121,8 +121,17 @@ function aesCases(rng: Rng): Case[] {
   });
 }
 
+/** qscid_hex_decode: mixed-case hex into a buffer of its size or more, against Buffer.from. */
+function hexCases(rng: Rng): Case[] {
+  return Array.from({ length: OTHER }, () => {
+    const bytes = rng.bytes(rng.int(0, 20));
+    const text = [...bytes.toString('hex')].map((ch) => (rng.chance(0.5) ? ch.toUpperCase() : ch)).join('');
+    return { line: `hex ${bytes.length + rng.int(0, 4)} ${text || '-'}`, want: bytes.toString('hex'), sid: null };
+  });
+}
+
 const rng = new Rng(SEED);
-const CASES = { 'quic-lb': quicLbCases(rng), msquic: msquicCases(rng), mvfst: mvfstCases(rng), aes: aesCases(rng) };
+const CASES = { 'quic-lb': quicLbCases(rng), msquic: msquicCases(rng), mvfst: mvfstCases(rng), aes: aesCases(rng), hex: hexCases(rng) };
 const ALL = Object.values(CASES).flat();
 
 test('the draft-21 vectors (plaintext, encrypted: 3 and 4 LB passes, single block) and FIPS-197 C.1, in every build', (t) => {
@@ -143,8 +152,8 @@ test('the draft-21 vectors (plaintext, encrypted: 3 and 4 LB passes, single bloc
 
 test('thousands of seeded random requests: every CID byte for byte as the TS reference, in every build; a corrupted request is caught', (t) => {
   const counts = Object.fromEntries(Object.entries(CASES).map(([k, v]) => [k, v.length]));
-  // 120 QUIC-LB splits x plaintext/encrypted x LB_REPS; MsQuic; mvfst v1..v3; AES blocks
-  t.deepEqual(counts, { 'quic-lb': 120 * 2 * LB_REPS, msquic: OTHER, mvfst: 3 * OTHER, aes: 2 * OTHER });
+  // 120 QUIC-LB splits x plaintext/encrypted x LB_REPS; MsQuic; mvfst v1..v3; AES blocks; hex texts
+  t.deepEqual(counts, { 'quic-lb': 120 * 2 * LB_REPS, msquic: OTHER, mvfst: 3 * OTHER, aes: 2 * OTHER, hex: OTHER });
   t.log(`seed ${SEED}: ${ALL.length} requests (${Object.entries(counts).map(([k, n]) => `${k} ${n}`).join(', ')}) x ${BUILDS.length} builds`);
   const lines = ALL.map((c) => c.line);
   for (const build of BUILDS) {
@@ -219,6 +228,31 @@ test('bad requests: an error code and no CID; with the buffer one octet short, n
   // control: the same requests with the room they need encode
   const ok = run('c99', ['lb 8 0 2 4 0 - 0a0b 00000000', 'msquic 14 0a0b0c0d 1 0000000000000000', 'mvfst 8 2 1 0000000000000000']);
   t.deepEqual(ok.out, ['060a0b00000000', '000a0b0c0d010000000000000000', '8000000100000000']);
+});
+
+test('hex text (key files): every printable ASCII character either a digit of its value or refused; odd lengths and too long refused', (t) => {
+  const lines: string[] = [];
+  const want: string[] = [];
+  for (let c = 0x21; c <= 0x7e; c++) {
+    const ch = String.fromCharCode(c);
+    const v = /[0-9a-f]/i.test(ch) ? parseInt(ch, 16) : -1;
+    lines.push(`hex 1 0${ch}`, `hex 1 ${ch}0`);
+    want.push(...(v < 0 ? ['error -4 not hex digits', 'error -4 not hex digits'] : [`0${v.toString(16)}`, `${v.toString(16)}0`]));
+  }
+  const cases: [string, string][] = [
+    ['hex 2 abc', 'error -3 server ID or random input of the wrong length'],
+    ['hex 1 abcd', 'error -3 server ID or random input of the wrong length'],
+    ['hex 16 8f95f09245765f80256934e50c66207g', 'error -4 not hex digits'],
+    ['hex 2 é', 'error -4 not hex digits'],
+    ['hex 16 8F95F09245765F80256934E50C66207F', '8f95f09245765f80256934e50c66207f'],
+  ];
+  for (const [l, w] of cases) lines.push(l), want.push(w);
+  for (const build of BUILDS) {
+    const r = run(build, lines);
+    t.is(r.code, 0, `${build}: ${r.stderr}`);
+    t.deepEqual(r.out, want, build);
+  }
+  t.is(want.filter((w) => !w.startsWith('error')).length, 2 * 22 + 1, '0-9, a-f and A-F, each in both places, and the key');
 });
 
 test('a request line the driver cannot read: one line on stderr, exit 2', (t) => {

@@ -104,6 +104,7 @@ extern "C" {
 #define QSCID_EPARAM (-1)  /* a configuration value out of range, a NULL pointer, or no configuration */
 #define QSCID_ESPACE (-2)  /* the output buffer is shorter than the CID */
 #define QSCID_ELEN (-3)    /* a server ID or random input of a length other than the layout takes */
+#define QSCID_EHEX (-4)    /* qscid_hex_decode: a character that is not a hex digit */
 
 /* AES-128 encryption key schedule, bitsliced: plane k of round r holds bit k of its 16 octets. */
 typedef struct qscid_aes128 {
@@ -126,6 +127,8 @@ static inline const char *qscid_strerror(int rc)
 		return "output buffer too short";
 	case QSCID_ELEN:
 		return "server ID or random input of the wrong length";
+	case QSCID_EHEX:
+		return "not hex digits";
 	default:
 		return rc >= 0 ? "no error" : "unknown error";
 	}
@@ -138,6 +141,41 @@ static inline void qscid_wipe(void *p, size_t n)
 
 	while (n--)
 		*v++ = 0;
+}
+
+/* The value of one hex digit, or -1; no branch on the digit (it may be key material). */
+static inline int qscid_hexval(char ch)
+{
+	int c = (unsigned char)ch;
+	int d = c - '0', l = (c | 0x20) - 'a';
+	int is_d = (unsigned)d <= 9u, is_l = (unsigned)l <= 5u;
+
+	return (-is_d & d) | (-is_l & (l + 10)) | ((is_d | is_l) - 1);
+}
+
+/*
+ * Hex text (len characters, both cases, nothing else: quicsteer's key files hold 32 such digits)
+ * into out (cap octets): the number of octets, QSCID_ELEN for an odd length or more than cap octets
+ * (out untouched), QSCID_EHEX for a non-hex character (out zeroed). Constant time in the digits.
+ */
+static inline int qscid_hex_decode(uint8_t *out, size_t cap, const char *hex, size_t len)
+{
+	int bad = 0;
+
+	if (!out || !hex)
+		return QSCID_EPARAM;
+	if (len % 2 || len / 2 > cap)
+		return QSCID_ELEN;
+	for (size_t i = 0; i < len / 2; i++) {
+		int hi = qscid_hexval(hex[2 * i]), lo = qscid_hexval(hex[2 * i + 1]);
+		bad |= hi | lo;
+		out[i] = (uint8_t)(((hi & 0xf) << 4) | (lo & 0xf));
+	}
+	if (bad < 0) {
+		qscid_wipe(out, len / 2);
+		return QSCID_EHEX;
+	}
+	return (int)(len / 2);
 }
 
 /* ---- AES-128 encryption, bitsliced (FIPS-197) ---------------------------------------------- */
