@@ -4,8 +4,8 @@
  * <stddef.h>, <stdint.h> and <string.h>: no allocation, no global state, no I/O, thread-safe
  * (a configuration is read-only once initialised).
  *
- * SPDX-License-Identifier: Apache-2.0 OR MIT
- * Copyright the quicsteer authors. Use under either licence: Apache-2.0 (the project's) or MIT.
+ * SPDX-License-Identifier: Apache-2.0
+ * Copyright the quicsteer authors. Apache-2.0, the project's licence.
  *
  * Layouts:
  *   QUIC-LB (draft-ietf-quic-load-balancers-21), plaintext or encrypted (AES-128: one block when
