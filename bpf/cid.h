@@ -16,6 +16,10 @@
 #define MVFST_V1 1   /* 16-bit host id in bits 2..17 */
 #define MVFST_V2 2   /* 24-bit host id in bytes 1..3 */
 #define MVFST_V3 3   /* 32-bit host id in bytes 1..4 */
+// mvfst's shortest CIDs (QuicConstants.h kMinSelfConnectionIdV*Size): mvfst refuses shorter ones
+#define MVFST_V1_MIN_LEN 4
+#define MVFST_V2_MIN_LEN 6
+#define MVFST_V3_MIN_LEN 7
 
 /*
  * Copies len (1..QS_MAX_SID_LEN) bytes at p into sid: QS_CONTINUE, or QS_R_MALFORMED if the packet
@@ -110,7 +114,7 @@ static __always_inline int mvfst_sid(__u8 *cid, __u32 cid_len, const __u8 *data_
 	version = cid[0] >> MVFST_VERSION_SHIFT;
 	if (version == 0)
 		return QS_R_UNROUTABLE_CID;
-	need = version + 2;   /* v1: 3 bytes, v2: 4, v3: 5 */
+	need = version == MVFST_V1 ? MVFST_V1_MIN_LEN : version == MVFST_V2 ? MVFST_V2_MIN_LEN : MVFST_V3_MIN_LEN;
 	if (need > cid_len)
 		return QS_R_UNROUTABLE_CID;
 	if (version == MVFST_V1) {
@@ -122,7 +126,7 @@ static __always_inline int mvfst_sid(__u8 *cid, __u32 cid_len, const __u8 *data_
 		((qs_qword *)sid)[1] = 0;
 		return QS_CONTINUE;
 	}
-	return copy_sid(cid + 1, need - 1, data_end, sid);
+	return copy_sid(cid + 1, version + 1, data_end, sid);   /* v2: 3 bytes, v3: 4 */
 }
 
 /*

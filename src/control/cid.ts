@@ -1,8 +1,10 @@
-// cid decode / encode: the data path's own decoder (src/quic/cid.ts) on a bare connection ID; QUIC-LB CIDs made by src/quic/quic-lb.ts.
+// cid decode / encode: the data path's own decoder (src/quic/cid.ts) on a bare connection ID; QUIC-LB CIDs made by
+// src/quic/quic-lb.ts, MsQuic and mvfst CIDs by src/quic/vendor.ts.
 import { randomBytes } from 'node:crypto';
 import { MAX_CID_LEN, QUIC_LB_CONFIGS } from '../bpf/layout.js';
 import { decodeCid } from '../quic/cid.js';
 import { decodeCidLb, encodeCid } from '../quic/quic-lb.js';
+import { encodeMsquic, encodeMvfst, msquicServerIdSettings, type MvfstVersion } from '../quic/vendor.js';
 import { UsageError } from './errors.js';
 import { formatSpec, sidLengths, specsToVip, type CidSpec } from './spec.js';
 
@@ -17,6 +19,14 @@ export interface Decoded {
   encrypted: boolean;
   /** why there is no server ID (the reason the data path would count) */
   reason: string | null;
+  /** msquic: the server ID as either MsQuic setting would make it, in the forms --id takes; null for other layouts or no server ID */
+  msquic: { ip: string; fixed: string } | null;
+}
+
+/** The MsQuic settings that put these 4 bytes in a CID: SERVER_ID_IP's address, SERVER_ID_FIXED's uint32 (hex). */
+function msquicForms(sid: Buffer): { ip: string; fixed: string } {
+  const s = msquicServerIdSettings(sid);
+  return { ip: `msquic-ip:${s.ip}`, fixed: `msquic-fixed:0x${s.fixed.toString(16).padStart(8, '0')}` };
 }
 
 type LbSpec = Extract<CidSpec, { kind: 'quic-lb' }>;
@@ -31,9 +41,10 @@ export function cidDecode(hex: string, specs: CidSpec[], where = 'cid decode'): 
   const cr = lb ? cid[0]! >> 5 : null;
   const conf = cr === null ? undefined : (specs as LbSpec[]).find((s) => s.cr === cr);
   const rest = { configRotation: cr, encrypted: !!conf?.key };
-  if (!('sid' in r)) return { cid: h, serverId: null, nonce: null, ...rest, reason: r.reason.toLowerCase() };
+  if (!('sid' in r)) return { cid: h, serverId: null, nonce: null, ...rest, reason: r.reason.toLowerCase(), msquic: null };
   const nonce = conf ? decodeCidLb({ cr: conf.cr, sidLen: conf.sid, nonceLen: conf.nonce, key: conf.key }, cid).nonce.toString('hex') : null;
-  return { cid: h, serverId: r.sid.toString('hex'), nonce, ...rest, reason: null };
+  const msquic = specs[0]?.kind === 'msquic' ? msquicForms(r.sid) : null;
+  return { cid: h, serverId: r.sid.toString('hex'), nonce, ...rest, reason: null, msquic };
 }
 
 /** A connection ID carrying `id` by the layout (random nonce unless `nonceHex`), checked by decoding it back. */
@@ -54,18 +65,11 @@ export function cidEncode(specs: CidSpec[], id: string, nonceHex?: string): stri
   } else if (s.kind === 'fixed') {
     cid = randomBytes(Math.max(s.offset + s.len, 8));
     sid.copy(cid, s.offset);
+  } else if (s.kind === 'msquic') {
+    cid = encodeMsquic(sid);
   } else {
-    const version = sid.length - 1; // 2 bytes: v1, 3: v2, 4: v3
-    cid = randomBytes(8);
-    if (version === 1) {
-      const host = sid.readUInt16BE(0);
-      cid[0] = (1 << 6) | (host >> 10);
-      cid[1] = (host >> 2) & 0xff;
-      cid[2] = ((host & 3) << 6) | (cid[2]! & 0x3f);
-    } else {
-      cid[0] = (version << 6) | (cid[0]! & 0x3f);
-      sid.copy(cid, 1);
-    }
+    // 2 bytes: v1, 3: v2, 4: v3
+    cid = encodeMvfst((sid.length - 1) as MvfstVersion, sid.readUIntBE(0, sid.length));
   }
   const back = cidDecode(cid.toString('hex'), specs, 'cid encode');
   if (back.serverId !== id) throw new Error(`internal: encoded CID ${cid.toString('hex')} decodes to ${back.serverId ?? back.reason}`);

@@ -7,13 +7,44 @@ import { MAX_SID_LEN } from '../bpf/layout.js';
 import { RuntimeError, UsageError, fsErrorLine } from './errors.js';
 import { parseSpec, redactSpec, type CidSpec, type SpecOptions } from './spec.js';
 import { HEALTH } from './health-ranges.js';
+import { msquicServerIdFixed, msquicServerIdIp } from '../quic/vendor.js';
 
-export const ServerIdHex = z
-  .string()
-  .transform((s) => s.toLowerCase().replace(/^0x/, ''))
-  .refine((s) => /^([0-9a-f]{2})+$/.test(s) && s.length / 2 <= MAX_SID_LEN, {
-    message: `server ID must be 1..${MAX_SID_LEN} bytes of hex as in the CID (e.g. 0a0b or 0x0a0b)`,
-  });
+const UINT32_FORM = /^(?:\d+|0x[0-9a-f]+)$/i;
+
+/**
+ * A server ID as its wire bytes in hex, from any form a user has it in: hex bytes as in the CID
+ * (0a0b, 0x0a0b), or one of MsQuic's settings named by a prefix, so it cannot pass for hex bytes:
+ * msquic-ip:<address> (SERVER_ID_IP) or msquic-fixed:<uint32> (SERVER_ID_FIXED, put on the wire little-endian).
+ */
+function serverIdBytes(s: string): string {
+  const m = /^([a-z][a-z0-9-]*):(.*)$/is.exec(s);
+  if (!m) {
+    const h = s.toLowerCase().replace(/^0x/, '');
+    if (/^([0-9a-f]{2})+$/.test(h) && h.length / 2 <= MAX_SID_LEN) return h;
+    throw new Error(`server ID must be 1..${MAX_SID_LEN} bytes of hex as in the CID (e.g. 0a0b or 0x0a0b), msquic-ip:<address> or msquic-fixed:<uint32>`);
+  }
+  const form = m[1]!.toLowerCase();
+  const v = m[2]!;
+  if (form === 'msquic-ip') {
+    if (net.isIP(v) === 0) throw new Error(`msquic-ip: '${v}' is not an IPv4 or IPv6 address (SERVER_ID_IP: the server's own address)`);
+    return msquicServerIdIp(v).toString('hex');
+  }
+  if (form === 'msquic-fixed') {
+    const n = UINT32_FORM.test(v) ? Number(v) : NaN;
+    if (!(n <= 0xffffffff)) throw new Error(`msquic-fixed: '${v}' is not a uint32 (FixedServerID: 0..4294967295, decimal or 0x-hex)`);
+    return msquicServerIdFixed(n).toString('hex');
+  }
+  throw new Error(`unknown server ID form '${form}:': give hex bytes as in the CID, msquic-ip:<address> or msquic-fixed:<uint32>`);
+}
+
+export const ServerIdHex = z.string().transform((s, ctx) => {
+  try {
+    return serverIdBytes(s);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
 
 /** Bytes in hex (a QUIC-LB nonce): 1..19 of them. */
 export const HexBytes = z

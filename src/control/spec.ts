@@ -4,6 +4,7 @@ import { vipValue } from '../datapath/tables.js';
 import { UsageError } from './errors.js';
 import { keyFingerprint, parseKeyText, readKeyFile, readKeyStdin, resolveKeyPath } from './keys.js';
 import { LB_MIN_NONCE } from '../quic/quic-lb.js';
+import { MSQUIC_CID_LEN, MSQUIC_SID_LEN, MSQUIC_SID_OFFSET, MVFST_CID_LEN, MVFST_HOST_ID_BITS } from '../quic/vendor.js';
 
 /**
  * A quic-lb config is encrypted when it has a key: `key` once read; `keyFile` (a path, or `-` for
@@ -13,12 +14,11 @@ import { LB_MIN_NONCE } from '../quic/quic-lb.js';
 export type CidSpec =
   | { kind: 'quic-lb'; sid: number; nonce: number; cr: number; key?: Buffer; keyFile?: string }
   | { kind: 'fixed'; offset: number; len: number }
+  | { kind: 'msquic' }
   | { kind: 'mvfst' };
 
-// mvfst CIDs are 8 bytes long (the length Katran reads them at).
-const MVFST_CID_LEN = 8;
 /** Server-ID lengths mvfst carries: v1 2 bytes, v2 3, v3 4. */
-export const MVFST_SID_LENS = [2, 3, 4];
+export const MVFST_SID_LENS = Object.values(MVFST_HOST_ID_BITS).map((bits) => bits / 8);
 
 /** A spec as errors may show it: an inline key's value is never echoed. */
 export function redactSpec(spec: string): string {
@@ -81,7 +81,7 @@ export function parseSpec(spec: string, o: SpecOptions = {}): CidSpec {
     const len = inRange(spec, 'len', p.get('len'), undefined, 1, MAX_SID_LEN);
     return { kind, offset: inRange(spec, 'offset', p.get('offset'), undefined, 0, MAX_CID_LEN - len), len };
   }
-  if (kind === 'msquic' && body === '') return { kind: 'fixed', offset: 1, len: 4 };
+  if (kind === 'msquic' && body === '') return { kind: 'msquic' };
   if (kind === 'mvfst' && body === '') return { kind: 'mvfst' };
   throw new UsageError(`bad CID spec '${shown}': expected quic-lb:sid=<1-15>[,nonce=<n>][,cr=<0-6>][,key-file=<path>], fixed:offset=<n>,len=<n>, msquic or mvfst`);
 }
@@ -101,8 +101,8 @@ export function withKeys(specs: CidSpec[], base?: string): CidSpec[] {
 export function formatSpec(s: CidSpec): string {
   if (s.kind === 'quic-lb')
     return `quic-lb:sid=${s.sid},nonce=${s.nonce}${s.cr ? `,cr=${s.cr}` : ''}${s.key ? `,key-fingerprint=${keyFingerprint(s.key)}` : s.keyFile !== undefined ? ',key-file=…' : ''}`;
-  if (s.kind === 'fixed') return s.offset === 1 && s.len === 4 ? 'msquic' : `fixed:offset=${s.offset},len=${s.len}`;
-  return 'mvfst';
+  if (s.kind === 'fixed') return `fixed:offset=${s.offset},len=${s.len}`;
+  return s.kind;
 }
 
 /** One VIP's layout from its specs: several QUIC-LB configs (distinct cr), or exactly one other. */
@@ -122,6 +122,8 @@ export function specsToVip(specs: CidSpec[], where: string): VipT {
   if (specs.length > 1) throw new UsageError(`${where}: only quic-lb takes several configs`);
   const s = specs[0]!;
   if (s.kind === 'fixed') return vipValue({ cid_format: CidFormat.FIXED, sid_offset: s.offset, sid_len: s.len, dcid_len: s.offset + s.len });
+  // a fixed layout whose short headers carry MsQuic's whole 14-byte CID
+  if (s.kind === 'msquic') return vipValue({ cid_format: CidFormat.FIXED, sid_offset: MSQUIC_SID_OFFSET, sid_len: MSQUIC_SID_LEN, dcid_len: MSQUIC_CID_LEN });
   return vipValue({ cid_format: CidFormat.MVFST, dcid_len: MVFST_CID_LEN });
 }
 
@@ -131,7 +133,9 @@ export function vipToSpecs(v: VipT): CidSpec[] {
     return v.quic_lb.flatMap((c, cr) =>
       c.flags & LbFlags.ENABLED ? [{ kind: 'quic-lb' as const, sid: c.sid_len, nonce: c.nonce_len, cr, ...(c.flags & LbFlags.ENCRYPTED ? { key: Buffer.from(c.key) } : {}) }] : [],
     );
-  if (v.cid_format === CidFormat.FIXED) return [{ kind: 'fixed', offset: v.sid_offset, len: v.sid_len }];
+  // told apart by the short-header length: a VIP an older build pinned as msquic (5) reads as fixed:offset=1,len=4
+  if (v.cid_format === CidFormat.FIXED)
+    return [v.sid_offset === MSQUIC_SID_OFFSET && v.sid_len === MSQUIC_SID_LEN && v.dcid_len === MSQUIC_CID_LEN ? { kind: 'msquic' } : { kind: 'fixed', offset: v.sid_offset, len: v.sid_len }];
   if (v.cid_format === CidFormat.MVFST) return [{ kind: 'mvfst' }];
   return [];
 }
@@ -144,5 +148,6 @@ export function sameSpecs(a: CidSpec[], b: CidSpec[]): boolean {
 
 /** Server-ID lengths a layout can carry. */
 export function sidLengths(specs: CidSpec[]): number[] {
-  return [...new Set(specs.flatMap((s) => (s.kind === 'quic-lb' ? [s.sid] : s.kind === 'fixed' ? [s.len] : MVFST_SID_LENS)))].sort((a, b) => a - b);
+  const lens = (s: CidSpec) => (s.kind === 'quic-lb' ? [s.sid] : s.kind === 'fixed' ? [s.len] : s.kind === 'msquic' ? [MSQUIC_SID_LEN] : MVFST_SID_LENS);
+  return [...new Set(specs.flatMap(lens))].sort((a, b) => a - b);
 }

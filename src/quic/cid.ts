@@ -2,6 +2,7 @@
 import { CidFormat, LB_MAX_PLAIN, LB_MIN_PLAIN, LbFlags, MAX_SID_LEN, type ReasonName, type VipT } from '../bpf/layout.js';
 import type { Dcid } from './header.js';
 import { decryptSid } from './quic-lb.js';
+import { MVFST_MIN_CID_LEN, type MvfstVersion } from './vendor.js';
 
 export type SidResult = { sid: Buffer } | { reason: ReasonName };
 
@@ -28,16 +29,19 @@ function fixedSid(cid: Buffer, cidLen: number, vip: VipT): SidResult {
   return { sid: Buffer.from(cid.subarray(off, off + len)) };
 }
 
-/** mvfst_sid(): Katran's layouts v1 (16-bit, bits 2..17), v2 (24-bit, bytes 1..3), v3 (32-bit, bytes 1..4). */
+/**
+ * mvfst_sid(): Katran's layouts v1 (16-bit, bits 2..17), v2 (24-bit, bytes 1..3), v3 (32-bit, bytes
+ * 1..4); a CID shorter than mvfst's minimum for its version (4, 6, 7 bytes) is none of mvfst's.
+ */
 function mvfstSid(cid: Buffer, cidLen: number): SidResult {
   if (cidLen < 1) return { reason: 'UNROUTABLE_CID' };
   const version = cid[0]! >> 6;
-  if (version === 0 || version + 2 > cidLen) return { reason: 'UNROUTABLE_CID' };
+  if (version === 0 || MVFST_MIN_CID_LEN[version as MvfstVersion] > cidLen) return { reason: 'UNROUTABLE_CID' };
   if (version === 1) {
     const host = ((cid[0]! & 0x3f) << 10) | (cid[1]! << 2) | (cid[2]! >> 6);
     return { sid: Buffer.from([host >> 8, host & 0xff]) };
   }
-  return { sid: Buffer.from(cid.subarray(1, version + 2)) };
+  return { sid: Buffer.from(cid.subarray(1, 2 + version)) }; // v2: 3 bytes, v3: 4
 }
 
 /**

@@ -1,13 +1,13 @@
 // quicsteer attach <ifname> --id <server-id> [--mode native|generic] [--aes auto|table|kfunc] / quicsteer detach <ifname>
 import { Command } from 'commander';
-import { globals } from './common.js';
+import { globals, SERVER_ID_HELP } from './common.js';
 import { json, out } from '../output.js';
 
 export function attachCommand(): Command {
   return new Command('attach')
     .description('load the program and attach it to <ifname> as a pinned link (idempotent; a new build is swapped in place)')
     .argument('<ifname>', 'the public interface')
-    .requiredOption('--id <server-id>', "this server's ID, hex bytes as they appear in the CID (e.g. 0a0b)")
+    .requiredOption('--id <server-id>', `this server's ID: ${SERVER_ID_HELP}`)
     .option('--mode <mode>', 'native (driver) or generic (skb) XDP', 'native')
     .option(
       '--aes <impl>',

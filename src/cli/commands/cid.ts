@@ -1,6 +1,6 @@
 // quicsteer cid decode <hex-cid> --cid <spec> / cid encode --cid <spec> --id <server-id> [--nonce <hex>] (no privileges needed)
 import { Command } from 'commander';
-import { collect } from './common.js';
+import { collect, SERVER_ID_HELP } from './common.js';
 import { json, out } from '../output.js';
 
 const SPEC_HELP =
@@ -13,20 +13,21 @@ export function cidCommand(): Command {
     .description('the server ID a connection ID carries under a layout')
     .argument('<hex-cid>', 'the connection ID in hex')
     .requiredOption('--cid <spec>', SPEC_HELP, collect)
-    .option('--json', 'machine-readable output: cid, serverId, nonce, configRotation, encrypted, reason')
+    .option('--json', 'machine-readable output: cid, serverId, nonce, configRotation, encrypted, reason, msquic (the ID as msquic-ip: and msquic-fixed:)')
     .action(async (hex: string, opts: { cid: string[]; json?: boolean }) => {
       const { parse, SpecInlineKey } = await import('../../control/schemas.js');
       const { withKeys } = await import('../../control/spec.js');
       const specs = withKeys(opts.cid.map((c) => parse(SpecInlineKey, c, 'CID spec')));
       const { cidDecode } = await import('../../control/cid.js');
       const r = cidDecode(hex, specs);
-      out(opts.json ? json(r) : r.serverId !== null ? `${r.serverId}\n` : `unroutable (${r.reason})\n`);
+      const as = r.msquic ? ` (${r.msquic.ip} or ${r.msquic.fixed})` : '';
+      out(opts.json ? json(r) : r.serverId !== null ? `${r.serverId}${as}\n` : `unroutable (${r.reason})\n`);
     });
   cid
     .command('encode')
     .description('a connection ID carrying a server ID under a layout (QUIC-LB: encrypted when the config has a key)')
     .requiredOption('--cid <spec>', 'the layout (repeat for several quic-lb configs)', collect)
-    .requiredOption('--id <server-id>', 'hex bytes')
+    .requiredOption('--id <server-id>', SERVER_ID_HELP)
     .option('--nonce <hex>', 'QUIC-LB: this nonce instead of a random one (for test vectors)')
     .option('--json', 'machine-readable output')
     .action(async (opts: { cid: string[]; id: string; nonce?: string; json?: boolean }) => {

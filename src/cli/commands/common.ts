@@ -15,3 +15,6 @@ export function globals(cmd: Command): Globals {
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
+
+/** What a <server-id> may be (src/control/schemas.ts ServerIdHex): wire hex, or an MsQuic setting. */
+export const SERVER_ID_HELP = 'hex bytes as they appear in the CID (e.g. 0a0b), or msquic-ip:<address> / msquic-fixed:<uint32> (MsQuic SERVER_ID_IP / SERVER_ID_FIXED)';

@@ -1,6 +1,6 @@
 // quicsteer servers add <id> (--mac|--ip) [--dev] | set <id> --state | remove <id> | list [--json]
 import { Command } from 'commander';
-import { globals } from './common.js';
+import { globals, SERVER_ID_HELP } from './common.js';
 import { json, out, table } from '../output.js';
 
 export function serversCommand(): Command {
@@ -8,7 +8,7 @@ export function serversCommand(): Command {
   servers
     .command('add')
     .description('add a server (or change it); its MAC directly or from the neighbour table')
-    .argument('<server-id>', 'hex bytes as they appear in the CID (e.g. 0a0b)')
+    .argument('<server-id>', SERVER_ID_HELP)
     .option('--mac <mac>', "the owner's MAC")
     .option('--ip <addr>', "the owner's address on the link: its MAC is read from the neighbour table (probed if absent)")
     .option('--dev <ifname>', 'reach the owner through this interface (devmap redirect) instead of the ingress one')
@@ -30,7 +30,7 @@ export function serversCommand(): Command {
   servers
     .command('set')
     .description("change a server's state: up, down (never steered to) or drain (keeps what reaches it, gets nothing steered)")
-    .argument('<server-id>', 'hex as in the CID')
+    .argument('<server-id>', SERVER_ID_HELP)
     .requiredOption('--state <state>', 'up, down or drain')
     .option('--json', 'machine-readable output')
     .action(async (id: string, opts: { state: string; json?: boolean }, cmd: Command) => {
@@ -46,7 +46,7 @@ export function serversCommand(): Command {
   servers
     .command('remove')
     .description('remove a server')
-    .argument('<server-id>', 'hex as in the CID')
+    .argument('<server-id>', SERVER_ID_HELP)
     .option('--json', 'machine-readable output')
     .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
       const { parse, ServerIdHex } = await import('../../control/schemas.js');
