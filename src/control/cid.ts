@@ -19,8 +19,8 @@ export interface Decoded {
   encrypted: boolean;
   /** why there is no server ID (the reason the data path would count) */
   reason: string | null;
-  /** msquic: the server ID as either MsQuic setting would make it, in the forms --id takes; null for other layouts or no server ID */
-  msquic: { ip: string; fixed: string } | null;
+  /** msquic layout with a server ID only: that ID as either MsQuic setting would make it, in the forms --id takes */
+  msquic?: { ip: string; fixed: string };
 }
 
 /** The MsQuic settings that put these 4 bytes in a CID: SERVER_ID_IP's address, SERVER_ID_FIXED's uint32 (hex). */
@@ -41,10 +41,10 @@ export function cidDecode(hex: string, specs: CidSpec[], where = 'cid decode'): 
   const cr = lb ? cid[0]! >> 5 : null;
   const conf = cr === null ? undefined : (specs as LbSpec[]).find((s) => s.cr === cr);
   const rest = { configRotation: cr, encrypted: !!conf?.key };
-  if (!('sid' in r)) return { cid: h, serverId: null, nonce: null, ...rest, reason: r.reason.toLowerCase(), msquic: null };
+  if (!('sid' in r)) return { cid: h, serverId: null, nonce: null, ...rest, reason: r.reason.toLowerCase() };
   const nonce = conf ? decodeCidLb({ cr: conf.cr, sidLen: conf.sid, nonceLen: conf.nonce, key: conf.key }, cid).nonce.toString('hex') : null;
-  const msquic = specs[0]?.kind === 'msquic' ? msquicForms(r.sid) : null;
-  return { cid: h, serverId: r.sid.toString('hex'), nonce, ...rest, reason: null, msquic };
+  const msquic = specs[0]?.kind === 'msquic' ? { msquic: msquicForms(r.sid) } : {};
+  return { cid: h, serverId: r.sid.toString('hex'), nonce, ...rest, reason: null, ...msquic };
 }
 
 /** A connection ID carrying `id` by the layout (random nonce unless `nonceHex`), checked by decoding it back. */

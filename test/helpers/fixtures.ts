@@ -3,6 +3,7 @@
 import { XdpAction } from '../../src/bpf/program.js';
 import type { ReasonName } from '../../src/bpf/layout.js';
 import { QUIC_DRAFT_29, QUIC_V1, QUIC_V2 } from '../../src/quic/header.js';
+import { encodeMsquic, encodeMvfst, msquicServerIdFixed, msquicServerIdIp } from '../../src/quic/vendor.js';
 import { frame, longHeader, msquicCid, mvfstCid, quicLbCid, shortHeader, withMacs, MAC_SELF, type FrameSpec } from './frames.js';
 import {
   CLIENT4, CLIENT6, MAC_EGRESS, MAC_PEER, MAC_RS2, MAC_RS3, MAC_RS4, PORT_MSQUIC, PORT_MVFST, PORT_NO_CID, PORT_QUIC_LB, VIP4, VIP6,
@@ -20,6 +21,9 @@ export interface Fixture {
 }
 
 const sid = (hex: string) => Buffer.from(hex, 'hex');
+// the vendor encoders' random bytes, fixed: the same frames every run
+const MSQUIC_RANDOM = Buffer.alloc(14, 0x5a);
+const MVFST_RANDOM = Buffer.alloc(8, 0xa5);
 // CIDs owned by: RS2 (0c0d), local (0a0b), down (0e0f), drain (1011), unknown (7777), redirect (2021), no egress (2223)
 export const CID = {
   rs2: quicLbCid(0, sid('0c0d'), 6),
@@ -121,11 +125,18 @@ export function fixtures(): Fixture[] {
     pass('QUIC-LB Handshake DCID shorter than its config', v4(hs(CID.rs2.subarray(0, 5))), 'UNROUTABLE_CID'),
     pass('QUIC-LB Handshake with an empty DCID', v4(hs(Buffer.alloc(0))), 'UNROUTABLE_CID'),
 
-    // --- fixed offset (MsQuic, EMQX: server ID = IPv4 address in bytes 1..4) ---
+    // --- MsQuic (EMQX): 14-byte CIDs, server ID in bytes 1..4 (its IPv4 address, or a fixed uint32) ---
     tx('MsQuic short header to 192.0.2.2', v4(sh(msquicCid(sid('c0000202'))), PORT_MSQUIC), MAC_RS2, 5),
     tx('MsQuic Handshake to 192.0.2.2', v4(hs(msquicCid(sid('c0000202'))), PORT_MSQUIC), MAC_RS2, 5),
     pass('MsQuic Handshake DCID too short for bytes 1..4', v4(hs(sid('3cc00002')), PORT_MSQUIC), 'UNROUTABLE_CID'),
     pass('MsQuic short header shorter than 14 bytes of CID', v4(Buffer.concat([Buffer.from([0x41]), msquicCid(sid('c0000202')).subarray(0, 13)]), PORT_MSQUIC), 'MALFORMED'),
+    tx('MsQuic short header of exactly flags + 14-byte CID', v4(Buffer.concat([Buffer.from([0x41]), msquicCid(sid('c0000202'))]), PORT_MSQUIC), MAC_RS2, 5),
+    // the vendor encoders (src/quic/vendor.ts) through the program: the owner is spelled out here
+    tx('MsQuic SERVER_ID_IP 192.0.2.2 (encoder), short header', v4(sh(encodeMsquic(msquicServerIdIp('192.0.2.2'), { partition: 3, random: MSQUIC_RANDOM })), PORT_MSQUIC), MAC_RS2, 5),
+    tx('MsQuic SERVER_ID_IP 2001:db8::c000:202 (encoder), Handshake', v4(hs(encodeMsquic(msquicServerIdIp('2001:db8::c000:202'), { random: MSQUIC_RANDOM })), PORT_MSQUIC), MAC_RS2, 5),
+    tx('MsQuic SERVER_ID_FIXED 0x020200c0, on the wire c0000202 (encoder), short header', v4(sh(encodeMsquic(msquicServerIdFixed(0x020200c0), { random: MSQUIC_RANDOM })), PORT_MSQUIC), MAC_RS2, 5),
+    // control: the same uint32 put on the wire big-endian (020200c0) is nobody's
+    pass('MsQuic SERVER_ID_FIXED byte-swapped: no such server', v4(sh(encodeMsquic(sid('020200c0'), { random: MSQUIC_RANDOM })), PORT_MSQUIC), 'UNKNOWN_SERVER'),
 
     // --- mvfst ---
     tx('mvfst v1 (16-bit host id in bits 2..17)', v4(sh(mvfstCid(1, 0x1234)), PORT_MVFST), MAC_RS3, 6),
@@ -133,7 +144,17 @@ export function fixtures(): Fixture[] {
     tx('mvfst v3 (32-bit host id)', v4(sh(mvfstCid(3, 0x12345678)), PORT_MVFST), MAC_RS3, 8),
     pass('mvfst v0 carries no server ID', v4(sh(mvfstCid(0, 0)), PORT_MVFST), 'UNROUTABLE_CID'),
     pass('mvfst v3 Handshake DCID of 4 bytes', v4(hs(mvfstCid(3, 0x12345678).subarray(0, 4)), PORT_MVFST), 'UNROUTABLE_CID'),
-    tx('mvfst v1 Handshake, 3-byte DCID', v4(hs(mvfstCid(1, 0x1234, 3)), PORT_MVFST), MAC_RS3, 6),
+    // mvfst's shortest CIDs (v1 4 bytes, v2 6, v3 7) are steered; one byte shorter is none of mvfst's
+    tx('mvfst v1 Handshake, 4-byte DCID (the shortest)', v4(hs(mvfstCid(1, 0x1234, 4)), PORT_MVFST), MAC_RS3, 6),
+    pass('mvfst v1 Handshake, 3-byte DCID', v4(hs(mvfstCid(1, 0x1234, 3)), PORT_MVFST), 'UNROUTABLE_CID'),
+    tx('mvfst v2 Handshake, 6-byte DCID (the shortest)', v4(hs(mvfstCid(2, 0x123456, 6)), PORT_MVFST), MAC_RS3, 7),
+    pass('mvfst v2 Handshake, 5-byte DCID', v4(hs(mvfstCid(2, 0x123456, 5)), PORT_MVFST), 'UNROUTABLE_CID'),
+    tx('mvfst v3 Handshake, 7-byte DCID (the shortest)', v4(hs(mvfstCid(3, 0x12345678, 7)), PORT_MVFST), MAC_RS3, 8),
+    pass('mvfst v3 Handshake, 6-byte DCID', v4(hs(mvfstCid(3, 0x12345678, 6)), PORT_MVFST), 'UNROUTABLE_CID'),
+    // the vendor encoder through the program
+    tx('mvfst v1 host 0x1234 (encoder), short header', v4(sh(encodeMvfst(1, 0x1234, MVFST_RANDOM)), PORT_MVFST), MAC_RS3, 6),
+    tx('mvfst v2 host 0x123456 (encoder), short header', v4(sh(encodeMvfst(2, 0x123456, MVFST_RANDOM)), PORT_MVFST), MAC_RS3, 7),
+    tx('mvfst v3 host 0x12345678 (encoder), Handshake', v4(hs(encodeMvfst(3, 0x12345678, MVFST_RANDOM)), PORT_MVFST), MAC_RS3, 8),
 
     // --- a VIP without a CID layout ---
     pass('VIP with no CID layout', v4(sh(CID.rs2), PORT_NO_CID), 'UNROUTABLE_CID'),

@@ -98,9 +98,9 @@ export function msquicCid(sid: Buffer): Buffer {
   return Buffer.concat([Buffer.from([0x3c]), sid, Buffer.from([0x00, 0x01]), Buffer.alloc(7, 0x77)]);
 }
 
-/** An mvfst CID of the given version (1: 16-bit, 2: 24-bit, 3: 32-bit host id). */
+/** An mvfst CID of the given version (1: 16-bit, 2: 24-bit, 3: 32-bit host id), written at 8 bytes and cut to `len`. */
 export function mvfstCid(version: 0 | 1 | 2 | 3, host: number, len = 8): Buffer {
-  const c = Buffer.alloc(len, 0x33);
+  const c = Buffer.alloc(Math.max(len, 8), 0x33);
   c[0] = (version << 6) | (c[0]! & 0x3f);
   if (version === 1) {
     c[0] = (1 << 6) | (host >> 10);
@@ -111,7 +111,7 @@ export function mvfstCid(version: 0 | 1 | 2 | 3, host: number, len = 8): Buffer 
   } else if (version === 3) {
     c.writeUInt32BE(host >>> 0, 1);
   }
-  return c;
+  return c.subarray(0, len);
 }
 
 /** The frame with new Ethernet addresses (what a steered frame must look like). */

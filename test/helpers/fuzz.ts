@@ -1,6 +1,7 @@
 // Seeded generator of random, truncated and mutated frames aimed at every branch of the data path.
 import { QUIC_DRAFT_29, QUIC_V1, QUIC_V2 } from '../../src/quic/header.js';
 import { encodeCid } from '../../src/quic/quic-lb.js';
+import { MVFST_MIN_CID_LEN, encodeMsquic, encodeMvfst, msquicServerIdFixed, msquicServerIdIp, type MvfstVersion } from '../../src/quic/vendor.js';
 import { frame, longHeader, msquicCid, mvfstCid, quicLbCid, shortHeader, MAC_CLIENT_GW } from './frames.js';
 import { CID } from './fixtures.js';
 import {
@@ -57,6 +58,15 @@ function encryptedCid(r: Rng): Buffer {
   return r.chance(0.15) ? cid.subarray(0, r.int(0, cid.length - 1)) : cid;
 }
 
+/** An mvfst CID from the vendor encoder: an owned host ID or a random one, cut to its version's minimum or one byte below, or anywhere from there. */
+function mvfstEncoded(r: Rng): Buffer {
+  const v = r.int(1, 3) as MvfstVersion;
+  const owned = { 1: 0x1234, 2: 0x123456, 3: 0x12345678 }[v];
+  const cid = encodeMvfst(v, r.chance(0.7) ? owned : r.int(0, 2 ** (8 * (v + 1)) - 1), r.bytes(8));
+  const min = MVFST_MIN_CID_LEN[v];
+  return cid.subarray(0, r.chance(0.6) ? r.pick([min - 1, min]) : r.int(min - 1, cid.length));
+}
+
 /** A CID and, for some, the port whose VIP it was made for. */
 function cidPool(r: Rng): { cid: Buffer; port?: number } {
   return r.pick([
@@ -69,7 +79,12 @@ function cidPool(r: Rng): { cid: Buffer; port?: number } {
     () => ({ cid: encryptedCid(r), port: PORT_QUIC_LB_ENC }),
     () => ({ cid: encryptedCid(r), port: PORT_QUIC_LB_ENC }),
     () => ({ cid: msquicCid(r.pick([sid('c0000202'), r.bytes(4)])) }),
-    () => ({ cid: mvfstCid(r.int(0, 3) as 0 | 1 | 2 | 3, r.pick([0x1234, 0x123456, 0x12345678, r.int(0, 0xffff)]), r.int(5, 12)) }),
+    // MsQuic's settings: the owner's address, its FIXED uint32 (little-endian on the wire), a random ID
+    () => ({ cid: encodeMsquic(r.pick([msquicServerIdIp('192.0.2.2'), msquicServerIdFixed(0x020200c0), r.bytes(4)]), { random: r.bytes(14) }), port: PORT_MSQUIC }),
+    // every length around mvfst's minimums (v1 4, v2 6, v3 7 bytes)
+    () => ({ cid: mvfstCid(r.int(0, 3) as 0 | 1 | 2 | 3, r.pick([0x1234, 0x123456, 0x12345678, r.int(0, 0xffff)]), r.int(1, 12)) }),
+    () => ({ cid: mvfstEncoded(r), port: PORT_MVFST }),
+    () => ({ cid: mvfstEncoded(r), port: PORT_MVFST }),
     () => ({ cid: r.bytes(r.int(0, 22)) }),
   ])();
 }
@@ -136,8 +151,11 @@ export function randomFrame(r: Rng): Buffer {
   return f.length < 14 ? Buffer.concat([f, Buffer.alloc(14 - f.length)]) : f;
 }
 
-/** The UDP destination port and the DCID's config-rotation bits of a frame, where it has both (for coverage tallies). */
-export function quicLbTarget(f: Buffer): { port: number; cr: number } | undefined {
+/**
+ * The UDP destination port and the DCID's first octet of a frame, where it has both, and a long
+ * header's DCID length (for coverage tallies).
+ */
+export function dcidTarget(f: Buffer): { port: number; first: number; dcidLen?: number } | undefined {
   let off = 12;
   let type = f.length >= 14 ? f.readUInt16BE(off) : 0;
   for (let i = 0; i < 2 && (type === 0x8100 || type === 0x88a8) && f.length >= off + 6; i++) {
@@ -151,6 +169,7 @@ export function quicLbTarget(f: Buffer): { port: number; cr: number } | undefine
   if (f.length < off + 8) return undefined;
   const port = f.readUInt16BE(off + 2);
   const q = off + 8;
-  const at = q < f.length && f[q]! & 0x80 ? q + 6 : q + 1;
-  return at < f.length ? { port, cr: f[at]! >> 5 } : undefined;
+  const long = q < f.length && f[q]! & 0x80;
+  const at = long ? q + 6 : q + 1;
+  return at < f.length ? { port, first: f[at]!, ...(long ? { dcidLen: f[q + 5]! } : {}) } : undefined;
 }

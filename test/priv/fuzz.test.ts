@@ -2,8 +2,9 @@
 // reference decoder; verdict, output frame and reason must agree on every one.
 import { Reasons, type ReasonName } from '../../src/bpf/layout.js';
 import { privilegedSerial } from '../helpers/env.js';
-import { Harness, PORT_QUIC_LB_ENC, fixtureWorld } from '../helpers/world.js';
-import { Rng, quicLbTarget, randomFrame } from '../helpers/fuzz.js';
+import { Harness, PORT_MVFST, PORT_QUIC_LB_ENC, fixtureWorld } from '../helpers/world.js';
+import { Rng, dcidTarget, randomFrame } from '../helpers/fuzz.js';
+import { MVFST_MIN_CID_LEN } from '../../src/quic/vendor.js';
 
 const SEED = Number(process.env.QS_FUZZ_SEED ?? 0x5eed2026);
 const COUNT = Number(process.env.QS_FUZZ_COUNT ?? 100_000);
@@ -18,6 +19,9 @@ privilegedSerial(`differential fuzz: ${COUNT} frames, seed ${SEED} (QS_FUZZ_SEED
     const seen = new Set<ReasonName>();
     // the encrypted VIP's frames by config-rotation codepoint and reason
     const encrypted = new Map<string, number>();
+    // the mvfst VIP's long headers by version, DCID length and reason
+    const mvfst = new Map<string, number>();
+    const count = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
     let mismatch: string | undefined;
     h.ns.enter(() => {
       for (let i = 0; i < COUNT && !mismatch; i++) {
@@ -26,8 +30,9 @@ privilegedSerial(`differential fuzz: ${COUNT} frames, seed ${SEED} (QS_FUZZ_SEED
         const got = h.prog.testRun({ data: f, ingressIfindex: 1 });
         tally[want.reason]++;
         seen.add(want.reason);
-        const to = quicLbTarget(f);
-        if (to?.port === PORT_QUIC_LB_ENC) encrypted.set(`${to.cr} ${want.reason}`, (encrypted.get(`${to.cr} ${want.reason}`) ?? 0) + 1);
+        const to = dcidTarget(f);
+        if (to?.port === PORT_QUIC_LB_ENC) count(encrypted, `${to.first >> 5} ${want.reason}`);
+        if (to?.port === PORT_MVFST && to.dcidLen !== undefined) count(mvfst, `v${to.first >> 6} ${to.dcidLen} ${want.reason}`);
         const counted = h.reasonPacketsOf(want.reason) - base[want.reason];
         if (got.retval !== want.action || !got.data.equals(want.output) || counted !== tally[want.reason]) {
           mismatch =
@@ -49,6 +54,10 @@ privilegedSerial(`differential fuzz: ${COUNT} frames, seed ${SEED} (QS_FUZZ_SEED
     const missing = [0, 1, 2, 3, 4, 5, 6].flatMap((cr) => (['STEERED', 'UNKNOWN_SERVER'] as const).filter((r) => !encrypted.get(`${cr} ${r}`)).map((r) => `${cr} ${r}`));
     if (!encrypted.get('7 UNROUTABLE_CID')) missing.push('7 UNROUTABLE_CID');
     t.deepEqual(missing, [], `encrypted configs reached (seed ${SEED})`);
+    // each mvfst version steered at its shortest DCID and refused one byte shorter
+    const atMin = ([1, 2, 3] as const).flatMap((v) => [`v${v} ${MVFST_MIN_CID_LEN[v]} STEERED`, `v${v} ${MVFST_MIN_CID_LEN[v] - 1} UNROUTABLE_CID`]);
+    t.log(`mvfst VIP around the minimum lengths: ${atMin.map((k) => `${k} ${mvfst.get(k) ?? 0}`).join(', ')}`);
+    t.deepEqual(atMin.filter((k) => !mvfst.get(k)), [], `mvfst minimum lengths reached (seed ${SEED})`);
   } finally {
     h.destroy();
   }

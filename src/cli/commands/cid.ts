@@ -13,7 +13,7 @@ export function cidCommand(): Command {
     .description('the server ID a connection ID carries under a layout')
     .argument('<hex-cid>', 'the connection ID in hex')
     .requiredOption('--cid <spec>', SPEC_HELP, collect)
-    .option('--json', 'machine-readable output: cid, serverId, nonce, configRotation, encrypted, reason, msquic (the ID as msquic-ip: and msquic-fixed:)')
+    .option('--json', 'machine-readable output: cid, serverId, nonce, configRotation, encrypted, reason (and, for msquic, msquic: the ID as msquic-ip: and msquic-fixed:)')
     .action(async (hex: string, opts: { cid: string[]; json?: boolean }) => {
       const { parse, SpecInlineKey } = await import('../../control/schemas.js');
       const { withKeys } = await import('../../control/spec.js');
