@@ -60,5 +60,5 @@ export function quicLbEncoder(o: QuicLbOptions): QuicLbEncoder {
   };
 }
 
-// MsQuic and mvfst layouts: src/quic/vendor.ts (encodeMsquic, encodeMvfst) is re-exported here when
-// it is merged (issue 16): export { encodeMsquic, encodeMvfst } from '../quic/vendor.js';
+// MsQuic's load-balancing layout and mvfst's (and the two MsQuic server-ID settings as wire bytes)
+export { encodeMsquic, encodeMvfst, msquicServerIdFixed, msquicServerIdIp } from '../quic/vendor.js';

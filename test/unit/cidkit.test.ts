@@ -14,6 +14,7 @@ import { parseSpec, specsToVip } from '../../src/control/spec.js';
 import { quicLbEncoder } from '../../src/kit/cid.js';
 import { decodeCid } from '../../src/quic/cid.js';
 import { LB_MIN_NONCE, encodeCid } from '../../src/quic/quic-lb.js';
+import { encodeMsquic, encodeMvfst } from '../../src/quic/vendor.js';
 import { Rng } from '../helpers/fuzz.js';
 import { ROOT } from '../helpers/paths.js';
 import { ENCRYPTED_VECTORS, PLAINTEXT_VECTOR, VECTOR_KEY } from '../helpers/quic-lb-vectors.js';
@@ -75,20 +76,18 @@ function quicLbCases(rng: Rng): Case[] {
   return out;
 }
 
-/** MsQuic by hand: random[0], server ID, partition little-endian, random[1..7]. */
+/** MsQuic against src/quic/vendor.ts: the kit takes random[0] and random[1..7] for octets 0 and 7..13. */
 function msquicCases(rng: Rng): Case[] {
   return Array.from({ length: OTHER }, (_, i) => {
     const sid = rng.bytes(4);
     const partition = i === 0 ? 0 : i === 1 ? 0xffff : rng.int(0, 0xffff);
     const random = rng.bytes(8);
-    const le = Buffer.alloc(2);
-    le.writeUInt16LE(partition);
-    const want = Buffer.concat([random.subarray(0, 1), sid, le, random.subarray(1)]);
+    const want = encodeMsquic(sid, { partition, random: Buffer.concat([random.subarray(0, 1), Buffer.alloc(6), random.subarray(1)]) });
     return { line: `msquic 14 ${hex(sid)} ${partition} ${hex(random)}`, want: want.toString('hex'), sid: sid.toString('hex'), vip: () => specsToVip([parseSpec('msquic')], 'cidkit') };
   });
 }
 
-/** mvfst by hand: version in the top 2 bits; v1 host ID in bits 2..17, v2 octets 1-3, v3 octets 1-4; the rest as drawn. */
+/** mvfst against src/quic/vendor.ts: both write the version and host ID over the 8 random octets. */
 function mvfstCases(rng: Rng): Case[] {
   const out: Case[] = [];
   for (const version of [1, 2, 3] as const) {
@@ -96,16 +95,9 @@ function mvfstCases(rng: Rng): Case[] {
     for (let i = 0; i < OTHER; i++) {
       const host = i === 0 ? 0 : i === 1 ? max : rng.int(0, max);
       const random = rng.bytes(8);
-      const c = Buffer.from(random);
-      c[0] = (version << 6) | (c[0]! & 0x3f);
-      if (version === 1) {
-        c[0] = (c[0]! & 0xc0) | (host >> 10);
-        c[1] = (host >> 2) & 0xff;
-        c[2] = ((host & 3) << 6) | (c[2]! & 0x3f);
-      } else c.writeUIntBE(host, 1, version + 1);
       const sid = Buffer.alloc(version + 1);
       sid.writeUIntBE(host, 0, version + 1);
-      out.push({ line: `mvfst 8 ${version} ${host} ${hex(random)}`, want: c.toString('hex'), sid: sid.toString('hex'), vip: () => specsToVip([parseSpec('mvfst')], 'cidkit') });
+      out.push({ line: `mvfst 8 ${version} ${host} ${hex(random)}`, want: encodeMvfst(version, host, random).toString('hex'), sid: sid.toString('hex'), vip: () => specsToVip([parseSpec('mvfst')], 'cidkit') });
     }
   }
   return out;
