@@ -1,4 +1,4 @@
-# Builds quicsteer: BPF objects (clang), the native addon (node-gyp), the TypeScript (tsc). Outputs: build/ only.
+# Builds quicsteer: BPF objects (clang), the native addon (node-gyp), the TypeScript (tsc), the tests' quic-go peer (go). Outputs: build/ only.
 # make | make test | make demo | make bench | make clean | make setup (root: installs packages, see scripts/setup.sh); V=1 echoes commands.
 # make install | make uninstall (root): the command link, the systemd unit, /etc/quicsteer and the CID kit's header; DESTDIR= stages them.
 
@@ -42,8 +42,8 @@ LIBBPF_A   ?= $(firstword $(wildcard /usr/lib/$(shell $(CC) -dumpmachine 2>/dev/
 TS_SRC     := $(shell find src test -name '*.ts' 2>/dev/null) tsconfig.json
 TS_STAMP   := $(BUILD)/dist/.stamp
 
-.PHONY: all bpf addon ts shim kit test bench demo clean setup check-deps install uninstall
-all: bpf addon ts shim kit
+.PHONY: all bpf addon ts shim kit stacks test bench demo clean setup check-deps install uninstall
+all: bpf addon ts shim kit stacks
 
 bpf: $(BPF_OBJ)
 addon: $(ADDON)
@@ -138,6 +138,24 @@ $(BUILD)/test/libfakernd.so: test/native/fakernd.c
 $(RNDPROBE): test/native/rndprobe.c $(BUILD)/test/libfakernd.so
 	$(msg) CC $@
 	$(Q)$(CC) -O2 -Wall -Wextra -Werror -o $@ $< -L$(BUILD)/test -lfakernd -Wl,-rpath,'$$ORIGIN'
+
+# The quic-go peer of the two-stack tests (test/stacks/quicgo, issue 16): Debian's quic-go 0.29 and
+# Go 1.19 in GOPATH mode, so nothing is downloaded. Go's cache under build/ (CI builds as root with no
+# HOME); GOENV=off ignores a user's go env file, GOPROXY=off refuses any fetch, GOFLAGS is cleared,
+# GOTOOLCHAIN=local keeps a newer go from fetching another (1.19 has no such thing); CGO_ENABLED=0:
+# a static binary, no C compiler (the peer resolves no names). Rebuilt when its sources or quic-go's change.
+QUICGO_PEER := $(BUILD)/stacks/quicgo-peer
+QUICGO_SRC  := /usr/share/gocode/src/github.com/lucas-clemente/quic-go
+GO          ?= go
+GO_ENV      := GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$(abspath $(BUILD))/go-cache GOENV=off \
+               GOPROXY=off GOFLAGS= GOTOOLCHAIN=local CGO_ENABLED=0
+stacks: $(QUICGO_PEER)
+$(QUICGO_PEER): $(wildcard test/stacks/quicgo/*.go $(QUICGO_SRC)/go.mod)
+	$(msg) GO $@
+	$(Q)command -v $(GO) >/dev/null || { echo "$(GO) not found: install golang-go (sudo make setup)" >&2; exit 1; }
+	$(Q)test -d $(QUICGO_SRC) || { echo "quic-go sources missing ($(QUICGO_SRC)): install golang-github-lucas-clemente-quic-go-dev (sudo make setup)" >&2; exit 1; }
+	$(Q)mkdir -p $(dir $@)
+	$(Q)cd test/stacks/quicgo && env $(GO_ENV) $(GO) build -trimpath -o $(abspath $@) .
 
 # Debian's libbpf.a is PIE, not PIC: its one use of glibc's stderr can't be linked into a shared
 # object, so a copy renames it to a hidden pointer the addon defines (see native/addon.cc).

@@ -12,7 +12,9 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 # certificates); the metrics tests' real Prometheus tools (prometheus
 # for promtool's `check metrics` linter, python3-prometheus-client for its exposition-text parser);
 # systemd (the unit's tests run a systemd of their own in namespaces, and systemd-analyze verify);
-# keepalived (the tests check `quicsteer director keepalived` output with its --config-test and startup).
+# keepalived (the tests check `quicsteer director keepalived` output with its --config-test and startup);
+# Go and Debian's quic-go (0.29): the tests' quic-go peer, test/stacks/quicgo (an independent QUIC stack, built offline
+# in GOPATH mode).
 PACKAGES=(
   clang clang-19 llvm libbpf-dev libelf-dev zlib1g-dev linux-libc-dev pkg-config make g++ python3
   bpftool iproute2 ethtool
@@ -22,6 +24,7 @@ PACKAGES=(
   prometheus python3-prometheus-client
   systemd
   keepalived
+  golang-go golang-github-lucas-clemente-quic-go-dev
 )
 
 say() { printf 'setup: %s\n' "$*"; }

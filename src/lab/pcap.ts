@@ -1,6 +1,38 @@
-// Reads a tcpdump capture (pcap, Ethernet link type): its frames, the UDP datagrams among them (IPv4
-// and IPv6), and the QUIC connection IDs a server issued among those.
+// Captures with tcpdump in a namespace, and reads a capture (pcap, Ethernet link type): its frames,
+// the UDP datagrams among them (IPv4 and IPv6), and the QUIC connection IDs a server issued among those.
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { claimChild } from './owner.js';
+
+export interface Capture {
+  /** Ends the capture (SIGINT) once tcpdump has written its last packets; resolves when it has exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * tcpdump on an interface of a namespace into `file` (whole packets unless `snaplen`), resolved once
+ * it is listening. --immediate-mode: nothing waits in a ring block when it is stopped.
+ */
+export function startCapture(ns: string, iface: string, file: string, filter: string[], snaplen?: number): Promise<Capture> {
+  const snap = snaplen ? ['-s', String(snaplen)] : [];
+  const p = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-Z', 'root', '--immediate-mode', '-n', '-B', '8192', ...snap, '-i', iface, '-U', '-w', file, ...filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+  claimChild(p);
+  let err = '';
+  const closed = new Promise<void>((r) => p.once('close', () => r()));
+  return new Promise((resolve, reject) => {
+    p.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (err.includes('listening on'))
+        resolve({
+          stop: async () => {
+            if (p.exitCode === null) p.kill('SIGINT');
+            await closed;
+          },
+        });
+    });
+    p.once('close', (code) => reject(new Error(`tcpdump exited ${code}: ${err.trim()}`)));
+  });
+}
 
 export interface Datagram {
   srcPort: number;

@@ -12,9 +12,12 @@ process.on('exit', () => {
   for (const q of liveServers) q.destroy();
 });
 
-/** A throwaway self-signed certificate (EC P-256) in `dir`: cert.pem and key.pem. */
-export function testCertificate(dir: string): void {
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-days', '2', '-subj', '/CN=quicsteer-test'], { stdio: 'ignore' });
+/** A throwaway self-signed certificate (EC P-256, CN quicsteer-test) as dir/cert.pem and dir/key.pem. */
+export function testCertificate(dir: string): { cert: string; key: string } {
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=quicsteer-test'], { stdio: 'ignore' });
+  return { cert, key };
 }
 
 export interface QuicServerOptions {
