@@ -269,6 +269,15 @@ func (t *tracker) AcknowledgedPacket(level logging.EncryptionLevel, pn logging.P
 	}
 }
 
+// LostPacket: quic-go sends the data again in a new packet; the lost one is forgotten.
+func (t *tracker) LostPacket(level logging.EncryptionLevel, pn logging.PacketNumber, _ logging.PacketLossReason) {
+	if level == logging.Encryption1RTT {
+		t.mu.Lock()
+		delete(t.sent, pn)
+		t.mu.Unlock()
+	}
+}
+
 func (t *tracker) ClosedConnection(err error) {
 	t.mu.Lock()
 	t.closeErr = err
