@@ -15,8 +15,8 @@ import { Netns, sh } from '../helpers/netns.js';
 import { ROOT } from '../helpers/paths.js';
 import { cli, cliJson } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
-import { serverIssuedCids, startCapture, udpDatagrams } from '../../src/lab/pcap.js';
-import { testCertificate } from '../../src/lab/quic.js';
+import { serverIssuedCids, startCapture, udpDatagrams } from '../helpers/pcap.js';
+import { testCertificate } from '../helpers/quic-server.js';
 import { claimChild } from '../../src/lab/owner.js';
 
 const PEER = path.join(ROOT, 'build/stacks/quicgo-peer');
