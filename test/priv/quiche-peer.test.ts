@@ -4,7 +4,8 @@
 // contract's lines; every server CID on the wire (Retry and handshake SCIDs, the client's short-header
 // DCIDs; the server sends no NEW_CONNECTION_ID, checked in the decrypted capture) decodes to its
 // server ID with `quicsteer cid decode`, and another server's to its own (control). The server
-// follows a port rebinding and logs it. Bad usage and an absent server fail with one line.
+// follows a port rebinding and logs it; on *:port it answers each address from that address. Bad
+// usage and an absent server fail with one line.
 import test from 'ava';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -39,14 +40,15 @@ function files(upBytes: number, downBytes: number) {
   return { dir, up, down, ...testCertificate(dir) };
 }
 
-/** A quiche peer server in `ns`, up once its log says it listens. */
-async function startServer(ns: Netns, f: ReturnType<typeof files>, sid: string, port: number): Promise<{ p: ChildProcess; log: string; lines: () => LogLine[] }> {
+/** A quiche peer server in `ns`, up once its log says it listens (on `sockets` addresses). */
+async function startServer(ns: Netns, f: ReturnType<typeof files>, sid: string, port: number, host = '127.0.0.1', sockets = 1): Promise<{ p: ChildProcess; log: string; lines: () => LogLine[] }> {
   const log = path.join(f.dir, `server-${sid}-${port}.log`);
-  const args = ['server', '--listen', `127.0.0.1:${port}`, '--cert', f.cert, '--key', f.key, '--sid', sid, '--cid-first-octet', '13', '--cid-len', '20', '--download', f.down, '--log', log];
+  const args = ['server', '--listen', `${host}:${port}`, '--cert', f.cert, '--key', f.key, '--sid', sid, '--cid-first-octet', '13', '--cid-len', '20', '--download', f.down, '--log', log];
   const p = spawn('ip', ['netns', 'exec', ns.name, process.execPath, PEER, ...args], { stdio: 'ignore' });
   const lines = () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as LogLine) : []);
-  for (let i = 0; i < 100 && !lines().some((l) => l.ev === 'listening'); i++) await sleep(100);
-  if (!lines().some((l) => l.ev === 'listening')) throw new Error(`the quiche server did not start: ${existsSync(log) ? readFileSync(log, 'utf8') : 'no log'}`);
+  const up = () => lines().filter((l) => l.ev === 'listening').length >= sockets;
+  for (let i = 0; i < 100 && !up(); i++) await sleep(100);
+  if (!up()) throw new Error(`the quiche server did not start: ${existsSync(log) ? readFileSync(log, 'utf8') : 'no log'}`);
   return { p, log, lines };
 }
 
@@ -196,6 +198,32 @@ privileged('quiche server follows a client port rebinding mid-upload and logs {"
     t.deepEqual(lines.filter((l) => l.ev === 'remote'), [{ ev: 'remote', remote: `127.0.0.1:${p2}` }]);
   } finally {
     ns.destroy();
+  }
+});
+
+privileged('quiche server on *:port answers on every address from that address: a VIP on lo and its link address, from another namespace', async (t) => {
+  const [srvNs, clNs] = [new Netns('qs-quiche'), new Netns('qs-quiche')];
+  const f = files(64 * 1024, 64 * 1024);
+  try {
+    srvNs.ip('link', 'add', 'e0', 'type', 'veth', 'peer', 'name', 'e1', 'netns', clNs.name);
+    srvNs.ip('addr', 'add', '10.0.0.1/24', 'dev', 'e0');
+    srvNs.ip('addr', 'add', '192.0.2.10/32', 'dev', 'lo'); // a VIP, as on a direct-routing real server
+    srvNs.ip('link', 'set', 'e0', 'up');
+    clNs.ip('addr', 'add', '10.0.0.2/24', 'dev', 'e1');
+    clNs.ip('link', 'set', 'e1', 'up');
+    clNs.ip('route', 'add', '192.0.2.10/32', 'via', '10.0.0.1');
+    const srv = await startServer(srvNs, f, '0002', PORT, '*', 3);
+    t.deepEqual(srv.lines().map((l) => l.addr).sort(), [`10.0.0.1:${PORT}`, `127.0.0.1:${PORT}`, `192.0.2.10:${PORT}`]);
+    for (const ip of ['192.0.2.10', '10.0.0.1']) {
+      const out = path.join(f.dir, `out-${ip}`);
+      const c = await runClient(clNs, ['--connect', `${ip}:${PORT}`, '--upload', f.up, '--out', out, '--idle-timeout-ms', '3000']);
+      t.is(c.code, 0, `${ip}: ${c.err}`);
+      t.is(sha256(out), sha256(f.down), ip);
+    }
+    t.is(srv.lines().filter((l) => l.ev === 'upload' && l.sha256 === sha256(f.up)).length, 2);
+  } finally {
+    srvNs.destroy();
+    clNs.destroy();
   }
 });
 

@@ -9,6 +9,7 @@ import { X509Certificate, createHash, createHmac, createPrivateKey, randomBytes,
 import { createReadStream, openSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import type { ReadableStream, WritableStream } from 'node:stream/web';
 import Logger, { LogLevel } from '@matrixai/logger';
@@ -131,19 +132,27 @@ async function server(argv: string[]): Promise<void> {
   process.on('uncaughtException', (e) => log({ ev: 'error', msg: `internal: ${message(e)}` }));
 
   const [host, port] = splitEndpoint(a.listen);
-  const srv = new QUICServer({
-    crypto: lbCrypto(lb, sid),
-    config: { key, cert, verifyPeer: false, applicationProtos: [ALPN], maxIdleTimeout: a['idle-timeout-ms'], readableChunkSize: CHUNK, ...keyLog() },
-    logger: quiet,
-  });
-  srv.addEventListener(events.EventQUICServerConnection.name, (evt) => serve((evt as events.EventQUICServerConnection).detail, a.download, log));
-  try {
-    await srv.start({ host, port });
-  } catch (e) {
-    throw new Error(`cannot listen on ${a.listen}: ${message(e)}`);
+  const crypto = lbCrypto(lb, sid);
+  const config = { key, cert, verifyPeer: false, applicationProtos: [ALPN], maxIdleTimeout: a['idle-timeout-ms'], readableChunkSize: CHUNK, ...keyLog() };
+  // Node cannot choose a datagram's source address (no IP_PKTINFO): a wildcard socket answers a VIP
+  // from the route's address and the client drops it, so `*` is a socket on each IPv4 address there is now
+  for (const h of host === '*' ? localIPv4() : [host]) {
+    const srv = new QUICServer({ crypto, config, logger: quiet });
+    srv.addEventListener(events.EventQUICServerConnection.name, (evt) => serve((evt as events.EventQUICServerConnection).detail, a.download, log));
+    try {
+      await srv.start({ host: h, port });
+    } catch (e) {
+      throw new Error(`cannot listen on ${addr(h, port)}: ${message(e)}`);
+    }
+    log({ ev: 'listening', addr: addr(srv.host, srv.port) });
   }
-  log({ ev: 'listening', addr: addr(srv.host, srv.port) });
   process.on('SIGTERM', () => process.exit(0));
+}
+
+/** The host's IPv4 addresses (in its network namespace), loopback included. */
+function localIPv4(): string[] {
+  const all = Object.values(os.networkInterfaces()).flatMap((l) => l ?? []);
+  return [...new Set(all.filter((i) => i.family === 'IPv4').map((i) => i.address))];
 }
 
 /** One connection: its first bidirectional stream carries the upload in and the download out, at once. */
@@ -283,8 +292,7 @@ function parseFlags<T extends z.AnyZodObject>(schema: T, argv: string[]): z.outp
 
 function splitEndpoint(s: string): [string, number] {
   const i = s.lastIndexOf(':');
-  const host = s.slice(0, i);
-  return [host === '*' ? '0.0.0.0' : host, Number(s.slice(i + 1))];
+  return [s.slice(0, i), Number(s.slice(i + 1))];
 }
 
 async function openFile(file: string, flags: 'r' | 'w', what: string): Promise<FileHandle> {
