@@ -20,6 +20,8 @@ import { UsageError } from '../../src/control/errors.js';
 import { encodeCid, firstOctet, type LbConfig } from '../../src/quic/quic-lb.js';
 
 const ALPN = 'quicsteer-test';
+// the TLS server name the client asks for (the test certificates' CN; clients do not verify it)
+const SERVER_NAME = 'quicsteer-test';
 // @matrixai/quic makes every CID (its server's from sign(), its client's random) quiche's maximum, 20 bytes
 const CID_LEN = 20;
 // file chunks handed to a stream, and the stream's read buffer: memory stays bounded whatever the file size
@@ -222,7 +224,7 @@ async function client(argv: string[]): Promise<void> {
       host,
       port,
       localHost: '0.0.0.0',
-      serverName: ALPN,
+      serverName: SERVER_NAME,
       crypto: { ops: { randomBytes: async (b: ArrayBuffer) => void randomFillSync(bytes(b)) } },
       config: { verifyPeer: false, applicationProtos: [ALPN], maxIdleTimeout: idle, readableChunkSize: CHUNK, ...keyLog() },
       logger: quiet,
