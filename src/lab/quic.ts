@@ -27,13 +27,6 @@ export interface QuicServerOptions {
   log?: boolean;
 }
 
-/** A throwaway self-signed EC P-256 certificate for the name quicsteer-test: dir/cert.pem and dir/key.pem. */
-export function testCertificate(dir: string): { cert: string; key: string } {
-  const [cert, key] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=quicsteer-test'], { stdio: 'ignore' });
-  return { cert, key };
-}
-
 export class QuicServer {
   readonly dir = tempDir('qs-quic');
   readonly logFile = path.join(this.dir, 'server.log');
