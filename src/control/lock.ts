@@ -65,13 +65,21 @@ function describeSelf(): string {
   return `quicsteer ${args.join(' ')}`.trim();
 }
 
-/** Takes the lock file's flock within --wait seconds (else fails naming the holder and `what` it guards); returns its fd. */
-function acquire(file: string, what: string): number {
+/** Opens a lock file: a regular file in the lock directory, never through a link. */
+function openLock(file: string): number {
   ensureLockDir();
   const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw new RuntimeError(`refusing the lock file ${file}: not a regular file`);
+  }
+  return fd;
+}
+
+/** With the flock taken (`taken`; else the fd is closed and `refused` thrown): the file names this process for whoever waits. */
+function markHeld(fd: number, taken: boolean, refused: () => string): number {
   try {
-    if (!fstatSync(fd).isFile()) throw new RuntimeError(`refusing the lock file ${file}: not a regular file`);
-    if (!flockWithin(fd, waitSeconds * 1000)) throw new RuntimeError(`${what} is being changed by ${holderOf(file)}; gave up after ${waitSeconds} s (--wait <seconds> to wait longer)`);
+    if (!taken) throw new RuntimeError(refused());
     ftruncateSync(fd, 0);
     writeSync(fd, `${process.pid}\n${describeSelf()}\n`, 0);
   } catch (e) {
@@ -79,6 +87,12 @@ function acquire(file: string, what: string): number {
     throw e;
   }
   return fd;
+}
+
+/** Takes the lock file's flock within --wait seconds (else fails naming the holder and `what` it guards); returns its fd. */
+function acquire(file: string, what: string): number {
+  const fd = openLock(file);
+  return markHeld(fd, flockWithin(fd, waitSeconds * 1000), () => `${what} is being changed by ${holderOf(file)}; gave up after ${waitSeconds} s (--wait <seconds> to wait longer)`);
 }
 
 function release(fd: number): void {
@@ -122,7 +136,36 @@ export function withWriteLock<T>(pin: string, fn: () => T): T {
  */
 export async function withDirectorLock<T>(state: string, fn: () => Promise<T>): Promise<T> {
   const abs = path.resolve(state);
-  const fd = acquire(path.join(LOCK_DIR, `director-${createHash('sha256').update(abs).digest('hex').slice(0, 24)}.lock`), `the director (state ${abs})`);
+  const fd = acquire(directorLockFile(abs), `the director (state ${abs})`);
+  try {
+    return await fn();
+  } finally {
+    release(fd);
+  }
+}
+
+/** The lock file `director apply`, `remove` and `health` take for a state file. */
+export function directorLockFile(state: string): string {
+  return path.join(LOCK_DIR, `director-${createHash('sha256').update(path.resolve(state)).digest('hex').slice(0, 24)}.lock`);
+}
+
+/**
+ * withDirectorLock for a daemon (`director health`): it waits for as long as a writer holds the
+ * lock, without blocking its event loop (its other probes go on), so a long apply delays a weight
+ * change and never drops it. Resolves undefined, without running `fn`, if `signal` aborts first.
+ */
+export async function withDirectorLockPatient<T>(state: string, fn: () => Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  const fd = openLock(directorLockFile(state));
+  let taken = native().flock(fd, 'ex');
+  while (!taken && !signal.aborted) {
+    await new Promise((r) => setTimeout(r, 50));
+    taken = native().flock(fd, 'ex');
+  }
+  if (!taken) {
+    closeSync(fd);
+    return undefined;
+  }
+  markHeld(fd, true, () => '');
   try {
     return await fn();
   } finally {
@@ -136,17 +179,8 @@ export async function withDirectorLock<T>(state: string, fn: () => Promise<T>): 
  * Returns its release.
  */
 export function holdAgentLock(pin: string): () => void {
-  ensureLockDir();
   const file = lockFileOf(pin).replace(/\.lock$/, '.agent.lock');
-  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
-  try {
-    if (!fstatSync(fd).isFile()) throw new RuntimeError(`refusing the lock file ${file}: not a regular file`);
-    if (!native().flock(fd, 'ex')) throw new RuntimeError(`another quicsteer agent runs for ${path.resolve(pin)} (${holderOf(file)}): one agent per pin path`);
-    ftruncateSync(fd, 0);
-    writeSync(fd, `${process.pid}\n${describeSelf()}\n`, 0);
-  } catch (e) {
-    closeSync(fd);
-    throw e;
-  }
+  const fd = openLock(file);
+  markHeld(fd, native().flock(fd, 'ex'), () => `another quicsteer agent runs for ${path.resolve(pin)} (${holderOf(file)}): one agent per pin path`);
   return () => release(fd);
 }

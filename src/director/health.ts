@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { endpoint, ipvsadm, normIp } from './ipvs.js';
+import { withDirectorLockPatient } from '../control/lock.js';
 import type { DirectorFileT, ListenerT } from './config.js';
 import type { HealthT } from '../control/schemas.js';
 
@@ -121,6 +122,8 @@ export interface HealthOptions {
   /** program run on each transition with: up|down <vip:port> <rs:port> [server-id] */
   notify?: string;
   signal: AbortSignal;
+  /** the director state file whose lock `director apply` and `remove` hold: each weight change takes it too */
+  state?: string;
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -181,7 +184,9 @@ export async function runHealth(file: DirectorFileT, o: HealthOptions): Promise<
       const { listener: vip, realServer: rs } = names(l, r);
       const tracker = new HealthTracker('up', l.health);
       return probeLoop({ address: normIp(r.address), port: r.port }, tracker, o.signal, async (to) => {
-        await ipvsadm(['-e', '-u', vip, '-r', rs, '-g', '-w', String(to === 'down' ? 0 : r.weight)]);
+        // one writer of the IPVS table at a time: an apply or remove running now finishes first
+        const set = () => ipvsadm(['-e', '-u', vip, '-r', rs, '-g', '-w', String(to === 'down' ? 0 : r.weight)]);
+        await (o.state === undefined ? set() : withDirectorLockPatient(o.state, set, o.signal));
         const t: Transition = { listener: vip, realServer: rs, serverId: r.serverId, from: to === 'down' ? 'up' : 'down', to, at: new Date().toISOString() };
         await o.onTransition(t);
         if (o.notify) await notify(o.notify, t);

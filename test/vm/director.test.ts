@@ -10,6 +10,7 @@ import { Netns, sh } from '../helpers/netns.js';
 import { cli, cliJson, SHIM } from '../helpers/cli.js';
 import { QuicServer } from '../helpers/quic-server.js';
 import { ROOT } from '../helpers/paths.js';
+import { directorLockFile } from '../../src/control/lock.js';
 
 const VIP = '198.51.100.10';
 const DR_PORT = 4433; // node UDP servers on the VIP: the DR round trip
@@ -23,6 +24,16 @@ const STATE = path.join(dir, 'director.json');
 
 const ipvsSave = () => execFileSync('ipvsadm', ['-S', '-n'], { encoding: 'utf8' });
 const director = (...args: string[]) => cli(['director', ...args, '--state', STATE]);
+
+/** Seconds until `ok()` holds, polled every 250 ms; NaN after `limitS`. */
+async function waitFor(ok: () => boolean, limitS: number): Promise<number> {
+  const t0 = Date.now();
+  while (!ok()) {
+    if (Date.now() - t0 > limitS * 1000) return NaN;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return (Date.now() - t0) / 1000;
+}
 
 function writeFile(name: string, v: unknown): string {
   const f = path.join(dir, name);
@@ -148,25 +159,17 @@ vmTest('health: a real QUIC server that stops answering gets weight 0 within int
   const daemon: ChildProcess = spawn(process.execPath, [SHIM, 'director', 'health', '--state', STATE, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
   daemon.stdout!.on('data', (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean)));
   const weight = () => Number(/-r 192\.0\.2\.2:5433 -g -w (\d+)/.exec(ipvsSave())![1]);
-  const waitFor = async (want: (w: number) => boolean, limitS: number) => {
-    const t0 = Date.now();
-    while (!want(weight())) {
-      if (Date.now() - t0 > limitS * 1000) return NaN;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    return (Date.now() - t0) / 1000;
-  };
   try {
     await new Promise((r) => setTimeout(r, 6000)); // a healthy round first
     t.is(weight(), 5);
     rs2Quic.stop();
     // interval 5 s x unhealthy threshold 2, plus one probe timeout (2 s), plus slack for a TCG VM
-    const down = await waitFor((w) => w === 0, 5 * 2 + 2 + 8);
+    const down = await waitFor(() => weight() === 0, 5 * 2 + 2 + 8);
     t.false(Number.isNaN(down), `weight 0 within the bound; log: ${log.join(' | ')}`);
     t.log(`dead server detected after ${down.toFixed(1)} s (interval 5 s, unhealthy threshold 2, timeout 2 s)`);
     t.is(Number(/-r 192\.0\.2\.1:5433 -g -w (\d+)/.exec(ipvsSave())![1]), 1, 'the other real server keeps its weight');
     rs2Quic.start();
-    const up = await waitFor((w) => w === 5, 5 * 2 + 8);
+    const up = await waitFor(() => weight() === 5, 5 * 2 + 8);
     t.false(Number.isNaN(up), `weight restored; log: ${log.join(' | ')}`);
     t.log(`recovered server restored after ${up.toFixed(1)} s (healthy threshold 2)`);
     // the daemon logs a transition right after its ipvsadm call: let the line arrive
@@ -174,6 +177,46 @@ vmTest('health: a real QUIC server that stops answering gets weight 0 within int
     const transitions = log.map((l) => JSON.parse(l) as { realServer: string; serverId: string; to: string });
     t.deepEqual(transitions.map((x) => [x.realServer, x.serverId, x.to]), [[`${RS.rs2}:${QUIC_PORT}`, '0002', 'down'], [`${RS.rs2}:${QUIC_PORT}`, '0002', 'up']]);
   } finally {
+    daemon.kill('SIGTERM');
+    quic.forEach((q) => q.destroy());
+  }
+});
+
+vmTest('director health waits while a director apply holds the state lock: the dead server keeps its weight until the lock is free, then gets weight 0 (no ipvsadm call interleaves with an apply)', async (t) => {
+  const quic = (['rs1', 'rs2'] as const).flatMap((r) => [QUIC_PORT, DR_PORT].map((port) => new QuicServer(lab.rs[r].name, RS[r], port)));
+  quic.forEach((q) => q.start());
+  t.is(director('apply', '-f', writeFile('h.json', listeners({ rs1: 1, rs2: 5 }))).code, 0);
+  const log: string[] = [];
+  const daemon: ChildProcess = spawn(process.execPath, [SHIM, 'director', 'health', '--state', STATE, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  daemon.stdout!.on('data', (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean)));
+  const weight = () => Number(/-r 192\.0\.2\.2:5433 -g -w (\d+)/.exec(ipvsSave())![1]);
+  // a writer holding the director's lock, as a long apply does (flock(1) on the same lock file)
+  // (its own process group: the sleep it runs inherits the locked fd, so both go at release)
+  const holder = spawn('flock', ['-x', directorLockFile(STATE), 'sleep', '60'], { stdio: 'ignore', detached: true });
+  const release = () => {
+    try {
+      process.kill(-holder.pid!, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  };
+  try {
+    await new Promise((r) => setTimeout(r, 6000)); // a healthy round first
+    quic[2]!.stop(); // rs2 on QUIC_PORT
+    // past the bound within which the health test above (its control: no lock held) sees weight 0
+    await new Promise((r) => setTimeout(r, (5 * 2 + 2 + 8) * 1000));
+    t.is(weight(), 5, 'while the lock is held the weight stays');
+    t.deepEqual(log, [], 'no transition reported while waiting');
+    const t0 = Date.now();
+    release();
+    const down = await waitFor(() => weight() === 0, 10);
+    t.false(Number.isNaN(down), `weight 0 once the lock is free; log: ${log.join(' | ')}`);
+    t.log(`the waiting transition landed ${((Date.now() - t0) / 1000).toFixed(1)} s after the lock was released`);
+    for (let i = 0; i < 50 && log.length < 1; i++) await new Promise((r) => setTimeout(r, 100));
+    t.deepEqual(log.map((l) => (JSON.parse(l) as { to: string }).to), ['down'], 'one transition, reported after its ipvsadm call');
+    t.is(daemon.exitCode, null, 'the daemon waited and went on (it did not give up after --wait)');
+  } finally {
+    release();
     daemon.kill('SIGTERM');
     quic.forEach((q) => q.destroy());
   }
@@ -280,14 +323,6 @@ vmTest('keepalived from `director keepalived`: its MISC_CHECK runs quicsteer pro
   ka.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   const weight = () => Number(/-r 192\.0\.2\.2:5433 -g -w (\d+)/.exec(ipvsSave())?.[1]);
   const notified = () => readFileSync(calls, { encoding: 'utf8', flag: 'a+' }).trim().split('\n').filter(Boolean);
-  const waitFor = async (ok: () => boolean, limitS: number) => {
-    const t0 = Date.now();
-    while (!ok()) {
-      if (Date.now() - t0 > limitS * 1000) return NaN;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    return (Date.now() - t0) / 1000;
-  };
   try {
     t.false(Number.isNaN(await waitFor(() => weight() === 5, 20)), `keepalived made the listeners; log:\n${log}`);
     await new Promise((r) => setTimeout(r, 6000)); // a healthy round of checks first

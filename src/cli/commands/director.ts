@@ -13,7 +13,7 @@ async function loadFile(file: string) {
   return readConfigFile(file, DirectorFile);
 }
 
-async function health(file: Awaited<ReturnType<typeof loadFile>>, notify: string | undefined, asJson: boolean): Promise<void> {
+async function health(file: Awaited<ReturnType<typeof loadFile>>, state: string, notify: string | undefined, asJson: boolean): Promise<void> {
   const { runHealth } = await import('../../director/health.js');
   const ac = new AbortController();
   const stop = () => ac.abort();
@@ -24,6 +24,7 @@ async function health(file: Awaited<ReturnType<typeof loadFile>>, notify: string
   await runHealth(file, {
     signal: ac.signal,
     notify,
+    state,
     onTransition: (t) =>
       out(asJson ? json(t) : `${t.at} ${t.listener} ${t.realServer}${t.serverId ? ` (server ${t.serverId})` : ''}: ${t.from} -> ${t.to}${t.to === 'down' ? ', weight 0' : ', weight restored'}\n`),
   });
@@ -58,7 +59,7 @@ export function directorCommand(): Command {
             ? `${r.calls.join('\n')}\n${opts.dryRun ? `(dry run, ${from}: nothing changed)` : 'applied'}\n`
             : `no changes${opts.dryRun ? ` (dry run, ${from})` : ''}\n`,
       );
-      if (opts.health && !opts.dryRun) await health(file, opts.notify, !!opts.json);
+      if (opts.health && !opts.dryRun) await health(file, opts.state, opts.notify, !!opts.json);
     });
   d.command('status')
     .description('the services quicsteer manages, as IPVS has them now')
@@ -111,7 +112,7 @@ export function directorCommand(): Command {
       await checkIpvs();
       const { zeroWeightWarnings } = await import('../../director/config.js');
       warn(zeroWeightWarnings(f, { health: true }));
-      await health(f, opts.notify, !!opts.json);
+      await health(f, opts.state, opts.notify, !!opts.json);
     });
   d.command('keepalived')
     .description('print a keepalived configuration for the file: IPVS-DR services checked by quicsteer probe, and with --vrrp a VRRP instance for the VIPs')
