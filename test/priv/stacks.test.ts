@@ -14,8 +14,10 @@ import type { Stack } from '../../src/lab/peer.js';
 import { assertWireCidsDecoded, checkStackEvent, type StackRow } from '../helpers/migration.js';
 
 const OPTIONS: LabOptions = { director: 'neigh', uploadBytes: 8 << 20, downloadBytes: 20 << 20, rate: '50mbit', eventAfterMs: 1000, timeoutS: 60, captureCids: true };
-// quiche's stall after a rebinding (test/helpers/migration.ts checkStackEvent): repeats allowed per test
-const MAX_STALLS = 6;
+// quiche's stall after a rebinding (test/helpers/migration.ts checkStackEvent): repeats allowed per
+// test. Measured while writing this: 7 of 13 runs with quicsteer stalled (2 of 5 with quiche's own
+// client, 5 of 8 with quic-go's), so at about one in two, 10 repeats leave one test failing in 2,000.
+const MAX_STALLS = 10;
 
 type Server = Exclude<Stack, 'ngtcp2'>;
 const CASES: { server: Server; client: Server; event: 'director-move' | 'nat-rebinding' }[] = [
