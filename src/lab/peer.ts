@@ -3,13 +3,10 @@
 // (src/lab/quic.ts). quiche (npm @matrixai/quic) and quic-go (Debian 0.29): the small peer programs
 // under test/stacks, which share one protocol (one bidirectional stream: the client uploads a file
 // while the server sends one back), so any of their clients talks to any of their servers.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { claimChild } from './owner.js';
-import { QuicServer, liveServers, testCertificate } from './quic.js';
-import { tempDir } from './tmp.js';
+import { NetnsServer, QuicServer } from './quic.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 
@@ -89,22 +86,19 @@ export class Ngtcp2Server extends QuicServer implements LabServer {
 type PeerLine = { ev: string; remote?: string; bytes?: number; sha256?: string; msg?: string; addr?: string };
 
 /** A test/stacks peer program as a server: JSON lines in its log (the contract in test/stacks/README.md). */
-export class PeerServer implements LabServer {
-  readonly dir = tempDir('qs-quic');
-  readonly logFile = path.join(this.dir, 'server.log');
+export class PeerServer extends NetnsServer implements LabServer {
   readonly download = path.join(this.dir, 'data.bin');
-  #p: ChildProcess | undefined;
 
   constructor(
     readonly stack: Exclude<Stack, 'ngtcp2'>,
-    readonly ns: string,
+    ns: string,
     readonly addr: string,
     readonly port: number,
     readonly sid: string,
     readonly cid: CidPlan,
     readonly idleTimeoutMs: number,
   ) {
-    testCertificate(this.dir);
+    super(ns);
   }
 
   start(): void {
@@ -114,16 +108,12 @@ export class PeerServer implements LabServer {
       '--sid', this.sid, '--cid-first-octet', this.cid.firstOctet.toString(16), '--cid-len', String(this.cid.len),
       '--download', this.download, '--log', this.logFile, '--idle-timeout-ms', String(this.idleTimeoutMs),
     ];
-    const err = openSync(path.join(d, 'server.stderr'), 'a');
-    this.#p = spawn('ip', ['netns', 'exec', this.ns, ...peerProgram(this.stack), ...args], { stdio: ['ignore', err, err] });
-    closeSync(err);
-    claimChild(this.#p);
-    liveServers.add(this);
+    this.run([...peerProgram(this.stack), ...args], path.join(d, 'server.stderr'));
   }
 
   async ready(): Promise<void> {
     for (const t0 = Date.now(); !this.#lines(this.log()).some((l) => l.ev === 'listening'); await sleep(50)) {
-      if (Date.now() - t0 > 15_000 || this.#p?.exitCode !== null) throw new Error(`lab: ${this.stack} server in ${this.ns} did not listen: ${this.#stderr()}`);
+      if (Date.now() - t0 > 15_000 || !this.running) throw new Error(`lab: ${this.stack} server in ${this.ns} did not listen: ${this.#stderr()}`);
     }
   }
 
@@ -145,14 +135,6 @@ export class PeerServer implements LabServer {
     });
   }
 
-  log(): string {
-    try {
-      return readFileSync(this.logFile, 'utf8');
-    } catch {
-      return '';
-    }
-  }
-
   handshook(log: string): boolean {
     return this.#lines(log).some((l) => l.ev === 'conn');
   }
@@ -167,17 +149,6 @@ export class PeerServer implements LabServer {
 
   cidProblem(): string | undefined {
     return undefined;
-  }
-
-  stop(): void {
-    this.#p?.kill('SIGKILL');
-    this.#p = undefined;
-    liveServers.delete(this);
-  }
-
-  destroy(): void {
-    this.stop();
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -27,26 +27,31 @@ export interface QuicServerOptions {
   log?: boolean;
 }
 
-export class QuicServer {
+/** A server process in a namespace, its files (certificate, log) in a temp dir of its own; killed with the test process. */
+export class NetnsServer {
   readonly dir = tempDir('qs-quic');
   readonly logFile = path.join(this.dir, 'server.log');
   #p: ChildProcess | undefined;
 
-  constructor(readonly ns: string, readonly addr: string, readonly port: number, readonly opts: QuicServerOptions = {}) {
+  constructor(readonly ns: string) {
     testCertificate(this.dir);
   }
 
-  start(): void {
-    const env = Object.entries(this.opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
-    const verbosity = this.opts.log ? ['--no-quic-dump', '--no-http-dump'] : ['--quiet'];
-    const out = this.opts.log ? openSync(this.logFile, 'a') : 'ignore';
-    this.#p = spawn('ip', ['netns', 'exec', this.ns, 'env', ...env, 'gtlsserver', ...verbosity, '-d', this.dir, this.addr, String(this.port), path.join(this.dir, 'key.pem'), path.join(this.dir, 'cert.pem')], { stdio: ['ignore', out, out] });
-    if (typeof out === 'number') closeSync(out);
+  /** Starts argv in the namespace, its stdout and stderr appended to `out` (else dropped). */
+  protected run(argv: string[], out?: string): void {
+    const fd = out ? openSync(out, 'a') : 'ignore';
+    this.#p = spawn('ip', ['netns', 'exec', this.ns, ...argv], { stdio: ['ignore', fd, fd] });
+    if (typeof fd === 'number') closeSync(fd);
     claimChild(this.#p);
     liveServers.add(this);
   }
 
-  /** The log so far ('' without `log`). */
+  /** started and not exited */
+  protected get running(): boolean {
+    return !!this.#p && this.#p.exitCode === null && this.#p.signalCode === null;
+  }
+
+  /** The log so far ('' if there is none). */
   log(): string {
     try {
       return readFileSync(this.logFile, 'utf8');
@@ -64,5 +69,18 @@ export class QuicServer {
   destroy(): void {
     this.stop();
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Debian's ngtcp2 example server (gtlsserver, HTTP/3 over GnuTLS) serving files from its dir. */
+export class QuicServer extends NetnsServer {
+  constructor(ns: string, readonly addr: string, readonly port: number, readonly opts: QuicServerOptions = {}) {
+    super(ns);
+  }
+
+  start(): void {
+    const env = Object.entries(this.opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
+    const verbosity = this.opts.log ? ['--no-quic-dump', '--no-http-dump'] : ['--quiet'];
+    this.run(['env', ...env, 'gtlsserver', ...verbosity, '-d', this.dir, this.addr, String(this.port), path.join(this.dir, 'key.pem'), path.join(this.dir, 'cert.pem')], this.opts.log ? this.logFile : undefined);
   }
 }
