@@ -26,7 +26,7 @@ import { Netns, sh } from './netns.js';
 import { claimChild } from './owner.js';
 import { serverIssuedCids, udpDatagrams } from './pcap.js';
 import { cidPlan, clientCommand, Ngtcp2Server, PeerServer, type CidPlan, type LabServer, type Stack } from './peer.js';
-import { tempDir } from './tmp.js';
+import { rootOnlyScripts, tempDir } from './tmp.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const QUICSTEER = path.join(ROOT, 'scripts/quicsteer.mjs');
@@ -307,7 +307,7 @@ export class MigrationLab {
       this.nat.ip('route', 'add', `${VIP}/32`, 'dev', 'n1');
       const file = this.#writeDirectorFile('director.json', this.#pool.map((name) => ({ name, weight: 1 })));
       dirs.forEach(([, , , who], i) => {
-        const conf = this.#quicsteer('director', ['director', 'keepalived', '-f', file, '--quicsteer', this.#probeWrapper(), '--router-id', `qs-${who}`,
+        const conf = this.#quicsteer('director', ['director', 'keepalived', '-f', file, '--quicsteer', path.join(rootOnlyScripts('lab'), 'quicsteer'), '--router-id', `qs-${who}`,
           '--vrrp', 'd0', '--vrrp-id', VRRP_ID, '--priority', i === 0 ? '150' : '100', '--state', i === 0 ? 'master' : 'backup']).stdout;
         writeFileSync(path.join(this.tmp, `keepalived-${who}.conf`), conf);
       });
@@ -367,21 +367,6 @@ export class MigrationLab {
     const hops = via.flatMap((d) => ['nexthop', 'via', d === 'dir1' ? DIRECTOR_IP : DIRECTOR2_IP]);
     this.nat.ip('route', 'replace', `${VIP}/32`, ...hops);
   }
-
-  /**
-   * keepalived runs check scripts only from paths no other user can write (enable_script_security):
-   * the checkout may sit under /tmp, so its checks call a root-owned wrapper in a root-only directory.
-   */
-  #probeWrapper(): string {
-    const dir = `/run/quicsteer/lab-${process.pid}`;
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
-    const f = path.join(dir, 'quicsteer');
-    writeFileSync(f, `#!/bin/sh\nexec ${process.execPath} ${QUICSTEER} "$@"\n`, { mode: 0o755 });
-    this.#wrapperDir = dir;
-    return f;
-  }
-
-  #wrapperDir: string | undefined;
 
   #in(ns: Netns, ...cmd: string[]): string {
     return sh('ip', 'netns', 'exec', ns.name, ...cmd);
@@ -910,7 +895,6 @@ export class MigrationLab {
 
   destroy(): void {
     for (const p of Object.values(this.#keepalived)) p?.kill('SIGKILL');
-    if (this.#wrapperDir) rmSync(this.#wrapperDir, { recursive: true, force: true });
     for (const q of Object.values(this.quic)) q.destroy();
     this.#napi?.close();
     // what setup changed inside the namespaces (they go next anyway; this keeps the tools honest)

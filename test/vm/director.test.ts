@@ -1,10 +1,10 @@
 // In a VM with a real IPVS: the director reconciles IPVS-DR services through ipvsadm, real servers
 // answer the client directly, and health checks with a real QUIC server drive weights to 0 and back.
 import test from 'ava';
-import { tempDir } from '../helpers/tmp.js';
+import { rootOnlyScripts, tempDir } from '../helpers/tmp.js';
 import { inVm, vmTest } from '../helpers/vm.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Netns, sh } from '../helpers/netns.js';
 import { cli, cliJson, SHIM } from '../helpers/cli.js';
@@ -304,13 +304,9 @@ vmTest('remove takes away what quicsteer manages, and nothing else', (t) => {
 });
 
 vmTest('keepalived from `director keepalived`: its MISC_CHECK runs quicsteer probe, a dead QUIC server gets weight 0 and back, and notify_down/notify_up run the --notify program with the arguments director health gives it', async (t) => {
-  // keepalived runs check programs only from paths no other user can write: a root-only directory
-  const bin = `/run/quicsteer/vm-director-${process.pid}`;
-  mkdirSync(bin, { recursive: true, mode: 0o755 });
+  // keepalived runs check programs only from paths no other user can write (rootOnlyScripts)
   const calls = path.join(dir, 'notify.log');
-  writeFileSync(path.join(bin, 'quicsteer'), `#!/bin/sh\nexec ${process.execPath} ${path.join(ROOT, 'scripts/quicsteer.mjs')} "$@"\n`);
-  writeFileSync(path.join(bin, 'notify'), `#!/bin/sh\necho "$*" >> ${calls}\n`);
-  for (const f of ['quicsteer', 'notify']) chmodSync(path.join(bin, f), 0o755);
+  const bin = rootOnlyScripts('vm-director', { notify: `echo "$*" >> ${calls}` });
   const conf = path.join(dir, 'keepalived.conf');
   const gen = cli(['director', 'keepalived', '-f', writeFile('k.json', listeners({ rs1: 1, rs2: 5 })), '--quicsteer', path.join(bin, 'quicsteer'), '--notify', path.join(bin, 'notify'), '-o', conf]);
   t.is(gen.code, 0, gen.stderr);
