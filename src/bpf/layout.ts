@@ -32,6 +32,23 @@ export const MAX_KEYS = 256;
 /** Slots of the per-CPU decrypt-once cache (QS_LB_CACHE_SLOTS). */
 export const LB_CACHE_SLOTS = 4096;
 
+/**
+ * gQUIC (Q043, Q046, Q050) on a VIP: QS_VIP_F_GQUIC, a flag in qs_vip.cid_format beside the IETF
+ * layout (CID_FORMAT_MASK), so the VIP table keeps its layout. Owners come from a Maglev table of
+ * GQUIC_RING entries per generation (qs_gquic_ring), indexed by qs_hash(the 8-byte client CID) % GQUIC_RING.
+ */
+export const VIP_F_GQUIC = 0x80;
+export const CID_FORMAT_MASK = 0x7f;
+export const GQUIC_RING = 65537;
+export const GQUIC_CID_LEN = 8;
+/** gQUIC version labels (big-endian on the wire): 'Q043', 'Q046', 'Q050'. */
+export const GquicVersion = { Q043: 0x51303433, Q046: 0x51303436, Q050: 0x51303530 } as const;
+/** enum qs_gquic_form, in counter order: a Q043 public header, Q046/Q050 long headers, and short headers (Q046/Q050 alike: no version on the wire). */
+export const GquicForms = ['Q043', 'Q046', 'Q050', 'SHORT'] as const;
+export type GquicFormName = (typeof GquicForms)[number];
+/** qs_gquic_stats: counter index = form * GQUIC_REASON_SLOTS + reason (room for reasons added later). */
+export const GQUIC_REASON_SLOTS = 32;
+
 /** enum qs_family */
 export const Family = { IPV4: 4, IPV6: 6 } as const;
 /** enum qs_cid_format */
