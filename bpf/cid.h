@@ -139,9 +139,9 @@ static __always_inline int decode_sid(__u8 *payload, __u32 plen, const __u8 *dat
 {
 	__u8 *cid = payload + dcid->off;
 	__u32 room = plen - dcid->off;   /* bytes the payload has from the DCID on */
-	__u32 cid_len;
+	__u32 cid_len, format = vip->cid_format & QS_CID_FORMAT_MASK;
 
-	if (vip->cid_format == QS_CID_QUIC_LB)
+	if (format == QS_CID_QUIC_LB)
 		return quic_lb_sid(cid, dcid->len, room, data_end, vip, live, gen, sid);
 
 	if (dcid->len == QS_DCID_LEN_UNKNOWN) {
@@ -151,9 +151,9 @@ static __always_inline int decode_sid(__u8 *payload, __u32 plen, const __u8 *dat
 	} else {
 		cid_len = dcid->len;
 	}
-	if (vip->cid_format == QS_CID_FIXED)
+	if (format == QS_CID_FIXED)
 		return fixed_sid(cid, cid_len, data_end, vip, sid);
-	if (vip->cid_format == QS_CID_MVFST)
+	if (format == QS_CID_MVFST)
 		return mvfst_sid(cid, cid_len, data_end, sid);
 	return QS_R_UNROUTABLE_CID;
 }

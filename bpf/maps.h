@@ -90,6 +90,24 @@ struct {
 	__array(values, struct qs_sync_inner);
 } qs_sync SEC(".maps");
 
+// The gQUIC owner table (Maglev, built by user space from the up servers): one half per generation
+// like the tables, QS_GQUIC_RING server IDs each (len 0: no owner). Written only into generations
+// that have a gQUIC VIP: no other generation reads it.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, QS_GENERATIONS * QS_GQUIC_RING);
+	__type(key, __u32);
+	__type(value, struct qs_server_id);
+} qs_gquic_ring SEC(".maps");
+
+// gQUIC packets per form and reason (beside qs_stats, which counts every packet once by reason).
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, QS_GQ_FORMS * QS_GQUIC_REASON_SLOTS);
+	__type(key, __u32);
+	__type(value, struct qs_counter);
+} qs_gquic_stats SEC(".maps");
+
 // Egress interfaces other than the ingress one, for bpf_redirect_map (keyed by ifindex).
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);

@@ -5,6 +5,7 @@
 #include "parsing.h"
 #include "quic.h"
 #include "cid.h"
+#include "gquic.h"
 #include "stats.h"
 #include "table.h"
 
@@ -54,8 +55,11 @@ struct qs_pkt {
 	const struct qs_vip *vip;
 };
 
-/* Ethernet / VLAN / IP / UDP up to the VIP lookup: QS_CONTINUE with *pkt set, or the reason to pass. */
-static __always_inline int parse_to_vip(struct xdp_md *ctx, __u32 gen, struct qs_pkt *pkt)
+/*
+ * Ethernet / VLAN / IP / UDP up to the VIP lookup: QS_CONTINUE with *pkt set, or the reason to pass.
+ * find_vip (a constant): 0 skips the lookup (pkt->vip NULL), for a frame whose VIP was found already.
+ */
+static __always_inline int parse_to_vip(struct xdp_md *ctx, __u32 gen, struct qs_pkt *pkt, const int find_vip)
 {
 	void *data_end = (void *)(long)ctx->data_end;
 	struct hdr_cursor nh = { .pos = (void *)(long)ctx->data };
@@ -108,8 +112,8 @@ static __always_inline int parse_to_vip(struct xdp_md *ctx, __u32 gen, struct qs
 	bench_stop(1, udp);
 	// port (network order as on the wire), family, pad: the key's last word, little-endian
 	vk.w[4] = (__u32)udp->dest | family << 16;
-	pkt->vip = vip_lookup(gen, &vk.key);
-	if (!pkt->vip)
+	pkt->vip = find_vip ? vip_lookup(gen, &vk.key) : NULL;
+	if (find_vip && !pkt->vip)
 		return QS_R_NOT_VIP;
 	// The UDP length, not the frame, bounds the payload (frames may carry Ethernet padding).
 	// The explicit upper bound is for older verifiers (6.1): the length is spilled across the VIP
@@ -124,36 +128,195 @@ static __always_inline int parse_to_vip(struct xdp_md *ctx, __u32 gen, struct qs
 	return QS_CONTINUE;
 }
 
-// What happens to the packet: the verdict, and the owner's counter slot when steered.
+// What happens to the packet: the verdict, the owner's counter slot when steered, and the gQUIC
+// form it is counted under (QS_GQ_NONE: not gQUIC).
 struct qs_verdict {
 	int action;
 	__u32 slot;
+	__u32 form;
 };
+
+/* Whether a server ID is this server's own (local IDs live in qs_live, one per generation). */
+static __always_inline int is_local(const struct qs_live *live, __u32 gen, const struct qs_server_id *sid)
+{
+	return keys_equal(sid, &live->local_id[gen_index(gen)], sizeof(*sid));
+}
+
+/*
+ * From a server ID on: local, the owner's state, the loop guard, and the MAC rewrite (XDP_TX or a
+ * devmap redirect). srv: sid's server entry when the caller has it (then sid is not local), else NULL.
+ */
+static __always_inline enum qs_reason steer(struct xdp_md *ctx, struct ethhdr *eth, const struct qs_live *live,
+					    __u32 gen, const struct qs_server_id *sid, const struct qs_server *srv,
+					    struct qs_verdict *v)
+{
+	union {
+		struct qs_mac_key key;
+		__u32 w[2];
+	} peer __attribute__((aligned(8)));
+
+	if (!srv) {
+		if (is_local(live, gen, sid))
+			return QS_R_LOCAL;
+		srv = server_lookup(gen, sid);
+		if (!srv)
+			return QS_R_UNKNOWN_SERVER;
+	}
+	if (srv->state == QS_SERVER_DRAIN)
+		return QS_R_PEER_DRAIN;
+	if (srv->state != QS_SERVER_UP)
+		return QS_R_PEER_DOWN;
+	bench_stop(5, srv);
+
+	// Only frames about to be steered pay for the loop-guard lookup.
+	peer.w[0] = *(const __u32 *)eth->h_source;
+	peer.w[1] = *(const __u16 *)(eth->h_source + 4);
+	if (is_peer(live, gen, &peer.key))
+		return QS_R_LOOP_GUARD;
+	bench_stop(6, srv);
+
+	if (srv->ifindex == 0 || srv->ifindex == ctx->ingress_ifindex) {
+		// back out where it came in: our MAC is the one the frame was sent to
+		__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+		v->action = XDP_TX;
+	} else {
+		// redirect first: if the egress port is missing, the frame goes up untouched
+		if (bpf_redirect_map(&qs_tx_ports, srv->ifindex, XDP_PASS) != XDP_REDIRECT)
+			return QS_R_NO_EGRESS;
+		__builtin_memcpy(eth->h_source, srv->src_mac, ETH_ALEN);
+		v->action = XDP_REDIRECT;
+	}
+	__builtin_memcpy(eth->h_dest, srv->mac, ETH_ALEN);
+	v->slot = srv->slot;
+	bench_stop(7, eth);
+	return QS_R_STEERED;
+}
+
+// qs_gquic_decide()'s answer in one int: what to do (QS_GQ_DO_*), the gQUIC form the packet is
+// counted under (QS_GQ_NONE as 7), and a reason (QS_GQ_DO_PASS) or a Maglev slot (QS_GQ_DO_RING).
+#define QS_GQ_DO_PASS 0   /* pass with the reason */
+#define QS_GQ_DO_ID 1     /* steer by the server ID the IETF layout read */
+#define QS_GQ_DO_RING 2   /* steer to the owner at the Maglev slot */
+#define QS_GQ_PACK_FORM_SHIFT 2
+#define QS_GQ_PACK_ARG_SHIFT 5
+#define QS_GQ_PACK_NONE 7
+_Static_assert(QS_GQ_FORMS < QS_GQ_PACK_NONE, "forms fit 3 bits");
+_Static_assert(QS_GQUIC_RING < 1 << (31 - QS_GQ_PACK_ARG_SHIFT), "slots fit");
+
+static __always_inline int gquic_pack(__u32 what, __u32 form, __u32 arg)
+{
+	return (int)(what | (form == QS_GQ_NONE ? QS_GQ_PACK_NONE : form) << QS_GQ_PACK_FORM_SHIFT | arg << QS_GQ_PACK_ARG_SHIFT);
+}
+
+/*
+ * What becomes of a gQUIC VIP's packet once decode_sid() read its CID as a short header's (r: its
+ * result, *ietf: the ID it read): the header is read again, and an IETF long header keeps r. Any
+ * other form goes by the ID the IETF layout read when this server or the server table knows it;
+ * else by the owner of its 8-byte client CID, at a slot of the Maglev table (the caller reads it).
+ *
+ * A global function, so the verifier walks it once, with r and the ID unknown: inlined, it was
+ * walked again for every way decode_sid() ends (AES, cache, each reason), and the program passed
+ * the verifier's million-instruction bound. It finds the UDP payload again (no VIP lookup): the
+ * caller passing the payload's offset made that offset, which differs with every VLAN and IP
+ * header shape, a value the verifier told states apart by, which blew up decode_sid() the same
+ * way. It reads *ietf and writes nothing of the caller's. Returns gquic_pack().
+ */
+__attribute__((noinline)) int qs_gquic_decide(struct xdp_md *ctx, int r, const struct qs_server_id *ietf)
+{
+	const __u8 *data_end = (const __u8 *)(long)ctx->data_end;
+	const struct qs_live *live = live_state();
+	struct qs_gquic_hdr h;
+	struct qs_pkt pkt;
+	int reason;
+	__u32 gen;
+
+	if (!live || !ietf)
+		return gquic_pack(QS_GQ_DO_PASS, QS_GQ_NONE, QS_R_MALFORMED);   /* unreachable */
+	gen = live->gen & (QS_GENERATIONS - 1);
+	reason = parse_to_vip(ctx, gen, &pkt, 0);
+	if (reason == QS_CONTINUE)
+		reason = parse_gquic(pkt.payload, pkt.plen, data_end, &h);
+	if (reason != QS_CONTINUE)
+		return gquic_pack(QS_GQ_DO_PASS, h.form, reason);   /* unreachable: the caller read it */
+
+	if (h.form == QS_GQ_NONE) {
+		// an IETF long header: the IETF layout's answer
+		if (r != QS_CONTINUE)
+			return gquic_pack(QS_GQ_DO_PASS, QS_GQ_NONE, r);
+		return gquic_pack(QS_GQ_DO_ID, QS_GQ_NONE, 0);
+	}
+	if (r == QS_CONTINUE && (is_local(live, gen, ietf) || server_lookup(gen, ietf))) {
+		// an ID this server knows: IETF QUIC, Q050 with a server-chosen CID, or a greased IETF
+		// header read as Q043; counted as gQUIC only under a gQUIC version
+		return gquic_pack(QS_GQ_DO_ID, h.form == QS_GQ_Q046 || h.form == QS_GQ_Q050 ? h.form : QS_GQ_NONE, 0);
+	}
+	if (!gquic_has_cid(&h, pkt.plen)) {
+		// a short header too short for a client CID is no gQUIC packet
+		if (h.form == QS_GQ_SHORT)
+			return gquic_pack(QS_GQ_DO_PASS, QS_GQ_NONE, r == QS_CONTINUE ? QS_R_UNKNOWN_SERVER : r);
+		return gquic_pack(QS_GQ_DO_PASS, h.form, QS_R_UNROUTABLE_CID);
+	}
+	reason = gquic_slot(pkt.payload + h.cid_off, data_end);
+	if (reason < 0)
+		return gquic_pack(QS_GQ_DO_PASS, h.form, QS_R_MALFORMED);   /* unreachable: checked above */
+	return gquic_pack(QS_GQ_DO_RING, h.form, reason);
+}
 
 /* The whole decision: returns the packet's reason; *v holds the XDP action (and slot if steered). */
 static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdict *v)
 {
 	const __u8 *data_end = (const __u8 *)(long)ctx->data_end;
 	struct qs_server_id sid __attribute__((aligned(8))) = {};
-	union {
-		struct qs_mac_key key;
-		__u32 w[2];
-	} peer __attribute__((aligned(8)));
 	const struct qs_live *live = live_state();
-	const struct qs_server *srv;
 	struct qs_dcid dcid;
 	struct qs_pkt pkt;
-	__u32 gen;
+	__u32 gen, packed;
 	int r;
 
 	if (!live)
 		return QS_R_NOT_VIP;   /* unreachable: a one-entry array always has entry 0 */
 	gen = live->gen & (QS_GENERATIONS - 1);
 
-	r = parse_to_vip(ctx, gen, &pkt);
+	r = parse_to_vip(ctx, gen, &pkt, 1);
 	if (r != QS_CONTINUE)
 		return r;
 	bench_stop(2, pkt.vip);
+	if (pkt.vip->cid_format & QS_VIP_F_GQUIC) {
+		struct qs_gquic_hdr h;
+
+		r = parse_gquic(pkt.payload, pkt.plen, data_end, &h);
+		if (r != QS_CONTINUE) {
+			v->form = h.form;
+			return r;
+		}
+		if (h.form == QS_GQ_NONE) {
+			r = parse_quic(pkt.payload, pkt.plen, data_end, &dcid);
+			if (r != QS_CONTINUE)
+				return r;
+		} else {
+			// the IETF layout reads every gQUIC or short form's CID as a short header's: a
+			// connection's long and short headers get the same answer from the same 8 bytes
+			// (user space keeps the layout's read inside them)
+			dcid.off = h.cid_off;
+			dcid.len = QS_DCID_LEN_UNKNOWN;
+		}
+		r = decode_sid(pkt.payload, pkt.plen, data_end, &dcid, pkt.vip, live, gen, &sid);
+		packed = qs_gquic_decide(ctx, r, &sid);
+		v->form = packed >> QS_GQ_PACK_FORM_SHIFT & 7;
+		if (v->form == QS_GQ_PACK_NONE)
+			v->form = QS_GQ_NONE;
+		switch (packed & ((1 << QS_GQ_PACK_FORM_SHIFT) - 1)) {
+		case QS_GQ_DO_ID:
+			return steer(ctx, pkt.eth, live, gen, &sid, NULL, v);
+		case QS_GQ_DO_RING:
+			r = gquic_owner(live, gen, packed >> QS_GQ_PACK_ARG_SHIFT, &sid);
+			if (r != QS_CONTINUE)
+				return r;
+			return steer(ctx, pkt.eth, live, gen, &sid, NULL, v);
+		}
+		return packed >> QS_GQ_PACK_ARG_SHIFT;
+	}
+
 	r = parse_quic(pkt.payload, pkt.plen, data_end, &dcid);
 	if (r != QS_CONTINUE)
 		return r;
@@ -162,48 +325,15 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 	if (r != QS_CONTINUE)
 		return r;
 	bench_stop(4, &sid);
-
-	if (keys_equal(&sid, &live->local_id[gen_index(gen)], sizeof(sid)))
-		return QS_R_LOCAL;
-	srv = server_lookup(gen, &sid);
-	if (!srv)
-		return QS_R_UNKNOWN_SERVER;
-	if (srv->state == QS_SERVER_DRAIN)
-		return QS_R_PEER_DRAIN;
-	if (srv->state != QS_SERVER_UP)
-		return QS_R_PEER_DOWN;
-	bench_stop(5, srv);
-
-	// Only frames about to be steered pay for the loop-guard lookup.
-	peer.w[0] = *(const __u32 *)pkt.eth->h_source;
-	peer.w[1] = *(const __u16 *)(pkt.eth->h_source + 4);
-	if (is_peer(live, gen, &peer.key))
-		return QS_R_LOOP_GUARD;
-	bench_stop(6, srv);
-
-	if (srv->ifindex == 0 || srv->ifindex == ctx->ingress_ifindex) {
-		// back out where it came in: our MAC is the one the frame was sent to
-		__builtin_memcpy(pkt.eth->h_source, pkt.eth->h_dest, ETH_ALEN);
-		v->action = XDP_TX;
-	} else {
-		// redirect first: if the egress port is missing, the frame goes up untouched
-		if (bpf_redirect_map(&qs_tx_ports, srv->ifindex, XDP_PASS) != XDP_REDIRECT)
-			return QS_R_NO_EGRESS;
-		__builtin_memcpy(pkt.eth->h_source, srv->src_mac, ETH_ALEN);
-		v->action = XDP_REDIRECT;
-	}
-	__builtin_memcpy(pkt.eth->h_dest, srv->mac, ETH_ALEN);
-	v->slot = srv->slot;
-	bench_stop(7, pkt.eth);
-	return QS_R_STEERED;
+	return steer(ctx, pkt.eth, live, gen, &sid, NULL, v);
 }
 
 SEC("xdp")
 int quicsteer_xdp(struct xdp_md *ctx)
 {
-	struct qs_verdict v = { .action = XDP_PASS };
+	struct qs_verdict v = { .action = XDP_PASS, .form = QS_GQ_NONE };
 	__u64 bytes = ctx->data_end - ctx->data;
-	enum qs_reason reason;
+	int reason;
 
 	btf_anchor();
 	reason = decide(ctx, &v);
@@ -212,6 +342,8 @@ int quicsteer_xdp(struct xdp_md *ctx)
 #endif
 
 	count_reason(reason, bytes);
+	if (v.form != QS_GQ_NONE)
+		count_gquic(v.form, reason, bytes);
 	if (reason == QS_R_STEERED)
 		count_server(v.slot, bytes);
 	return v.action;

@@ -62,6 +62,34 @@ enum qs_cid_format {
 	QS_CID_MVFST = 3,
 };
 
+// gQUIC on a VIP (opt-in): a flag in qs_vip.cid_format beside the IETF layout (the low 7 bits), so
+// the VIP table's layout stays as it was (an upgrade keeps its pins).
+#define QS_VIP_F_GQUIC 0x80
+#define QS_CID_FORMAT_MASK 0x7f
+
+// gQUIC connection IDs are 8 bytes, chosen by the client; their owner is the Maglev table's entry at
+// qs_hash(the 8 bytes as 2 words) % QS_GQUIC_RING (a prime: the Maglev permutation needs one).
+#define QS_GQUIC_CID_LEN 8
+#define QS_GQUIC_RING 65537
+
+// gQUIC version labels (big-endian on the wire): 'Q043', 'Q046', 'Q050'.
+#define QS_GQUIC_Q043 0x51303433
+#define QS_GQUIC_Q046 0x51303436
+#define QS_GQUIC_Q050 0x51303530
+
+// How a packet on a gQUIC VIP was read, for its per-form counters (qs_gquic_stats): a Q043 public
+// header, a Q046 or Q050 long header, or a short header (Q046 and Q050 alike: no version on the wire).
+enum qs_gquic_form {
+	QS_GQ_Q043 = 0,
+	QS_GQ_Q046 = 1,
+	QS_GQ_Q050 = 2,
+	QS_GQ_SHORT = 3,
+	QS_GQ_FORMS,
+	QS_GQ_NONE = 0xff,   /* not counted as gQUIC */
+};
+// qs_gquic_stats index: form * QS_GQUIC_REASON_SLOTS + reason (room for reasons added later)
+#define QS_GQUIC_REASON_SLOTS 32
+
 // Owner state: only QS_SERVER_UP receives steered packets.
 enum qs_server_state {
 	QS_SERVER_UP = 0,

@@ -13,6 +13,7 @@ static __always_inline void btf_anchor(void)
 {
 	asm volatile("" ::"r"(bpf_core_type_id_local(enum qs_reason)));
 	asm volatile("" ::"r"(bpf_core_type_id_local(enum qs_gen_state)));
+	asm volatile("" ::"r"(bpf_core_type_id_local(enum qs_gquic_form)));
 }
 
 // Keys are hashed as whole 32-bit words: every key struct is a multiple of 4 bytes.

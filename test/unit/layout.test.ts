@@ -2,7 +2,7 @@
 import test from 'ava';
 import { Btf, compareEnum, compareStruct } from '../helpers/btf.js';
 import { BPF_OBJ, BPF_KFUNC_OBJ } from '../helpers/env.js';
-import { CryptoOp, KFUNC_STRUCTS, SHARED_STRUCTS, Reasons, REASON_MAX, VipKey } from '../../src/bpf/layout.js';
+import { CryptoOp, GQUIC_REASON_SLOTS, GquicForms, KFUNC_STRUCTS, SHARED_STRUCTS, Reasons, REASON_MAX, VipKey } from '../../src/bpf/layout.js';
 import { be16, bytes, struct, u8 } from '../../src/bpf/codec.js';
 
 const btf = Btf.fromObject(BPF_OBJ);
@@ -28,6 +28,12 @@ test('enum qs_crypto_op matches the kfunc object\'s BTF', (t) => {
 test('enum qs_reason matches BTF', (t) => {
   const values = Object.fromEntries([...Reasons.map((r, i) => [`QS_R_${r}`, i]), ['QS_R_MAX', REASON_MAX]]);
   t.deepEqual(compareEnum('qs_reason', values, btf), []);
+});
+
+test('enum qs_gquic_form matches BTF, and every reason fits its counter slots', (t) => {
+  const values = Object.fromEntries([...GquicForms.map((f, i) => [`QS_GQ_${f}`, i]), ['QS_GQ_FORMS', GquicForms.length], ['QS_GQ_NONE', 0xff]]);
+  t.deepEqual(compareEnum('qs_gquic_form', values, btf), []);
+  t.true(REASON_MAX <= GQUIC_REASON_SLOTS);
 });
 
 // Controls: the check must catch each kind of drift.
