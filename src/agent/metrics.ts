@@ -45,6 +45,8 @@ interface Reading {
   reasons: Record<string, CounterT>;
   servers: { id: string; state: StateName; counter: CounterT }[];
   decrypted: bigint;
+  /** gQUIC packets by '<form> <reason>' */
+  gquic: Record<string, CounterT>;
   entries: Record<Table, number>;
   seq: bigint;
   links: LinkView[];
@@ -54,7 +56,7 @@ const ZERO: CounterT = { packets: 0n, bytes: 0n };
 
 /** Nothing pinned reads as an empty state: counters 0, tables empty, generation 0 (never published). */
 function emptyReading(): Reading {
-  return { pinned: false, reasons: Object.fromEntries(Reasons.map((r) => [r.toLowerCase(), ZERO])), servers: [], decrypted: 0n, entries: { vips: 0, servers: 0, peers: 0, keys: 0 }, seq: 0n, links: [] };
+  return { pinned: false, reasons: Object.fromEntries(Reasons.map((r) => [r.toLowerCase(), ZERO])), servers: [], decrypted: 0n, gquic: {}, entries: { vips: 0, servers: 0, peers: 0, keys: 0 }, seq: 0n, links: [] };
 }
 
 function read(pin: string): Reading {
@@ -70,6 +72,7 @@ function read(pin: string): Reading {
       reasons: c.reasons,
       servers: snap.servers.map((s) => ({ id: s.id, state: s.state, counter: c.servers[s.id] ?? ZERO })),
       decrypted: c.decrypted,
+      gquic: c.gquic,
       entries: { vips: img.vips.length, servers: img.servers.length, peers: img.peers.length, keys: assignKeySlots(img.vips).keys.length },
       seq: img.seq,
       links: snap.links,
@@ -116,6 +119,23 @@ export function metricsRegistry(pin: string, agent?: AgentView, o: { processMetr
     });
   perServer('quicsteer_steered_packets_total', 'Packets steered to each server of the table, by server ID (summed over CPUs; from 0 when the ID was added).', 'packets');
   perServer('quicsteer_steered_bytes_total', 'Bytes of the frames steered to each server of the table, by server ID (summed over CPUs).', 'bytes');
+
+  // gQUIC: only the form and reason pairs that moved (4 forms x every reason would be mostly zeros)
+  const perGquic = (name: string, help: string, field: keyof CounterT) =>
+    new Counter({
+      name, help, labelNames: ['form', 'reason'], registers,
+      async collect() {
+        const r = await reading();
+        this.reset();
+        for (const [k, c] of Object.entries(r.gquic)) {
+          if (c.packets === 0n) continue;
+          const [form, reason] = k.split(' ') as [string, string];
+          this.inc({ form, reason }, Number(c[field]));
+        }
+      },
+    });
+  perGquic('quicsteer_gquic_packets_total', 'gQUIC packets on gQUIC VIPs by header form (q043, q046, q050 long headers; short: q046/q050) and reason; also counted in quicsteer_packets_total.', 'packets');
+  perGquic('quicsteer_gquic_bytes_total', 'Bytes of the gQUIC frames by header form and reason.', 'bytes');
 
   new Counter({
     name: 'quicsteer_quic_lb_decrypts_total', help: 'Encrypted QUIC-LB connection IDs that took AES (misses of the decrypt-once cache).', registers,

@@ -6,7 +6,7 @@ import { decodeCid } from '../quic/cid.js';
 import { decodeCidLb, encodeCid } from '../quic/quic-lb.js';
 import { encodeMsquic, encodeMvfst, msquicServerIdSettings, type MvfstVersion } from '../quic/vendor.js';
 import { UsageError } from './errors.js';
-import { formatSpec, sidLengths, specsToVip, type CidSpec } from './spec.js';
+import { formatSpec, ietfSpecs, sidLengths, specsToVip, type CidSpec } from './spec.js';
 
 export interface Decoded {
   cid: string;
@@ -31,8 +31,16 @@ function msquicForms(sid: Buffer): { ip: string; fixed: string } {
 
 type LbSpec = Extract<CidSpec, { kind: 'quic-lb' }>;
 
+/** The IETF layout of the specs: gquic names no layout (a gQUIC CID is the client's, with no server ID in it). */
+function layoutOf(specs: CidSpec[], where: string): CidSpec[] {
+  const ietf = ietfSpecs(specs);
+  if (ietf.length === 0) throw new UsageError(`${where}: gquic CIDs are chosen by the client and carry no server ID (their owner comes from the servers' Maglev table): give the IETF layout`);
+  return ietf;
+}
+
 /** `where` names the command in errors about the layout. */
 export function cidDecode(hex: string, specs: CidSpec[], where = 'cid decode'): Decoded {
+  specs = layoutOf(specs, where);
   const h = hex.toLowerCase().replace(/^0x/, '');
   if (!/^([0-9a-f]{2})*$/.test(h) || h.length / 2 > MAX_CID_LEN) throw new UsageError(`bad connection ID '${hex}': expected 0..${MAX_CID_LEN} bytes of hex`);
   const cid = Buffer.from(h, 'hex');
@@ -49,6 +57,7 @@ export function cidDecode(hex: string, specs: CidSpec[], where = 'cid decode'): 
 
 /** A connection ID carrying `id` by the layout (random nonce unless `nonceHex`), checked by decoding it back. */
 export function cidEncode(specs: CidSpec[], id: string, nonceHex?: string): string {
+  specs = layoutOf(specs, 'cid encode');
   const sid = Buffer.from(id, 'hex');
   // the layout's own errors first, named after this command
   specsToVip(specs, 'cid encode');

@@ -7,7 +7,7 @@ import { PinnedState, vipViews, wantedOf, type ServerInput, type ServerView, typ
 import { withWriteLock } from './lock.js';
 import type { VipKeyT } from '../bpf/layout.js';
 import { readOnly } from './status.js';
-import { formatSpec, sameSpecs, specsToVip, withKeys, type CidSpec } from './spec.js';
+import { formatSpec, ietfSpecs, sameSpecs, specsToVip, withKeys, type CidSpec } from './spec.js';
 import { checkIdFits, ifindexOf } from './attach.js';
 import { resolveMac } from './neigh.js';
 import { checkUnicastMac } from './schemas.js';
@@ -66,7 +66,9 @@ export function vipsConfigAdd(pin: string, ep: { ip: string; port: number }, spe
   return change(pin, false, (cur, vips) => {
     const v = vips.find((x) => sameKey(x.key, key));
     if (!v) throw new RuntimeError(`no ${w}: add it with vips add`);
-    if (v.specs.some((x) => x.kind !== 'quic-lb')) throw new UsageError(`${w} has the ${formatSpec(v.specs[0]!)} layout: quic-lb configs cannot be mixed with it`);
+    const ietf = ietfSpecs(v.specs);
+    if (ietf.length === 0 || ietf.some((x) => x.kind !== 'quic-lb'))
+      throw new UsageError(`${w} has the ${ietf.length ? formatSpec(ietf[0]!) : 'gquic-only'} layout: quic-lb configs cannot be mixed with it`);
     const same = v.specs.find((x) => x.kind === 'quic-lb' && x.cr === s.cr);
     if (same && sameSpecs([same], [s])) return { next: null, result: 'unchanged' as Change };
     if (same)
@@ -85,7 +87,7 @@ export function vipsConfigRemove(pin: string, ep: { ip: string; port: number }, 
     if (!v) throw new RuntimeError(`no ${w}`);
     const rest = v.specs.filter((x) => !(x.kind === 'quic-lb' && x.cr === cr));
     if (rest.length === v.specs.length) throw new RuntimeError(`${w} has no quic-lb config at cr=${cr}`);
-    if (rest.length === 0) throw new UsageError(`${w}: cr=${cr} is its only config: remove the VIP instead (vips remove)`);
+    if (ietfSpecs(rest).length === 0) throw new UsageError(`${w}: cr=${cr} is its only config: remove the VIP instead (vips remove)`);
     const value = specsToVip(rest, w);
     return { next: { ...cur, vips: cur.vips.map((x) => (sameKey(x.key, key) ? { key, value } : x)) }, result: 'removed' as Change };
   });

@@ -1,5 +1,6 @@
-// CID layout specs (`quic-lb:sid=2,nonce=4,cr=0[,key-file=<path>]`, `fixed:offset=1,len=4`, `msquic`, `mvfst`) <-> VIP table values.
-import { CidFormat, LB_KEY_LEN, LbFlags, MAX_CID_LEN, MAX_SID_LEN, QUIC_LB_CONFIGS, type VipT } from '../bpf/layout.js';
+// CID layout specs (`quic-lb:sid=2,nonce=4,cr=0[,key-file=<path>]`, `fixed:offset=1,len=4`, `msquic`, `mvfst`, and
+// `gquic` beside any of them) <-> VIP table values.
+import { CID_FORMAT_MASK, CidFormat, GQUIC_CID_LEN, LB_KEY_LEN, LbFlags, MAX_CID_LEN, MAX_SID_LEN, QUIC_LB_CONFIGS, VIP_F_GQUIC, type VipT } from '../bpf/layout.js';
 import { vipValue } from '../datapath/tables.js';
 import { UsageError } from './errors.js';
 import { keyFingerprint, parseKeyText, readKeyFile, readKeyStdin, resolveKeyPath } from './keys.js';
@@ -15,7 +16,9 @@ export type CidSpec =
   | { kind: 'quic-lb'; sid: number; nonce: number; cr: number; key?: Buffer; keyFile?: string }
   | { kind: 'fixed'; offset: number; len: number }
   | { kind: 'msquic' }
-  | { kind: 'mvfst' };
+  | { kind: 'mvfst' }
+  /** gQUIC (Q043, Q046, Q050) on the VIP, beside its IETF layout (or alone): steered by the Maglev owner of the client's CID */
+  | { kind: 'gquic' };
 
 /** Server-ID lengths mvfst carries: v1 2 bytes, v2 3, v3 4. */
 export const MVFST_SID_LENS = Object.values(MVFST_HOST_ID_BITS).map((bits) => bits / 8);
@@ -83,7 +86,8 @@ export function parseSpec(spec: string, o: SpecOptions = {}): CidSpec {
   }
   if (kind === 'msquic' && body === '') return { kind: 'msquic' };
   if (kind === 'mvfst' && body === '') return { kind: 'mvfst' };
-  throw new UsageError(`bad CID spec '${shown}': expected quic-lb:sid=<1-15>[,nonce=<n>][,cr=<0-6>][,key-file=<path>], fixed:offset=<n>,len=<n>, msquic or mvfst`);
+  if (kind === 'gquic' && body === '') return { kind: 'gquic' };
+  throw new UsageError(`bad CID spec '${shown}': expected quic-lb:sid=<1-15>[,nonce=<n>][,cr=<0-6>][,key-file=<path>], fixed:offset=<n>,len=<n>, msquic, mvfst or gquic`);
 }
 
 /** Reads every key file the specs name (paths relative to `base` when given); specs without one are returned as they are. */
@@ -105,9 +109,40 @@ export function formatSpec(s: CidSpec): string {
   return s.kind;
 }
 
-/** One VIP's layout from its specs: several QUIC-LB configs (distinct cr), or exactly one other. */
+/**
+ * The last byte of the CID (counting from 1) a layout reads to find the server ID: on a gQUIC VIP it
+ * must be within the 8 bytes a gQUIC CID has, so that every packet of a gQUIC connection, long or
+ * short header, gets the same answer from the same bytes (an encrypted config reads them all).
+ */
+function bytesRead(s: CidSpec): number {
+  if (s.kind === 'quic-lb') return 1 + s.sid + (s.key || s.keyFile !== undefined ? s.nonce : 0);
+  if (s.kind === 'fixed') return s.offset + s.len;
+  if (s.kind === 'msquic') return MSQUIC_SID_OFFSET + MSQUIC_SID_LEN;
+  return s.kind === 'mvfst' ? 1 + Math.max(...MVFST_SID_LENS) : 0;
+}
+
+/** The IETF layout's specs (gquic set apart). */
+export function ietfSpecs(specs: CidSpec[]): CidSpec[] {
+  return specs.filter((s) => s.kind !== 'gquic');
+}
+
+/**
+ * One VIP's layout from its specs: several QUIC-LB configs (distinct cr), or exactly one other;
+ * gquic beside them (or alone) sets the VIP's gQUIC flag.
+ */
 export function specsToVip(specs: CidSpec[], where: string): VipT {
   if (specs.length === 0) throw new UsageError(`${where}: needs a CID spec`);
+  const ietf = ietfSpecs(specs);
+  if (ietf.length < specs.length) {
+    if (specs.length - ietf.length > 1) throw new UsageError(`${where}: gquic given twice`);
+    const far = ietf.find((s) => bytesRead(s) > GQUIC_CID_LEN);
+    if (far)
+      throw new UsageError(
+        `${where}: gquic needs the server ID within a CID's first ${GQUIC_CID_LEN} bytes (gQUIC CIDs are ${GQUIC_CID_LEN} bytes, and a connection's long and short headers must read the same ones), but ${formatSpec(far)} reads ${bytesRead(far)}`,
+      );
+    const v = ietf.length ? specsToVip(ietf, where) : vipValue({ cid_format: CidFormat.NONE });
+    return { ...v, cid_format: v.cid_format | VIP_F_GQUIC };
+  }
   const lb = specs.filter((s): s is Extract<CidSpec, { kind: 'quic-lb' }> => s.kind === 'quic-lb');
   if (lb.length > 0) {
     if (lb.length !== specs.length) throw new UsageError(`${where}: quic-lb configs cannot be mixed with other layouts`);
@@ -129,6 +164,7 @@ export function specsToVip(specs: CidSpec[], where: string): VipT {
 
 /** The specs a VIP value was made from (empty for a VIP without a layout). */
 export function vipToSpecs(v: VipT): CidSpec[] {
+  if (v.cid_format & VIP_F_GQUIC) return [...vipToSpecs({ ...v, cid_format: v.cid_format & CID_FORMAT_MASK }), { kind: 'gquic' }];
   if (v.cid_format === CidFormat.QUIC_LB)
     return v.quic_lb.flatMap((c, cr) =>
       c.flags & LbFlags.ENABLED ? [{ kind: 'quic-lb' as const, sid: c.sid_len, nonce: c.nonce_len, cr, ...(c.flags & LbFlags.ENCRYPTED ? { key: Buffer.from(c.key) } : {}) }] : [],
@@ -140,14 +176,14 @@ export function vipToSpecs(v: VipT): CidSpec[] {
   return [];
 }
 
-/** Whether two spec lists decode alike (keys compared whole, not by fingerprint). */
+/** Whether two spec lists decode alike, in any order (keys compared whole, not by fingerprint). */
 export function sameSpecs(a: CidSpec[], b: CidSpec[]): boolean {
-  const id = (xs: CidSpec[]) => xs.map((s) => `${formatSpec(s)}/${s.kind === 'quic-lb' ? (s.key?.toString('hex') ?? '') : ''}`).join(' ');
+  const id = (xs: CidSpec[]) => xs.map((s) => `${formatSpec(s)}/${s.kind === 'quic-lb' ? (s.key?.toString('hex') ?? '') : ''}`).sort().join(' ');
   return id(a) === id(b);
 }
 
 /** Server-ID lengths a layout can carry. */
 export function sidLengths(specs: CidSpec[]): number[] {
-  const lens = (s: CidSpec) => (s.kind === 'quic-lb' ? [s.sid] : s.kind === 'fixed' ? [s.len] : s.kind === 'msquic' ? [MSQUIC_SID_LEN] : MVFST_SID_LENS);
+  const lens = (s: CidSpec) => (s.kind === 'quic-lb' ? [s.sid] : s.kind === 'fixed' ? [s.len] : s.kind === 'msquic' ? [MSQUIC_SID_LEN] : s.kind === 'mvfst' ? MVFST_SID_LENS : []);
   return [...new Set(specs.flatMap(lens))].sort((a, b) => a - b);
 }

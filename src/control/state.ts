@@ -6,10 +6,10 @@ import { ObjectSpec, Link, Program, mapFromFd, openPinnedMap, openPinnedPerCpuMa
 import { native } from '../bpf/native.js';
 import { whole, u32, u64, type StructCodec } from '../bpf/codec.js';
 import {
-  Config, Counter, LbCacheEntry, LbKey, Live, MAX_SERVERS, PeerEntry, Reasons, ServerEntry, ServerState, VipEntry,
+  Config, Counter, GQUIC_REASON_SLOTS, GquicForms, LbCacheEntry, LbKey, Live, MAX_SERVERS, PeerEntry, Reasons, ServerEntry, ServerId, ServerState, VipEntry,
   type CounterT, type ServerIdT, type ServerT, type VipKeyT, type VipT,
 } from '../bpf/layout.js';
-import { EMPTY_IMAGE, SHIPPED_SLOTS, build, generationInfo, generationMaps, publish, readLive, type Built, type GenerationInfo, type GenerationMaps, type Image, type KeyContexts } from '../datapath/install.js';
+import { EMPTY_IMAGE, GQUIC_RING_MAP, SHIPPED_SLOTS, build, generationInfo, generationMaps, publish, readLive, type Built, type GenerationInfo, type GenerationMaps, type Image, type KeyContexts } from '../datapath/install.js';
 import { CRYPTO_MAP, CRYPTO_SCRATCH_MAP, keyContexts } from '../datapath/crypto.js';
 import { TableFullError, endpointString, ipString, macBytes, macKey, macString, serverValue, sidKey } from '../datapath/tables.js';
 import { RuntimeError } from './errors.js';
@@ -19,8 +19,17 @@ import { vipToSpecs, type CidSpec } from './spec.js';
 import { KFUNC_PINS, openCryptoProgram, removeKfuncPins, type AesImpl } from './aes.js';
 
 /** Every map quicsteer pins, by name (the program's maps). */
-export const MAP_NAMES = ['qs_vips', 'qs_servers', 'qs_peers', 'qs_live', 'qs_sync', 'qs_tx_ports', 'qs_config', 'qs_stats', 'qs_server_stats', 'qs_keys', 'qs_lb_cache', 'qs_lb_decrypts'] as const;
+export const MAP_NAMES = [
+  'qs_vips', 'qs_servers', 'qs_peers', 'qs_live', 'qs_sync', 'qs_tx_ports', 'qs_config', 'qs_stats', 'qs_server_stats', 'qs_keys', 'qs_lb_cache', 'qs_lb_decrypts',
+  'qs_gquic_ring', 'qs_gquic_stats',
+] as const;
 export type MapName = (typeof MAP_NAMES)[number];
+/**
+ * Maps added after the first release: a pin path an older build made lacks them. Readers go on
+ * without them; a writer pins them beside the others (an in-place upgrade keeps every table).
+ */
+export const ADDED_MAPS: readonly MapName[] = ['qs_gquic_ring', 'qs_gquic_stats'];
+const onlyAdded = (missing: MapName[]) => missing.length > 0 && missing.every((n) => ADDED_MAPS.includes(n));
 const LINK_PREFIX = 'link-';
 const BPFFS_OWN = ['maps.debug', 'progs.debug'];
 /** The program quicsteer attaches (by name, to tell it from other XDP programs). */
@@ -159,6 +168,8 @@ const CODECS: Record<MapName, { value: StructCodec<unknown>; perCpu?: boolean }>
   qs_keys: { value: LbKey as StructCodec<unknown> },
   qs_lb_cache: { value: LbCacheEntry as StructCodec<unknown>, perCpu: true },
   qs_lb_decrypts: { value: whole(u64) as StructCodec<unknown>, perCpu: true },
+  qs_gquic_ring: { value: ServerId as StructCodec<unknown> },
+  qs_gquic_stats: { value: Counter as StructCodec<unknown>, perCpu: true },
 };
 
 /**
@@ -262,6 +273,9 @@ export class PinnedState {
   readonly keys: BpfMap<number, unknown>;
   readonly lbCache: PerCpuMap<number, unknown>;
   readonly lbDecrypts: PerCpuMap<number, bigint>;
+  /** the gQUIC owner table and counters: null under a pin path an older build made (see ADDED_MAPS) */
+  readonly gquicRing: BpfMap<number, unknown> | null;
+  readonly gquicStats: PerCpuMap<number, CounterT> | null;
   /** maps found through the program because their pins were gone */
   readonly recovered: string[];
 
@@ -277,6 +291,7 @@ export class PinnedState {
         if (existsSync(p)) m = c.perCpu ? openPinnedPerCpuMap(p, U32, c.value) : openPinnedMap(p, U32, c.value);
         else {
           const id = byId.get(name);
+          if (id === undefined && ADDED_MAPS.includes(name)) return null;
           if (id === undefined) throw new IncompleteStateError(pin, [name], 'no program holds it');
           m = mapFromFd(native().getFdById('map', id), U32, c.value);
           recovered.push(name);
@@ -301,6 +316,8 @@ export class PinnedState {
       this.keys = open('qs_keys') as BpfMap<number, unknown>;
       this.lbCache = open('qs_lb_cache') as PerCpuMap<number, unknown>;
       this.lbDecrypts = open('qs_lb_decrypts') as PerCpuMap<number, bigint>;
+      this.gquicRing = open('qs_gquic_ring') as BpfMap<number, unknown> | null;
+      this.gquicStats = open('qs_gquic_stats') as PerCpuMap<number, CounterT> | null;
     } catch (e) {
       opened.forEach((m) => m.close());
       throw e;
@@ -324,7 +341,7 @@ export class PinnedState {
     PinnedState.checkFs(pin);
     if (inv.missing.length === 0) return new PinnedState(pin);
     const held = mapsHeldByLinks(pin, inv.links);
-    if (inv.missing.every((n) => held.has(n))) return new PinnedState(pin, held);
+    if (inv.missing.every((n) => held.has(n) || ADDED_MAPS.includes(n))) return new PinnedState(pin, held);
     if (inv.maps.length === 0) return null;
     throw new IncompleteStateError(pin, inv.missing, held.size ? 'the attached program does not hold them' : 'no program holds them');
   }
@@ -352,6 +369,12 @@ export class PinnedState {
       }
       return new PinnedState(pin);
     }
+    if (onlyAdded(inv.missing)) {
+      // a pin path an older build made: this build's new maps are pinned beside the others (the
+      // object load reuses every pinned map and creates the missing ones)
+      ObjectSpec.open(BPF_OBJECT, { pinRootPath: pin }).load().close();
+      return new PinnedState(pin);
+    }
     if (held.size === 0 && partialIsEmpty(pin, inv.maps)) {
       // no program uses these maps and they hold no configuration: a creation killed midway
       for (const n of inv.maps) unlinkSync(path.join(pin, n));
@@ -376,8 +399,9 @@ export class PinnedState {
     const fds: Record<string, number> = {
       qs_vips: this.vips.fd, qs_servers: this.servers.fd, qs_peers: this.peers.fd, qs_config: this.config.fd, qs_live: this.live.fd, qs_sync: this.sync.fd,
       qs_keys: this.keys.fd,
+      ...(this.gquicRing ? { qs_gquic_ring: this.gquicRing.fd } : {}),
     };
-    return generationMaps((n) => fds[n]!);
+    return generationMaps((n) => fds[n]);
   }
 
   /** The live generation, whole. */
@@ -429,6 +453,7 @@ export class PinnedState {
    * any more. Counters of servers that stay are untouched.
    */
   publishPrepared(p: Prepared): { seq: bigint } {
+    if (p.built.ring) checkGquicPrograms(this.pin);
     const zero = { packets: 0n, bytes: 0n };
     // new IDs start from zero; their slots are free in the live generation
     this.serverStats.updateBatch(p.fresh.map((slot) => [slot, zero]));
@@ -444,17 +469,20 @@ export class PinnedState {
   }
 
   /** Per-reason packets/bytes and per-server steered packets/bytes, summed over CPUs; `img`: the live image, when already read. */
-  counters(img: Image = this.image()): { reasons: Record<string, CounterT>; servers: Record<string, CounterT>; decrypted: bigint } {
+  counters(img: Image = this.image()): { reasons: Record<string, CounterT>; servers: Record<string, CounterT>; decrypted: bigint; gquic: Record<string, CounterT> } {
     const sum = (cs: CounterT[]) => cs.reduce((a, c) => ({ packets: a.packets + c.packets, bytes: a.bytes + c.bytes }), { packets: 0n, bytes: 0n });
     const reasons = Object.fromEntries(Reasons.map((r, i) => [r.toLowerCase(), sum(this.stats.lookup(i)!)]));
     const servers = Object.fromEntries(serverViews(img).map((s) => [s.id, sum(this.serverStats.lookup(s.slot)!)]));
     // encrypted QUIC-LB CIDs that took AES (the rest came from the decrypt-once cache)
     const decrypted = this.lbDecrypts.lookup(0)!.reduce((a, n) => a + n, 0n);
-    return { reasons, servers, decrypted };
+    // gQUIC packets per form and reason, as '<form> <reason>' (none under an older build's pin path)
+    const g = this.gquicStats;
+    const gquic = g ? Object.fromEntries(GquicForms.flatMap((f, fi) => Reasons.map((r, ri) => [`${f.toLowerCase()} ${r.toLowerCase()}`, sum(g.lookup(fi * GQUIC_REASON_SLOTS + ri)!)]))) : {};
+    return { reasons, servers, decrypted, gquic };
   }
 
   close(): void {
-    for (const m of [this.vips, this.servers, this.peers, this.live, this.sync, this.txPorts, this.config, this.stats, this.serverStats, this.keys, this.lbCache, this.lbDecrypts]) m.close();
+    for (const m of [this.vips, this.servers, this.peers, this.live, this.sync, this.txPorts, this.config, this.stats, this.serverStats, this.keys, this.lbCache, this.lbDecrypts, this.gquicRing, this.gquicStats]) m?.close();
   }
 }
 
@@ -546,12 +574,12 @@ export function linkPinPath(pin: string, ifindex: number): string {
   return path.join(pin, `${LINK_PREFIX}${ifindex}`);
 }
 
-/** A program's AES implementation: the kfunc one is the program that uses the contexts map. */
-export function aesOf(progId: number): AesImpl | 'unknown' {
+/** The names of the maps a program uses (null: the program is gone). */
+function progMapNames(progId: number): string[] | null {
   try {
     const prog = Program.fromId(progId);
     try {
-      const names = native().progMapIds(prog.fd).map((id) => {
+      return native().progMapIds(prog.fd).map((id) => {
         const fd = native().getFdById('map', id);
         try {
           return native().mapInfo(fd).name;
@@ -559,13 +587,34 @@ export function aesOf(progId: number): AesImpl | 'unknown' {
           native().close(fd);
         }
       });
-      return names.includes(CRYPTO_MAP) ? 'kfunc' : 'table';
     } finally {
       prog.close();
     }
   } catch {
-    return 'unknown'; // gone meanwhile
+    return null; // gone meanwhile
   }
+}
+
+/** A program's AES implementation: the kfunc one is the program that uses the contexts map. */
+export function aesOf(progId: number): AesImpl | 'unknown' {
+  const names = progMapNames(progId);
+  return names === null ? 'unknown' : names.includes(CRYPTO_MAP) ? 'kfunc' : 'table';
+}
+
+/**
+ * Refuses a generation with a gQUIC VIP while an attached program predates gQUIC (it lacks the
+ * owner table): such a program reads the VIP's flagged layout as none, and would stop steering
+ * the VIP's IETF packets too. The fix is the in-place upgrade: attach again from this build.
+ */
+function checkGquicPrograms(pin: string): void {
+  const old = readLinks(pin).links.filter((l) => {
+    const names = progMapNames(l.progId);
+    return names !== null && !names.includes(GQUIC_RING_MAP);
+  });
+  if (old.length)
+    throw new RuntimeError(
+      `a gquic VIP needs gQUIC in the XDP program, and the one on ${old.map((l) => `${l.ifname ?? `ifindex ${l.ifindex}`} (prog ${l.progId})`).join(', ')} predates it: run 'quicsteer attach ${old[0]!.ifname ?? '<if>'} --id <id>' from this build first (it swaps the program in place)`,
+    );
 }
 
 /** What a pinned link is attached to, and how; null when the pin is not an XDP link quicsteer pinned. */

@@ -5,11 +5,13 @@
 import { native } from '../bpf/native.js';
 import { u32, whole, type StructCodec } from '../bpf/codec.js';
 import {
-  Config, GENERATIONS, GenState, LbFlags, LbKey, Live, MAX_KEYS, MacKey, PEER_FILTER_WORDS, PEER_SLOTS, PeerEntry, SERVER_SLOTS, ServerEntry, ServerId, VIP_SLOTS, VipEntry, VipKey,
+  Config, GENERATIONS, GQUIC_RING, GenState, LbFlags, LbKey, Live, MAX_KEYS, MacKey, PEER_FILTER_WORDS, PEER_SLOTS, PeerEntry, SERVER_SLOTS, ServerEntry, ServerId, ServerState,
+  VIP_F_GQUIC, VIP_SLOTS, VipEntry, VipKey,
   type ConfigT, type LiveT, type MacKeyT, type ServerIdT, type ServerT, type VipKeyT, type VipT,
 } from '../bpf/layout.js';
 import { placeKeys, qsHash } from './tables.js';
 import { expandKey } from '../quic/aes.js';
+import { ringHalf } from './maglev.js';
 
 /** One table: its map's name, slots per generation, key codec, and how entries are made and read. */
 export interface TableSpec<K, V> {
@@ -78,6 +80,18 @@ export interface Built {
   keys: Buffer;
   /** the distinct keys themselves, by slot (for the kfunc implementation's contexts) */
   rawKeys: Buffer[];
+  /** qs_gquic_ring's half: the Maglev table of the up servers, when a VIP has gQUIC (else null: nothing reads it) */
+  ring: Buffer | null;
+}
+
+/** Whether any VIP of the image steers gQUIC (reads the Maglev table). */
+export function hasGquic(vips: [VipKeyT, VipT][]): boolean {
+  return vips.some(([, v]) => (v.cid_format & VIP_F_GQUIC) !== 0);
+}
+
+/** The IDs the Maglev table is built from: every server of the image that is up (the local one is among them). */
+export function ringMembers(servers: [ServerIdT, ServerT][]): Buffer[] {
+  return servers.filter(([, s]) => s.state === ServerState.UP).map(([k]) => Buffer.from(k.id.subarray(0, k.len)));
 }
 
 /**
@@ -144,6 +158,7 @@ export function build(image: Image, slots: Slots = SHIPPED_SLOTS): Built {
     servers: layOut(SERVER_TABLE, slots.servers, image.servers),
     peers: layOut(PEER_TABLE, slots.peers, image.peers.map((p) => [p, true] as [MacKeyT, true])),
     peerFilter: peerFilter(image.peers),
+    ring: hasGquic(image.vips) ? ringHalf(ringMembers(image.servers)) : null,
   };
 }
 
@@ -156,7 +171,11 @@ export interface GenerationMaps {
   live: number;
   sync: number;
   keys: number;
+  /** qs_gquic_ring; undefined under a pin path an older build made (no gQUIC there) */
+  ring?: number;
 }
+
+export const GQUIC_RING_MAP = 'qs_gquic_ring';
 
 export const GENERATION_MAP_NAMES = { vips: 'qs_vips', servers: 'qs_servers', peers: 'qs_peers', config: 'qs_config', live: 'qs_live', sync: 'qs_sync', keys: 'qs_keys' } as const;
 
@@ -168,9 +187,11 @@ export const GENERATION_MAP_NAMES = { vips: 'qs_vips', servers: 'qs_servers', pe
 export type KeyContexts = (gen: number, keys: Buffer[]) => void;
 
 /** The maps by name, from anything that hands out a map's fd by name. */
-export function generationMaps(fdOf: (name: string) => number): GenerationMaps {
+export function generationMaps(fdOf: (name: string) => number | undefined): GenerationMaps {
   const m = {} as GenerationMaps;
-  for (const [k, name] of Object.entries(GENERATION_MAP_NAMES)) m[k as keyof GenerationMaps] = fdOf(name);
+  for (const [k, name] of Object.entries(GENERATION_MAP_NAMES)) m[k as keyof typeof GENERATION_MAP_NAMES] = fdOf(name)!;
+  const ring = fdOf(GQUIC_RING_MAP);
+  if (ring !== undefined) m.ring = ring;
   return m;
 }
 
@@ -269,6 +290,7 @@ export function waitForReaders(maps: GenerationMaps): void {
  */
 export function publish(maps: GenerationMaps, b: Built, slots: Slots = SHIPPED_SLOTS, contexts?: KeyContexts): { gen: number; seq: bigint } {
   const n = native();
+  if (b.ring && maps.ring === undefined) throw new RangeError(`a gQUIC VIP needs the ${GQUIC_RING_MAP} map, which this pin path lacks (made by a build before gQUIC)`);
   const live = liveIndex(maps);
   const target = 1 - live;
   // one more than either generation's number (a half-written target may carry the higher one)
@@ -288,6 +310,7 @@ export function publish(maps: GenerationMaps, b: Built, slots: Slots = SHIPPED_S
   writeHalf(maps.servers, slots.servers, b.servers);
   writeHalf(maps.peers, slots.peers, b.peers);
   writeHalf(maps.keys, MAX_KEYS, b.keys);
+  if (b.ring) writeHalf(maps.ring!, GQUIC_RING, b.ring);
   contexts?.(target, b.rawKeys);
   n.mapUpdate(maps.config, keyBuf(target), cfg(GenState.COMPLETE), n.constants.BPF_ANY);
   // the target's local ID and peer prefilter go in while `gen` still names the live generation (whose

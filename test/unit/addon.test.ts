@@ -100,7 +100,7 @@ test('opening a file that is not ELF fails with a libbpf error code', (t) => {
 test('object inspection works without privileges; use after close throws', (t) => {
   const spec = ObjectSpec.open(BPF_OBJ);
   t.deepEqual(spec.programs().map((p) => [p.name, p.section]), [['quicsteer_xdp', 'xdp']]);
-  t.deepEqual(spec.maps().filter((m) => !m.internal).map((m) => m.name).sort(), ['qs_config', 'qs_keys', 'qs_lb_cache', 'qs_lb_decrypts', 'qs_live', 'qs_peers', 'qs_server_stats', 'qs_servers', 'qs_stats', 'qs_sync', 'qs_tx_ports', 'qs_vips']);
+  t.deepEqual(spec.maps().filter((m) => !m.internal).map((m) => m.name).sort(), ['qs_config', 'qs_gquic_ring', 'qs_gquic_stats', 'qs_keys', 'qs_lb_cache', 'qs_lb_decrypts', 'qs_live', 'qs_peers', 'qs_server_stats', 'qs_servers', 'qs_stats', 'qs_sync', 'qs_tx_ports', 'qs_vips']);
   // the AES tables (bpf/aes_table.h): libbpf's read-only map of the object's constants
   t.deepEqual(spec.maps().filter((m) => m.internal).map((m) => m.name), ['quicstee.rodata']);
   const e = t.throws(() => spec.setMapPinPath('no_such_map', '/x'));

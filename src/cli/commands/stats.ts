@@ -6,7 +6,21 @@ import path from 'node:path';
 import type { CounterT } from '../../bpf/layout.js';
 import type { BpfMap, PerCpuMap } from '../../bpf/map.js';
 
-type Counters = { reasons: Record<string, CounterT>; servers: Record<string, CounterT>; decrypted: bigint };
+type Counters = { reasons: Record<string, CounterT>; servers: Record<string, CounterT>; decrypted: bigint; gquic: Record<string, CounterT> };
+
+/** '<form> <reason>' keys as { form: { reason: counter } } (the --json shape of the gQUIC counters). */
+function byForm(flat: Record<string, Row>): Record<string, Record<string, Row>> {
+  const out: Record<string, Record<string, Row>> = {};
+  for (const [k, c] of Object.entries(flat)) {
+    const [form, reason] = k.split(' ') as [string, string];
+    (out[form] ??= {})[reason] = c;
+  }
+  return out;
+}
+
+/** The counters that ever moved (now or at the last print): gQUIC has 4 forms x every reason. */
+const moved = (cur: Record<string, CounterT>, prev: Record<string, CounterT> | undefined) =>
+  Object.fromEntries(Object.entries(cur).filter(([k, c]) => c.packets > 0n || (prev?.[k]?.packets ?? 0n) > 0n));
 type Row = CounterT & { reset?: true };
 
 // --watch bounds: below 0.1 s the reads themselves are the load; above an hour, run it from cron.
@@ -96,13 +110,16 @@ export function statsCommand(): Command {
           const cur = st.counters();
           if (opts.json) {
             const rates = prev && watch ? { interval: watch } : {};
-            out(json({ ...rates, reasons: marked(cur.reasons, prev?.reasons), servers: marked(cur.servers, prev?.servers), quicLbDecrypted: cur.decrypted }));
+            out(json({ ...rates, reasons: marked(cur.reasons, prev?.reasons), servers: marked(cur.servers, prev?.servers), quicLbDecrypted: cur.decrypted, gquic: byForm(marked(cur.gquic, prev?.gquic)) }));
           } else {
             const h = prev ? ['PACKETS', 'BYTES', 'PKT/S', 'BYTES/S'] : ['PACKETS', 'BYTES'];
             out(`${i > 0 ? '\n' : ''}${table(['REASON', ...h], rows(cur.reasons, prev?.reasons, watch ?? 1))}`);
             if (Object.keys(cur.servers).length) out(`\n${table(['STEERED TO', ...h], rows(cur.servers, prev?.servers, watch ?? 1))}`);
             // encrypted QUIC-LB: how many CIDs took AES (the rest hit the decrypt-once cache)
             if (cur.decrypted > 0n) out(`\nquic-lb CIDs decrypted (cache misses): ${cur.decrypted}\n`);
+            // gQUIC packets by form and reason (also counted above by reason)
+            const g = moved(cur.gquic, prev?.gquic);
+            if (Object.keys(g).length) out(`\n${table(['GQUIC', ...h], rows(g, prev?.gquic, watch ?? 1))}`);
           }
           prev = cur;
         }
