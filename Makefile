@@ -27,7 +27,8 @@ BENCH_STOPS := 1 2 3 4 5 6 7
 BPF_OBJ    := $(patsubst %.bpf.c,$(BUILD)/bpf/%.bpf.o,$(notdir $(BPF_SRC))) $(BUILD)/bpf/quicsteer_scale.bpf.o \
               $(BUILD)/bpf/quicsteer_nocache.bpf.o \
               $(foreach n,$(BENCH_STOPS),$(BUILD)/bpf/quicsteer_stop$(n).bpf.o) $(BUILD)/bpf/quicsteer_kfunc.bpf.o \
-              $(BUILD)/bpf/quicsteer_kfunc_nocache.bpf.o $(BUILD)/bpf/quicsteer_upgrade.bpf.o
+              $(BUILD)/bpf/quicsteer_kfunc_nocache.bpf.o $(BUILD)/bpf/quicsteer_upgrade.bpf.o \
+              $(BUILD)/bpf/quicsteer_nogquic.bpf.o
 BPF_HDR    := $(wildcard bpf/*.h)
 # make bench's scale rows: the same program with a server table for 65,536 IDs (the shipped one
 # holds 16,384; VIPs: the shipped table holds 1,024).
@@ -63,6 +64,12 @@ $(BUILD)/bpf/quicsteer_scale.bpf.o: bpf/quicsteer.bpf.c $(BPF_HDR) Makefile | $(
 $(BUILD)/bpf/quicsteer_nocache.bpf.o: bpf/quicsteer.bpf.c $(BPF_HDR) Makefile | $(BUILD)/bpf
 	$(msg) CLANG $@
 	$(Q)$(CLANG) $(BPF_CFLAGS) -DQS_LB_NO_CACHE -c $< -o $@
+
+# The gQUIC upgrade test's older build (test/priv/gquic-upgrade.test.ts): the program as it was before
+# gQUIC, without its maps (qs_gquic_ring, qs_gquic_stats) and its branch.
+$(BUILD)/bpf/quicsteer_nogquic.bpf.o: bpf/quicsteer.bpf.c $(BPF_HDR) Makefile | $(BUILD)/bpf
+	$(msg) CLANG $@
+	$(Q)$(CLANG) $(BPF_CFLAGS) -DQS_NO_GQUIC -c $< -o $@
 
 $(BUILD)/bpf/quicsteer_stop%.bpf.o: bpf/quicsteer.bpf.c $(BPF_HDR) Makefile | $(BUILD)/bpf
 	$(msg) CLANG $@

@@ -90,6 +90,7 @@ struct {
 	__array(values, struct qs_sync_inner);
 } qs_sync SEC(".maps");
 
+#ifndef QS_NO_GQUIC   /* the upgrade test's build from before gQUIC */
 // The gQUIC owner table (Maglev, built by user space from the up servers): one half per generation
 // like the tables, QS_GQUIC_RING server IDs each (len 0: no owner). Written only into generations
 // that have a gQUIC VIP: no other generation reads it.
@@ -107,6 +108,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct qs_counter);
 } qs_gquic_stats SEC(".maps");
+#endif
 
 // Egress interfaces other than the ingress one, for bpf_redirect_map (keyed by ifindex).
 struct {

@@ -5,7 +5,9 @@
 #include "parsing.h"
 #include "quic.h"
 #include "cid.h"
+#ifndef QS_NO_GQUIC
 #include "gquic.h"
+#endif
 #include "stats.h"
 #include "table.h"
 
@@ -192,6 +194,7 @@ static __always_inline enum qs_reason steer(struct xdp_md *ctx, struct ethhdr *e
 	return QS_R_STEERED;
 }
 
+#ifndef QS_NO_GQUIC
 // qs_gquic_decide()'s answer in one int: what to do (QS_GQ_DO_*), the gQUIC form the packet is
 // counted under (QS_GQ_NONE as 7), and a reason (QS_GQ_DO_PASS) or a Maglev slot (QS_GQ_DO_RING).
 #define QS_GQ_DO_PASS 0   /* pass with the reason */
@@ -262,6 +265,8 @@ __attribute__((noinline)) int qs_gquic_decide(struct xdp_md *ctx, int r, const s
 	return gquic_pack(QS_GQ_DO_RING, h.form, reason);
 }
 
+#endif /* QS_NO_GQUIC */
+
 /* The whole decision: returns the packet's reason; *v holds the XDP action (and slot if steered). */
 static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdict *v)
 {
@@ -270,7 +275,7 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 	const struct qs_live *live = live_state();
 	struct qs_dcid dcid;
 	struct qs_pkt pkt;
-	__u32 gen, packed;
+	__u32 gen;
 	int r;
 
 	if (!live)
@@ -281,8 +286,10 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 	if (r != QS_CONTINUE)
 		return r;
 	bench_stop(2, pkt.vip);
+#ifndef QS_NO_GQUIC
 	if (pkt.vip->cid_format & QS_VIP_F_GQUIC) {
 		struct qs_gquic_hdr h;
+		__u32 packed;
 
 		r = parse_gquic(pkt.payload, pkt.plen, data_end, &h);
 		if (r != QS_CONTINUE) {
@@ -316,6 +323,7 @@ static __always_inline enum qs_reason decide(struct xdp_md *ctx, struct qs_verdi
 		}
 		return packed >> QS_GQ_PACK_ARG_SHIFT;
 	}
+#endif
 
 	r = parse_quic(pkt.payload, pkt.plen, data_end, &dcid);
 	if (r != QS_CONTINUE)
@@ -342,8 +350,10 @@ int quicsteer_xdp(struct xdp_md *ctx)
 #endif
 
 	count_reason(reason, bytes);
+#ifndef QS_NO_GQUIC
 	if (v.form != QS_GQ_NONE)
 		count_gquic(v.form, reason, bytes);
+#endif
 	if (reason == QS_R_STEERED)
 		count_server(v.slot, bytes);
 	return v.action;
