@@ -1,4 +1,4 @@
-// gQUIC headers (Q043, Q046, Q050) as the XDP program reads them on a VIP with gQUIC on (bpf/gquic.h),
+// gQUIC headers (Q043, Q046, Q050) as the XDP program reads them on a VIP with gQUIC on (the design of issue 17),
 // written plainly: which form a first octet is, where the client CID sits, and when the header is cut short.
 import { GQUIC_CID_LEN, GquicVersion, MAX_CID_LEN, type GquicFormName, type ReasonName } from '../bpf/layout.js';
 import { LongType, QUIC_LONG_HEADER } from './header.js';
