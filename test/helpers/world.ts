@@ -1,7 +1,7 @@
 // One description of the tables -> the real maps of a loaded program and the reference's state,
 // plus a harness that runs frames through BPF_PROG_TEST_RUN inside a namespace the test created.
 import { ObjectSpec, type Collection, type Program, type PerCpuMap } from '../../src/bpf/index.js';
-import { publishImage, type KeyContexts } from '../../src/datapath/install.js';
+import { publishImage, ringMembers, type KeyContexts } from '../../src/datapath/install.js';
 import { CRYPTO_PROGRAM, keyContexts } from '../../src/datapath/crypto.js';
 import {
   CidFormat, Counter, GQUIC_REASON_SLOTS, GquicForms, LbFlags, Reasons, ServerState, VIP_F_GQUIC,
@@ -242,9 +242,9 @@ export function referenceState(w: World, ifindex: (name: string) => number): Dat
   };
 }
 
-/** The gQUIC owner table the world's image carries: Maglev over the up servers (the local one among them). */
+/** The gQUIC owner table the world's image carries: Maglev over the members publish() takes (the up servers, the local one among them). */
 export function gquicRingOf(w: World): (slot: number) => string | null {
-  const { members, table } = maglevTable(w.servers.filter((s) => s.server.state === ServerState.UP).map((s) => Buffer.from(s.sid, 'hex')));
+  const { members, table } = maglevTable(ringMembers(w.servers.map((s) => [sidKey(Buffer.from(s.sid, 'hex')), s.server])));
   const hex = members.map((m) => m.toString('hex'));
   return (slot) => (table[slot]! < 0 ? null : hex[table[slot]!]!);
 }
