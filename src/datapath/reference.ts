@@ -1,9 +1,11 @@
 // The XDP program's whole decision written plainly in TS (same order as bpf/quicsteer.bpf.c):
 // the oracle for fixture and differential fuzz tests.
-import { Family, MAX_SID_LEN, ServerState, type ReasonName, type ServerT, type VipT } from '../bpf/layout.js';
+import { Family, GQUIC_CID_LEN, MAX_SID_LEN, ServerState, VIP_F_GQUIC, type GquicFormName, type ReasonName, type ServerT, type VipT } from '../bpf/layout.js';
 import { XdpAction } from '../bpf/program.js';
 import { parseQuic } from '../quic/header.js';
+import { parseGquic, type GquicHeader } from '../quic/gquic.js';
 import { decodeSid } from '../quic/cid.js';
+import { gquicSlot } from './maglev.js';
 
 /** What the maps hold, as the reference sees it. */
 export interface DatapathState {
@@ -19,6 +21,8 @@ export interface DatapathState {
   txPorts: Set<number>;
   /** The interface the frame came in on. */
   ingressIfindex: number;
+  /** The live generation's gQUIC owner table (qs_gquic_ring): the owner's ID (hex) of a slot, null when empty. */
+  gquicRing: (slot: number) => string | null;
 }
 
 export interface Decision {
@@ -28,6 +32,8 @@ export interface Decision {
   output: Buffer;
   /** The owner's counter slot, when steered. */
   slot?: number;
+  /** Set when the packet is counted in qs_gquic_stats too (at form * GQUIC_REASON_SLOTS + reason). */
+  gquic?: { form: GquicFormName };
 }
 
 export function vipKeyString(family: number, addr: Buffer, port: number): string {
@@ -83,22 +89,55 @@ function parseToVip(f: Buffer, st: DatapathState): { vip: VipT; payload: Buffer 
 }
 
 export function decide(frame: Buffer, st: DatapathState): Decision {
-  const pass = (reason: ReasonName): Decision => ({ reason, action: XdpAction.PASS, output: frame });
   const pkt = parseToVip(frame, st);
-  if (typeof pkt === 'string') return pass(pkt);
+  if (typeof pkt === 'string') return pass(frame, pkt);
+  if (pkt.vip.cid_format & VIP_F_GQUIC) {
+    const g = parseGquic(pkt.payload);
+    if (g && 'reason' in g) return { ...pass(frame, g.reason), gquic: { form: g.form } };
+    if (g) return decideGquic(frame, pkt.payload, pkt.vip, g, st);
+  }
   const dcid = parseQuic(pkt.payload);
-  if (typeof dcid === 'string') return pass(dcid);
+  if (typeof dcid === 'string') return pass(frame, dcid);
   const r = decodeSid(pkt.payload, dcid, pkt.vip);
-  if ('reason' in r) return pass(r.reason);
-  if (r.sid.length > MAX_SID_LEN) throw new Error('unreachable: server ID longer than the key');
+  if ('reason' in r) return pass(frame, r.reason);
+  return toOwner(frame, sidHex(r.sid), st);
+}
 
-  const sid = r.sid.toString('hex');
-  if (st.localId !== null && sid === st.localId) return pass('LOCAL');
+function pass(frame: Buffer, reason: ReasonName): Decision {
+  return { reason, action: XdpAction.PASS, output: frame };
+}
+
+function sidHex(sid: Buffer): string {
+  if (sid.length > MAX_SID_LEN) throw new Error('unreachable: server ID longer than the key');
+  return sid.toString('hex');
+}
+
+/**
+ * A gQUIC-form header on a gQUIC VIP: the server ID the VIP's IETF layout reads at the CID (as a short
+ * header, whatever the form) when it names a known server; else the owner of the 8 client-CID bytes
+ * in the Maglev table. Q046/Q050 are counted per form on both paths, Q043 and short headers when hashed.
+ */
+function decideGquic(frame: Buffer, payload: Buffer, vip: VipT, g: GquicHeader, st: DatapathState): Decision {
+  const tag = (d: Decision, counted: boolean): Decision => (counted ? { ...d, gquic: { form: g.form } } : d);
+  const long = g.form === 'Q046' || g.form === 'Q050';
+  const ietf = decodeSid(payload, { off: g.off, len: null }, vip);
+  if ('sid' in ietf) {
+    const sid = sidHex(ietf.sid);
+    if (sid === st.localId || st.servers.has(sid)) return tag(toOwner(frame, sid, st), long);
+  }
+  if (!g.hash) return tag(pass(frame, long ? 'UNROUTABLE_CID' : 'reason' in ietf ? ietf.reason : 'UNKNOWN_SERVER'), long);
+  const owner = st.gquicRing(gquicSlot(payload.subarray(g.off, g.off + GQUIC_CID_LEN)));
+  return tag(owner === null ? pass(frame, 'UNKNOWN_SERVER') : toOwner(frame, owner, st), true);
+}
+
+/** From a server ID on, the same for every path: local, the owner's state, the loop guard, then steered out of its interface. */
+function toOwner(frame: Buffer, sid: string, st: DatapathState): Decision {
+  if (st.localId !== null && sid === st.localId) return pass(frame, 'LOCAL');
   const srv = st.servers.get(sid);
-  if (!srv) return pass('UNKNOWN_SERVER');
-  if (srv.state === ServerState.DRAIN) return pass('PEER_DRAIN');
-  if (srv.state !== ServerState.UP) return pass('PEER_DOWN');
-  if (st.peers.has(frame.subarray(6, 12).toString('hex'))) return pass('LOOP_GUARD');
+  if (!srv) return pass(frame, 'UNKNOWN_SERVER');
+  if (srv.state === ServerState.DRAIN) return pass(frame, 'PEER_DRAIN');
+  if (srv.state !== ServerState.UP) return pass(frame, 'PEER_DOWN');
+  if (st.peers.has(frame.subarray(6, 12).toString('hex'))) return pass(frame, 'LOOP_GUARD');
 
   const out = Buffer.from(frame);
   let action: number;
@@ -106,7 +145,7 @@ export function decide(frame: Buffer, st: DatapathState): Decision {
     frame.copy(out, 6, 0, 6);
     action = XdpAction.TX;
   } else {
-    if (!st.txPorts.has(srv.ifindex)) return pass('NO_EGRESS');
+    if (!st.txPorts.has(srv.ifindex)) return pass(frame, 'NO_EGRESS');
     srv.src_mac.copy(out, 6);
     action = XdpAction.REDIRECT;
   }

@@ -1,5 +1,5 @@
 // Server-ID decoding by CID layout, as bpf/cid.h does it: the reference for tests and `quicsteer cid decode`.
-import { CidFormat, LB_MAX_PLAIN, LB_MIN_PLAIN, LbFlags, MAX_SID_LEN, type ReasonName, type VipT } from '../bpf/layout.js';
+import { CID_FORMAT_MASK, CidFormat, LB_MAX_PLAIN, LB_MIN_PLAIN, LbFlags, MAX_SID_LEN, type ReasonName, type VipT } from '../bpf/layout.js';
 import type { Dcid } from './header.js';
 import { decryptSid } from './quic-lb.js';
 import { MVFST_MIN_CID_LEN, type MvfstVersion } from './vendor.js';
@@ -45,12 +45,14 @@ function mvfstSid(cid: Buffer, cidLen: number): SidResult {
 }
 
 /**
- * decode_sid(): the server ID in the DCID at payload[dcid.off], by the VIP's layout. For a short
- * header the payload must hold the whole CID the layout says it carries (else MALFORMED).
+ * decode_sid(): the server ID in the DCID at payload[dcid.off], by the VIP's layout (its IETF
+ * layout: the gQUIC flag masked off). For a short header the payload must hold the whole CID the
+ * layout says it carries (else MALFORMED).
  */
 export function decodeSid(payload: Buffer, dcid: Dcid, vip: VipT): SidResult {
   const cid = payload.subarray(dcid.off);
-  if (vip.cid_format === CidFormat.QUIC_LB) return quicLbSid(cid, dcid.len, vip);
+  const layout = vip.cid_format & CID_FORMAT_MASK;
+  if (layout === CidFormat.QUIC_LB) return quicLbSid(cid, dcid.len, vip);
   let cidLen: number;
   if (dcid.len === null) {
     cidLen = vip.dcid_len;
@@ -58,8 +60,8 @@ export function decodeSid(payload: Buffer, dcid: Dcid, vip: VipT): SidResult {
   } else {
     cidLen = dcid.len;
   }
-  if (vip.cid_format === CidFormat.FIXED) return fixedSid(cid, cidLen, vip);
-  if (vip.cid_format === CidFormat.MVFST) return mvfstSid(cid, cidLen);
+  if (layout === CidFormat.FIXED) return fixedSid(cid, cidLen, vip);
+  if (layout === CidFormat.MVFST) return mvfstSid(cid, cidLen);
   return { reason: 'UNROUTABLE_CID' };
 }
 

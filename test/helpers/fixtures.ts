@@ -1,7 +1,7 @@
 // The data path's fixture table (Katran style): input frame -> verdict, output frame, reason, owner slot.
 // Expected outputs are spelled out here, not computed by the reference decoder.
 import { XdpAction } from '../../src/bpf/program.js';
-import type { ReasonName } from '../../src/bpf/layout.js';
+import type { GquicFormName, ReasonName } from '../../src/bpf/layout.js';
 import { QUIC_DRAFT_29, QUIC_V1, QUIC_V2 } from '../../src/quic/header.js';
 import { encodeMsquic, encodeMvfst, msquicServerIdFixed, msquicServerIdIp } from '../../src/quic/vendor.js';
 import { frame, longHeader, msquicCid, mvfstCid, quicLbCid, shortHeader, withMacs, MAC_SELF, type FrameSpec } from './frames.js';
@@ -18,6 +18,8 @@ export interface Fixture {
   output?: Buffer;
   /** Owner counter slot that must count a steered frame. */
   slot?: number;
+  /** The gQUIC form whose qs_gquic_stats counter (form, reason) must count it; absent: no gQUIC counter moves. */
+  gquic?: GquicFormName;
 }
 
 const sid = (hex: string) => Buffer.from(hex, 'hex');
@@ -47,9 +49,9 @@ export function v6(payload: Buffer, port = PORT_QUIC_LB, extra: Partial<FrameSpe
   return frame({ ip: { v: 6, src: CLIENT6, dst: VIP6 }, udp: { sport: 50000, dport: port }, payload, ...extra });
 }
 
-const pass = (name: string, f: Buffer, reason: ReasonName): Fixture => ({ name, frame: f, reason, action: XdpAction.PASS });
+export const pass = (name: string, f: Buffer, reason: ReasonName): Fixture => ({ name, frame: f, reason, action: XdpAction.PASS });
 /** Steered back out of the ingress interface: dst = owner, src = the frame's own dst (our MAC). */
-const tx = (name: string, f: Buffer, owner: Buffer, slot: number): Fixture => ({
+export const tx = (name: string, f: Buffer, owner: Buffer, slot: number): Fixture => ({
   name, frame: f, reason: 'STEERED', action: XdpAction.TX, output: withMacs(f, owner, MAC_SELF), slot,
 });
 

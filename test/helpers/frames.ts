@@ -1,6 +1,8 @@
 // Frame builders: Ethernet (+VLAN tags), IPv4 (any IHL, fragments), IPv6, UDP, and QUIC headers / CIDs.
 import { longTypeBits, type LongTypeName } from '../../src/quic/header.js';
 import { ipBytes } from '../../src/datapath/tables.js';
+import { GquicVersion } from '../../src/bpf/layout.js';
+import { FIXED_BIT, Q043Flags, Q043_PN_LEN, Q046_CIL_ADJUST } from '../../src/quic/gquic.js';
 
 export const MAC_CLIENT_GW = Buffer.from('02000000c0de', 'hex'); // the director / router sending to us
 export const MAC_SELF = Buffer.from('020000000001', 'hex');      // this real server's interface
@@ -85,6 +87,62 @@ export function longHeader(o: { version: number; type?: LongTypeName; typeBits?:
 /** A QUIC short header (1-RTT): first octet (fixed bit unless greased), DCID, then rest. */
 export function shortHeader(dcid: Buffer, o: { rest?: Buffer; fixedBit?: boolean } = {}): Buffer {
   return Buffer.concat([Buffer.from([(o.fixedBit === false ? 0 : 0x40) | 0x01]), dcid, o.rest ?? Buffer.alloc(24, 0xbb)]);
+}
+
+/**
+ * A Q043 public header: flags, the 8-byte CID (CID flag set unless cidFlag false), the version when
+ * given (version flag), the packet number (pnLen bytes, flags bits 4..5) unless a reset, then rest.
+ * reset and nonce set their flags only (a client never sends the 32-byte nonce); extraFlags are ORed
+ * into the flags byte (0x40, 0x80: other forms).
+ */
+export function q043Header(o: {
+  cid: Buffer; version?: number; reset?: boolean; nonce?: boolean; pnLen?: (typeof Q043_PN_LEN)[number]; cidFlag?: boolean; extraFlags?: number; rest?: Buffer;
+}): Buffer {
+  const pnLen = o.pnLen ?? 4;
+  const flags =
+    (o.version === undefined ? 0 : Q043Flags.VERSION) | (o.reset ? Q043Flags.RESET : 0) | (o.nonce ? Q043Flags.NONCE : 0) |
+    (o.cidFlag === false ? 0 : Q043Flags.CID) | (Q043_PN_LEN.indexOf(pnLen) << 4) | (o.extraFlags ?? 0);
+  const version = Buffer.alloc(o.version === undefined ? 0 : 4);
+  if (o.version !== undefined) version.writeUInt32BE(o.version >>> 0);
+  const pn = o.reset ? Buffer.alloc(0) : Buffer.alloc(pnLen, 0x01);
+  return Buffer.concat([Buffer.from([flags]), o.cid, version, pn, o.rest ?? Buffer.alloc(24, 0xcc)]);
+}
+
+/** The Q046 nibble of a CID length: 0 for none, else length - 3 (4..18 bytes). */
+function q046Nibble(len: number): number {
+  if (len !== 0 && (len < 1 + Q046_CIL_ADJUST || len > 15 + Q046_CIL_ADJUST)) throw new RangeError(`Q046 CIDs are 0 or 4..18 bytes, got ${len}`);
+  return len ? len - Q046_CIL_ADJUST : 0;
+}
+
+/**
+ * A gQUIC long header. Q046: flags (form, fixed bit, type in v1 order, packet-number length - 1),
+ * version, DCIL << 4 | SCIL (nibbles: length - 3), DCID, SCID, packet number, rest. Q050: the
+ * invariants' layout, as longHeader() writes it (length bytes before each CID). cil / dcidLen
+ * override the length byte (lengths the CIDs do not have).
+ */
+export function gquicLong(o: {
+  version: 'Q046' | 'Q050'; type?: LongTypeName; typeBits?: number; dcid: Buffer; scid?: Buffer; cil?: number; dcidLen?: number; fixedBit?: boolean; pnLen?: 1 | 2 | 3 | 4; rest?: Buffer;
+}): Buffer {
+  const version = GquicVersion[o.version];
+  const scid = o.scid ?? Buffer.alloc(0);
+  const rest = o.rest ?? Buffer.alloc(24, 0xdd);
+  if (o.version === 'Q050') return longHeader({ ...o, version, scid, rest });
+  const pnLen = o.pnLen ?? 4;
+  const h = Buffer.alloc(6);
+  h[0] = 0x80 | (o.fixedBit === false ? 0 : FIXED_BIT) | ((o.typeBits ?? longTypeBits(version, o.type ?? 'INITIAL')) << 4) | (pnLen - 1);
+  h.writeUInt32BE(version, 1);
+  h[5] = o.cil ?? (q046Nibble(o.dcid.length) << 4) | q046Nibble(scid.length);
+  return Buffer.concat([h, o.dcid, scid, Buffer.alloc(pnLen, 0x01), rest]);
+}
+
+/**
+ * A short header as Q046/Q050 write it (the fixed bit, reserved bits clear, packet-number length - 1)
+ * and its greased kin: fixedBit false clears 0x40, bit08 sets the reserved bit 0x08 (a Q043 public
+ * header's CID flag); first overrides the whole octet.
+ */
+export function gquicShort(cid: Buffer, o: { fixedBit?: boolean; bit08?: boolean; pnLen?: 1 | 2 | 3 | 4; first?: number; rest?: Buffer } = {}): Buffer {
+  const first = o.first ?? ((o.fixedBit === false ? 0 : FIXED_BIT) | (o.bit08 ? Q043Flags.CID : 0) | ((o.pnLen ?? 4) - 1));
+  return Buffer.concat([Buffer.from([first]), cid, o.rest ?? Buffer.alloc(24, 0xee)]);
 }
 
 /** A QUIC-LB plaintext CID: octet 0 = config rotation (3 bits) + length - 1 (self-encoded), server ID, nonce. */

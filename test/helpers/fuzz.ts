@@ -1,12 +1,14 @@
 // Seeded generator of random, truncated and mutated frames aimed at every branch of the data path.
+import { GquicVersion } from '../../src/bpf/layout.js';
 import { QUIC_DRAFT_29, QUIC_V1, QUIC_V2 } from '../../src/quic/header.js';
 import { encodeCid } from '../../src/quic/quic-lb.js';
 import { MVFST_MIN_CID_LEN, encodeMsquic, encodeMvfst, msquicServerIdFixed, msquicServerIdIp, type MvfstVersion } from '../../src/quic/vendor.js';
-import { frame, longHeader, msquicCid, mvfstCid, quicLbCid, shortHeader, MAC_CLIENT_GW } from './frames.js';
+import { frame, gquicLong, gquicShort, longHeader, msquicCid, mvfstCid, q043Header, quicLbCid, shortHeader, MAC_CLIENT_GW } from './frames.js';
 import { CID } from './fixtures.js';
+import { GCID } from './gquic-fixtures.js';
 import {
-  CLIENT4, CLIENT6, ENC_CONFIGS, ENC_SIDS, LB_KEY, LB_KEYS, LOCAL_SID, MAC_PEER, PORT_MSQUIC, PORT_MVFST, PORT_NO_CID, PORT_QUIC_LB, PORT_QUIC_LB_ENC,
-  VIP4, VIP6,
+  CLIENT4, CLIENT6, ENC_CONFIGS, ENC_SIDS, GQUIC_PORTS, LB_KEY, LB_KEYS, LOCAL_SID, MAC_PEER, PORT_GQUIC_LB, PORT_GQUIC_MSQUIC, PORT_GQUIC_MVFST,
+  PORT_MSQUIC, PORT_MVFST, PORT_NO_CID, PORT_QUIC_LB, PORT_QUIC_LB_ENC, VIP4, VIP6,
 } from './world.js';
 
 /** mulberry32: small, fast, good enough to explore packets; same seed, same packets. */
@@ -58,11 +60,16 @@ function encryptedCid(r: Rng): Buffer {
   return r.chance(0.15) ? cid.subarray(0, r.int(0, cid.length - 1)) : cid;
 }
 
+/** An 8-byte mvfst CID from the vendor encoder: the owned host ID of its version (the fixtures' servers) or a random one. */
+function mvfstWhole(r: Rng, v: MvfstVersion): Buffer {
+  const owned = { 1: 0x1234, 2: 0x123456, 3: 0x12345678 }[v];
+  return encodeMvfst(v, r.chance(0.7) ? owned : r.int(0, 2 ** (8 * (v + 1)) - 1), r.bytes(8));
+}
+
 /** An mvfst CID from the vendor encoder: an owned host ID or a random one, cut to its version's minimum or one byte below, or anywhere from there. */
 function mvfstEncoded(r: Rng): Buffer {
   const v = r.int(1, 3) as MvfstVersion;
-  const owned = { 1: 0x1234, 2: 0x123456, 3: 0x12345678 }[v];
-  const cid = encodeMvfst(v, r.chance(0.7) ? owned : r.int(0, 2 ** (8 * (v + 1)) - 1), r.bytes(8));
+  const cid = mvfstWhole(r, v);
   const min = MVFST_MIN_CID_LEN[v];
   return cid.subarray(0, r.chance(0.6) ? r.pick([min - 1, min]) : r.int(min - 1, cid.length));
 }
@@ -89,8 +96,68 @@ function cidPool(r: Rng): { cid: Buffer; port?: number } {
   ])();
 }
 
+/**
+ * A gQUIC client CID (8 bytes: random, or the fixtures' hashed to each owner), or one whose bytes
+ * name a server (owned or not) by a gQUIC VIP's IETF layout, with that VIP's port: QUIC-LB 8 bytes
+ * or a server-chosen length, the first 8 or all 14 of an MsQuic CID, an mvfst CID.
+ */
+function gquicCid(r: Rng): { cid: Buffer; port?: number } {
+  return r.pick([
+    () => ({ cid: r.bytes(8) }),
+    () => ({ cid: r.bytes(8) }),
+    () => ({ cid: r.pick(Object.values(GCID)) }),
+    () => ({ cid: quicLbCid(0, sid(r.pick(OWNERS_2)), r.chance(0.6) ? 5 : r.int(5, 15)), port: PORT_GQUIC_LB }),
+    () => ({ cid: quicLbCid(r.pick([1, 1, 3, 7]), r.pick([sid('0a0b0c'), r.bytes(3)]), 4), port: PORT_GQUIC_LB }),
+    () => ({ cid: encodeMsquic(r.pick([msquicServerIdIp('192.0.2.2'), r.bytes(4)]), { random: r.bytes(14) }).subarray(0, r.pick([8, 8, 14])), port: PORT_GQUIC_MSQUIC }),
+    () => ({ cid: mvfstWhole(r, r.int(1, 3) as MvfstVersion), port: PORT_GQUIC_MVFST }),
+  ])();
+}
+
+/** A length Q046's nibbles can say (0, 4..18). */
+const q046Len = (r: Rng) => r.pick([0, r.int(4, 18)]);
+
+/**
+ * A gQUIC packet of every form: Q043 with every flag (a version of Q043 mostly, another, none; reset,
+ * nonce, each packet-number length, the CID flag clear, 0x40/0x80 set), Q046 and Q050 of every type
+ * with 8-byte and other DCIDs and SCIDs and sometimes a length byte the CIDs do not have, short
+ * headers with any first octet below 0x80; some cut anywhere.
+ */
+function gquicPayload(r: Rng): { payload: Buffer; port?: number } {
+  const { cid, port } = gquicCid(r);
+  const cid8 = cid.subarray(0, 8);
+  const rest = r.bytes(r.int(0, 30));
+  const form = r.int(0, 3);
+  let payload: Buffer;
+  if (form === 0) {
+    payload = q043Header({
+      cid: cid8,
+      version: r.chance(0.5) ? undefined : r.chance(0.8) ? GquicVersion.Q043 : r.pick([GquicVersion.Q046, GquicVersion.Q050, QUIC_V1, 0, r.int(0, 0xffffffff)]),
+      reset: r.chance(0.1),
+      nonce: r.chance(0.2),
+      pnLen: r.pick([1, 2, 4, 6] as const),
+      cidFlag: r.chance(0.95),
+      extraFlags: r.chance(0.1) ? r.pick([0x40, 0x80, 0xc0]) : 0,
+      rest,
+    });
+  } else if (form === 1) {
+    const dcid = r.chance(0.7) ? cid8 : r.chance(0.5) && cid.length <= 18 ? cid : r.bytes(q046Len(r));
+    const cil = r.chance(0.1) ? r.int(0, 255) : undefined;
+    payload = gquicLong({ version: 'Q046', typeBits: r.int(0, 3), dcid, scid: r.bytes(q046Len(r)), cil, fixedBit: r.chance(0.9), pnLen: r.int(1, 4) as 1 | 2 | 3 | 4, rest });
+  } else if (form === 2) {
+    const dcid = r.chance(0.7) ? cid8 : r.chance(0.5) ? cid : r.bytes(r.int(0, 21));
+    const dcidLen = r.chance(0.1) ? r.int(0, 255) : undefined;
+    payload = gquicLong({ version: 'Q050', typeBits: r.int(0, 3), dcid, scid: r.bytes(r.pick([0, 8, r.int(0, 20)])), dcidLen, fixedBit: r.chance(0.9), rest });
+  } else {
+    payload = gquicShort(cid, { first: r.chance(0.3) ? r.int(0, 0x7f) : undefined, fixedBit: r.chance(0.8), bit08: r.chance(0.3), pnLen: r.int(1, 4) as 1 | 2 | 3 | 4, rest });
+  }
+  if (r.chance(0.15)) payload = payload.subarray(0, r.int(0, payload.length));
+  // mostly to a gQUIC VIP (the CID's own, when it was made for one); else to any VIP (read as before)
+  return { payload, port: r.chance(0.9) ? (port ?? r.pick(GQUIC_PORTS)) : undefined };
+}
+
 function quicPayload(r: Rng): { payload: Buffer; port?: number } {
-  const kind = r.int(0, 9);
+  const kind = r.int(0, 12);
+  if (kind >= 10) return gquicPayload(r);
   if (kind === 0) return { payload: Buffer.alloc(0) };
   if (kind === 1) return { payload: r.bytes(r.int(1, 40)) };
   if (kind <= 5) {
@@ -133,9 +200,11 @@ export function randomFrame(r: Rng): Buffer {
           },
     udp: {
       sport: r.int(1, 65535),
-      // a CID made for a VIP goes there mostly; the IPv6 VIP only listens on the QUIC-LB ports
+      // a CID made for a VIP goes there mostly; the IPv6 VIP only listens on the QUIC-LB ports (one with gQUIC)
       dport: r.chance(0.9)
-        ? (port !== undefined && r.chance(0.9) ? port : v6 ? r.pick([PORT_QUIC_LB, PORT_QUIC_LB_ENC]) : r.pick([PORT_QUIC_LB, PORT_QUIC_LB, PORT_QUIC_LB_ENC, PORT_MSQUIC, PORT_MVFST, PORT_NO_CID]))
+        ? (port !== undefined && r.chance(0.9)
+            ? port
+            : v6 ? r.pick([PORT_QUIC_LB, PORT_QUIC_LB_ENC, PORT_GQUIC_LB]) : r.pick([PORT_QUIC_LB, PORT_QUIC_LB, PORT_QUIC_LB_ENC, PORT_MSQUIC, PORT_MVFST, PORT_NO_CID, ...GQUIC_PORTS]))
         : r.int(0, 65535),
       len: r.chance(0.9) ? undefined : r.int(0, 200),
     },
@@ -151,11 +220,8 @@ export function randomFrame(r: Rng): Buffer {
   return f.length < 14 ? Buffer.concat([f, Buffer.alloc(14 - f.length)]) : f;
 }
 
-/**
- * The UDP destination port and the DCID's first octet of a frame, where it has both, and a long
- * header's DCID length (for coverage tallies).
- */
-export function dcidTarget(f: Buffer): { port: number; first: number; dcidLen?: number } | undefined {
+/** The UDP destination port and payload of a frame (to the frame's end: the UDP length unread), where it has them. */
+export function udpTarget(f: Buffer): { port: number; payload: Buffer } | undefined {
   let off = 12;
   let type = f.length >= 14 ? f.readUInt16BE(off) : 0;
   for (let i = 0; i < 2 && (type === 0x8100 || type === 0x88a8) && f.length >= off + 6; i++) {
@@ -167,9 +233,18 @@ export function dcidTarget(f: Buffer): { port: number; first: number; dcidLen?: 
   else if (type === 0x86dd) off += 40;
   else return undefined;
   if (f.length < off + 8) return undefined;
-  const port = f.readUInt16BE(off + 2);
-  const q = off + 8;
-  const long = q < f.length && f[q]! & 0x80;
-  const at = long ? q + 6 : q + 1;
-  return at < f.length ? { port, first: f[at]!, ...(long ? { dcidLen: f[q + 5]! } : {}) } : undefined;
+  return { port: f.readUInt16BE(off + 2), payload: f.subarray(off + 8) };
+}
+
+/**
+ * The UDP destination port and the DCID's first octet of a frame, where it has both, and a long
+ * header's DCID length (for coverage tallies).
+ */
+export function dcidTarget(f: Buffer): { port: number; first: number; dcidLen?: number } | undefined {
+  const u = udpTarget(f);
+  if (!u) return undefined;
+  const p = u.payload;
+  const long = p.length > 0 && p[0]! & 0x80;
+  const at = long ? 6 : 1;
+  return at < p.length ? { port: u.port, first: p[at]!, ...(long ? { dcidLen: p[5]! } : {}) } : undefined;
 }

@@ -1,16 +1,17 @@
 // One description of the tables -> the real maps of a loaded program and the reference's state,
 // plus a harness that runs frames through BPF_PROG_TEST_RUN inside a namespace the test created.
 import { ObjectSpec, type Collection, type Program, type PerCpuMap } from '../../src/bpf/index.js';
-import { publishImage, type KeyContexts } from '../../src/datapath/install.js';
+import { publishImage, ringMembers, type KeyContexts } from '../../src/datapath/install.js';
 import { CRYPTO_PROGRAM, keyContexts } from '../../src/datapath/crypto.js';
 import {
-  CidFormat, Counter, LbFlags, Reasons, ServerState,
-  type CounterT, type ReasonName, type ServerT, type VipT,
+  CidFormat, Counter, GQUIC_REASON_SLOTS, GquicForms, LbFlags, Reasons, ServerState, VIP_F_GQUIC,
+  type CounterT, type GquicFormName, type ReasonName, type ServerT, type VipT,
 } from '../../src/bpf/layout.js';
 import { u32, whole } from '../../src/bpf/codec.js';
 import { native } from '../../src/bpf/native.js';
 import { decide, vipKeyString, type DatapathState, type Decision } from '../../src/datapath/reference.js';
 import { ipBytes, macKey, serverValue, sidKey, vipKey, vipValue } from '../../src/datapath/tables.js';
+import { maglevTable } from '../../src/datapath/maglev.js';
 import { Netns } from './netns.js';
 import { MAC_SELF } from './frames.js';
 import { BPF_OBJ } from './paths.js';
@@ -24,6 +25,12 @@ export const PORT_MSQUIC = 4433;
 export const PORT_MVFST = 8443;
 export const PORT_NO_CID = 9443;
 export const PORT_QUIC_LB_ENC = 4443;
+/** gQUIC VIPs: beside QUIC-LB in clear (VIP4 and VIP6), alone, beside MsQuic, beside mvfst. */
+export const PORT_GQUIC_LB = 5443;
+export const PORT_GQUIC = 6443;
+export const PORT_GQUIC_MSQUIC = 7443;
+export const PORT_GQUIC_MVFST = 8843;
+export const GQUIC_PORTS = [PORT_GQUIC_LB, PORT_GQUIC, PORT_GQUIC_MSQUIC, PORT_GQUIC_MVFST] as const;
 
 export const MAC_RS2 = Buffer.from('0200000000a2', 'hex');
 export const MAC_RS3 = Buffer.from('0200000000a3', 'hex');
@@ -83,6 +90,11 @@ export function fixtureWorld(ifindex: (name: string) => number): World {
     ],
   });
   const encrypted = vipValue({ cid_format: CidFormat.QUIC_LB, quic_lb: ENC_CONFIGS.map((c) => ({ ...c, flags: LbFlags.ENABLED | LbFlags.ENCRYPTED })) });
+  // gQUIC beside QUIC-LB in clear: configs whose server ID lies in the CID's first 8 bytes (1 + sid <= 8)
+  const gquicLb = vipValue({
+    cid_format: VIP_F_GQUIC | CidFormat.QUIC_LB,
+    quic_lb: [{ sid_len: 2, nonce_len: 6, flags: LbFlags.ENABLED }, { sid_len: 3, nonce_len: 4, flags: LbFlags.ENABLED }, undefined, { sid_len: 2, nonce_len: 6, flags: 0 }],
+  });
   return {
     vips: [
       { ip: VIP4, port: PORT_QUIC_LB, vip: quicLb },
@@ -92,6 +104,11 @@ export function fixtureWorld(ifindex: (name: string) => number): World {
       { ip: VIP4, port: PORT_NO_CID, vip: vipValue({ cid_format: CidFormat.NONE }) },
       { ip: VIP4, port: PORT_QUIC_LB_ENC, vip: encrypted },
       { ip: VIP6, port: PORT_QUIC_LB_ENC, vip: encrypted },
+      { ip: VIP4, port: PORT_GQUIC_LB, vip: gquicLb },
+      { ip: VIP6, port: PORT_GQUIC_LB, vip: gquicLb },
+      { ip: VIP4, port: PORT_GQUIC, vip: vipValue({ cid_format: VIP_F_GQUIC | CidFormat.NONE }) },
+      { ip: VIP4, port: PORT_GQUIC_MSQUIC, vip: vipValue({ cid_format: VIP_F_GQUIC | CidFormat.FIXED, sid_offset: 1, sid_len: 4, dcid_len: 14 }) },
+      { ip: VIP4, port: PORT_GQUIC_MVFST, vip: vipValue({ cid_format: VIP_F_GQUIC | CidFormat.MVFST, dcid_len: 8 }) },
     ],
     servers: [
       // the local server's own entry: "local" must be decided before the server lookup
@@ -163,14 +180,7 @@ export class Harness {
     const tx = this.coll.map('qs_tx_ports', whole(u32), whole(u32));
     // devmap entries name devices of the caller's namespace
     this.ns.enter(() => w.txPorts.forEach((n) => tx.update(native().ifNameToIndex(n), native().ifNameToIndex(n))));
-    this.state = {
-      vips: new Map(w.vips.map((v) => { const { family, addr } = ipBytes(v.ip); return [vipKeyString(family, addr, v.port), v.vip]; })),
-      servers: new Map(w.servers.map((s) => [s.sid, s.server])),
-      localId: w.localId,
-      peers: new Set(w.peers.map((p) => p.toString('hex'))),
-      txPorts: new Set(w.txPorts.map((n) => this.ifindex(n))),
-      ingressIfindex: 1,
-    };
+    this.state = referenceState(w, (n) => this.ifindex(n));
     return this.state;
   }
 
@@ -195,6 +205,20 @@ export class Harness {
     return sumPackets(this.stats.lookup(Reasons.indexOf(name))!);
   }
 
+  /** qs_gquic_stats, opened on first use (objects without gQUIC have no such map). */
+  #gquicStats: PerCpuMap<number, CounterT> | undefined;
+
+  /** Packets counted in qs_gquic_stats for a form and reason (index form * GQUIC_REASON_SLOTS + reason), summed over CPUs. */
+  gquicPacketsOf(form: GquicFormName, reason: ReasonName): number {
+    this.#gquicStats ??= this.coll.perCpuMap('qs_gquic_stats', whole(u32), Counter);
+    return sumPackets(this.#gquicStats.lookup(GquicForms.indexOf(form) * GQUIC_REASON_SLOTS + Reasons.indexOf(reason))!);
+  }
+
+  /** Every qs_gquic_stats counter, by "form reason". */
+  gquicPackets(): Record<string, number> {
+    return Object.fromEntries(GquicForms.flatMap((f) => Reasons.map((r) => [`${f} ${r}`, this.gquicPacketsOf(f, r)])));
+  }
+
   serverCounter(slot: number): CounterT {
     return sum(this.serverStats.lookup(slot)!);
   }
@@ -203,6 +227,26 @@ export class Harness {
     this.coll.close();
     this.ns.destroy();
   }
+}
+
+/** The reference's view of a world's tables; ifindex: an interface's index where the frames run. */
+export function referenceState(w: World, ifindex: (name: string) => number): DatapathState {
+  return {
+    vips: new Map(w.vips.map((v) => { const { family, addr } = ipBytes(v.ip); return [vipKeyString(family, addr, v.port), v.vip]; })),
+    servers: new Map(w.servers.map((s) => [s.sid, s.server])),
+    localId: w.localId,
+    peers: new Set(w.peers.map((p) => p.toString('hex'))),
+    txPorts: new Set(w.txPorts.map(ifindex)),
+    ingressIfindex: 1,
+    gquicRing: gquicRingOf(w),
+  };
+}
+
+/** The gQUIC owner table the world's image carries: Maglev over the members publish() takes (the up servers, the local one among them). */
+export function gquicRingOf(w: World): (slot: number) => string | null {
+  const { members, table } = maglevTable(ringMembers(w.servers.map((s) => [sidKey(Buffer.from(s.sid, 'hex')), s.server])));
+  const hex = members.map((m) => m.toString('hex'));
+  return (slot) => (table[slot]! < 0 ? null : hex[table[slot]!]!);
 }
 
 export function sum(cs: CounterT[]): CounterT {
