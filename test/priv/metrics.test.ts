@@ -36,6 +36,8 @@ const FAMILIES: Record<string, 'counter' | 'gauge'> = {
   quicsteer_table_entries: 'gauge',
   quicsteer_table_capacity: 'gauge',
   quicsteer_generation: 'gauge',
+  quicsteer_gquic_bytes: 'counter',
+  quicsteer_gquic_packets: 'counter',
   quicsteer_state_pinned: 'gauge',
   quicsteer_server_state: 'gauge',
   quicsteer_interface_info: 'gauge',

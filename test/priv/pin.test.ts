@@ -17,7 +17,7 @@ privileged('a second load reuses the maps pinned by the first, with their conten
   const fs = new TempBpffs();
   try {
     const first = ObjectSpec.open(BPF_OBJ, { pinRootPath: fs.dir }).load();
-    t.deepEqual(readdirSync(fs.dir).filter((f) => !f.endsWith('.debug')).sort(), ['qs_config', 'qs_keys', 'qs_lb_cache', 'qs_lb_decrypts', 'qs_live', 'qs_peers', 'qs_server_stats', 'qs_servers', 'qs_stats', 'qs_sync', 'qs_tx_ports', 'qs_vips']);
+    t.deepEqual(readdirSync(fs.dir).filter((f) => !f.endsWith('.debug')).sort(), ['qs_config', 'qs_gquic_ring', 'qs_gquic_stats', 'qs_keys', 'qs_lb_cache', 'qs_lb_decrypts', 'qs_live', 'qs_peers', 'qs_server_stats', 'qs_servers', 'qs_stats', 'qs_sync', 'qs_tx_ports', 'qs_vips']);
     publishImage((n) => first.maps.get(n)!.fd, { ...EMPTY_IMAGE, vips: [[key, vip]] });
     const id = first.maps.get('qs_vips')!.info.id;
     first.close();
