@@ -9,6 +9,8 @@
 //                             (big-endian), RATE a second, until stdin ends (at most SECS seconds);
 //                             then prints {"sent": n, "failed": [i, ...], "ms": t} (sends the kernel
 //                             refused; milliseconds from the first datagram to the end)
+//   batch ADDR PORT FILE RATE  sends each datagram of FILE (hex, one per line) once, in order, RATE a
+//                             second; then prints {"sent": n, "failed": [i, ...], "ms": t} and exits
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -66,43 +68,62 @@ if (mode === 'listen') {
   setTimeout(() => process.exit(3), 60_000).unref();
 } else if (mode === 'paced') {
   const all = readFileSync(arg3!, 'utf8').trim().split('\n').map((h) => Buffer.from(h, 'hex'));
-  const rate = Number(arg4);
+  const stop = pace(Number(arg4), Infinity, (seq) => {
+    const t = all[seq % all.length]!;
+    const d = Buffer.allocUnsafe(t.length + 4);
+    t.copy(d);
+    d.writeUInt32BE(seq, t.length);
+    return d;
+  });
+  process.stdin.on('end', stop);
+  process.stdin.resume();
+  setTimeout(() => process.exit(3), Number(arg5 ?? 60) * 1000).unref();
+} else if (mode === 'batch') {
+  const all = readFileSync(arg3!, 'utf8').trim().split('\n').map((h) => Buffer.from(h, 'hex'));
+  pace(Number(arg4), all.length, (seq) => all[seq]!);
+  setTimeout(() => process.exit(3), 60_000).unref();
+} else {
+  process.stderr.write('usage: udp-peer listen ADDR PORT [echo] | send ADDR PORT HEX COUNT | ask ADDR PORT HEX MS | stream ADDR PORT FILE | paced ADDR PORT FILE RATE SECS | batch ADDR PORT FILE RATE\n');
+  process.exit(2);
+}
+
+/**
+ * Sends datagram(seq) for seq = 0, 1, ... at `rate` a second until `limit` are sent or the returned
+ * stop() is called; then prints {sent, failed, ms} (failed: the sends the kernel refused) and closes.
+ */
+function pace(rate: number, limit: number, datagram: (seq: number) => Buffer): () => void {
   // a stalled process catches up at most this many datagrams a millisecond: bursts stay far below a veth's 256-frame ring
   const BURST = 8;
   let sent = 0;
   let inflight = 0;
-  let stop = false;
+  let stopped = false;
+  let done = false;
   const failed: number[] = [];
   const t0 = performance.now();
   const finish = () => {
+    if (done) return;
+    done = true;
     process.stdout.write(JSON.stringify({ sent, failed, ms: Math.round(performance.now() - t0) }) + '\n');
     s.close();
   };
-  process.stdin.on('end', () => {
-    stop = true;
+  const stop = () => {
+    stopped = true;
     if (inflight === 0) finish();
-  });
-  process.stdin.resume();
+  };
   const tick = () => {
-    if (stop) return;
-    const due = Math.floor(((performance.now() - t0) * rate) / 1000);
+    if (stopped) return;
+    const due = Math.min(limit, Math.floor(((performance.now() - t0) * rate) / 1000));
     for (let n = 0; sent < due && n < BURST; n++) {
       const seq = sent++;
-      const t = all[seq % all.length]!;
-      const d = Buffer.allocUnsafe(t.length + 4);
-      t.copy(d);
-      d.writeUInt32BE(seq, t.length);
       inflight++;
-      s.send(d, port, addr, (err) => {
+      s.send(datagram(seq), port, addr, (err) => {
         if (err) failed.push(seq);
-        if (--inflight === 0 && stop) finish();
+        if (--inflight === 0 && stopped) finish();
       });
     }
-    setTimeout(tick, 1);
+    if (sent >= limit) stop();
+    else setTimeout(tick, 1);
   };
   tick();
-  setTimeout(() => process.exit(3), Number(arg5 ?? 60) * 1000).unref();
-} else {
-  process.stderr.write('usage: udp-peer listen ADDR PORT [echo] | send ADDR PORT HEX COUNT | ask ADDR PORT HEX MS | stream ADDR PORT FILE | paced ADDR PORT FILE RATE SECS\n');
-  process.exit(2);
+  return stop;
 }
