@@ -240,14 +240,8 @@ export class MigrationLab {
     const o = this.opts;
     this.sw.ip('link', 'add', 'br0', 'type', 'bridge');
     this.sw.ip('link', 'set', 'br0', 'up');
-    const onBridge = (ns: Netns, port: string, dev: string, addr: string) => {
-      this.sw.ip('link', 'add', port, 'type', 'veth', 'peer', 'name', dev, 'netns', ns.name);
-      this.sw.ip('link', 'set', port, 'master', 'br0', 'up');
-      ns.ip('addr', 'add', addr, 'dev', dev);
-      ns.ip('link', 'set', dev, 'up');
-    };
-    onBridge(this.nat, 'sw-nat', 'n1', `${NAT_PUBLIC}/24`);
-    for (const s of SERVERS) onBridge(this.rs[s.name], `sw-${s.name}`, 'eth0', `${s.ip}/24`);
+    this.sw.plug(this.nat, 'sw-nat', 'n1', `${NAT_PUBLIC}/24`);
+    for (const s of SERVERS) this.sw.plug(this.rs[s.name], `sw-${s.name}`, 'eth0', `${s.ip}/24`);
     // client <-> NAT
     this.cl.ip('link', 'add', 'cl0', 'type', 'veth', 'peer', 'name', 'n0', 'netns', this.nat.name);
     this.cl.ip('addr', 'add', `${CLIENT_IP}/24`, 'dev', 'cl0');
@@ -261,7 +255,7 @@ export class MigrationLab {
     for (const [ns, dev] of [[this.cl, 'cl0'], [this.nat, 'n0'], [this.nat, 'n1']] as const) this.#in(ns, 'ethtool', '-K', dev, 'tx', 'off');
     // the last mile: both directions shaped, so the transfer spans the event
     for (const dev of ['n0', 'n1']) this.#in(this.nat, 'tc', 'qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate', o.rate, 'burst', '64kb', 'latency', '50ms');
-    for (const s of SERVERS) this.mac[s.name] = (JSON.parse(this.rs[s.name].ip('-j', 'link', 'show', 'eth0')) as { address: string }[])[0]!.address;
+    for (const s of SERVERS) this.mac[s.name] = this.rs[s.name].mac('eth0');
 
     if (this.director) this.#buildDirectors();
     else this.nat.ip('route', 'add', `${VIP}/32`, 'dev', 'n1');
@@ -296,12 +290,7 @@ export class MigrationLab {
     for (const m of ['ip_vs', `ip_vs_${this.#sched.scheduler}`]) spawnSync('modprobe', [m], { stdio: 'ignore' });
     const dirs: [Netns, string, string, string][] = [[this.director!, 'sw-dir', DIRECTOR_IP, 'dir1']];
     if (this.director2) dirs.push([this.director2, 'sw-dir2', DIRECTOR2_IP, 'dir2']);
-    for (const [ns, port, ip] of dirs) {
-      this.sw.ip('link', 'add', port, 'type', 'veth', 'peer', 'name', 'd0', 'netns', ns.name);
-      this.sw.ip('link', 'set', port, 'master', 'br0', 'up');
-      ns.ip('addr', 'add', `${ip}/24`, 'dev', 'd0');
-      ns.ip('link', 'set', 'd0', 'up');
-    }
+    for (const [ns, port, ip] of dirs) this.sw.plug(ns, port, 'd0', `${ip}/24`);
     if (o.director === 'vrrp') {
       // the VIP lives where VRRP puts it (the master's d0): the NAT finds it by ARP on the segment
       this.nat.ip('route', 'add', `${VIP}/32`, 'dev', 'n1');

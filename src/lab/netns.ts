@@ -59,6 +59,19 @@ export class Netns {
     this.ip('link', 'set', b, 'up');
   }
 
+  /** Plugs `ns` into this namespace's bridge: a veth from `port` (on the bridge) to `dev` (in `ns`, with `addr`), both ends up. */
+  plug(ns: Netns, port: string, dev: string, addr: string, bridge = 'br0'): void {
+    this.ip('link', 'add', port, 'type', 'veth', 'peer', 'name', dev, 'netns', ns.name);
+    this.ip('link', 'set', port, 'master', bridge, 'up');
+    ns.ip('addr', 'add', addr, 'dev', dev);
+    ns.ip('link', 'set', dev, 'up');
+  }
+
+  /** An interface's MAC address (aa:bb:cc:dd:ee:ff). */
+  mac(dev: string): string {
+    return (JSON.parse(this.ip('-j', 'link', 'show', dev)) as { address: string }[])[0]!.address;
+  }
+
   /** Processes running inside the namespace. */
   pids(): number[] {
     return sh('ip', 'netns', 'pids', this.name).split('\n').filter(Boolean).map(Number);

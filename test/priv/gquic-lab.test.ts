@@ -173,16 +173,10 @@ class GquicLab {
   #build(): void {
     this.sw.ip('link', 'add', 'br0', 'type', 'bridge');
     this.sw.ip('link', 'set', 'br0', 'up');
-    const onBridge = (ns: Netns, port: string, addr: string) => {
-      this.sw.ip('link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name);
-      this.sw.ip('link', 'set', port, 'master', 'br0', 'up');
-      ns.ip('addr', 'add', addr, 'dev', 'eth0');
-      ns.ip('link', 'set', 'eth0', 'up');
-    };
-    onBridge(this.director, 'sw-dir', `${DIRECTOR_IP}/24`);
+    this.sw.plug(this.director, 'sw-dir', 'eth0', `${DIRECTOR_IP}/24`);
     for (const s of SERVERS) {
-      onBridge(this.rs[s.name], `sw-${s.name}`, `${s.ip}/24`);
-      this.mac[s.name] = (JSON.parse(this.rs[s.name].ip('-j', 'link', 'show', 'eth0')) as { address: string }[])[0]!.address;
+      this.sw.plug(this.rs[s.name], `sw-${s.name}`, 'eth0', `${s.ip}/24`);
+      this.mac[s.name] = this.rs[s.name].mac('eth0');
     }
     // veth leaves UDP checksums to "offload" and XDP_TX drops that promise; real NICs fill them in
     sh('ip', 'netns', 'exec', this.director.name, 'ethtool', '-K', 'eth0', 'tx', 'off');

@@ -37,15 +37,10 @@ class Lab {
   constructor() {
     this.sw.ip('link', 'add', 'br0', 'type', 'bridge');
     this.sw.ip('link', 'set', 'br0', 'up');
-    for (const [ns, port, addr] of [[this.cl, 'sw-cl', `${CLIENT}/24`], [this.rs1, 'sw-r1', '192.0.2.1/24'], [this.rs2, 'sw-r2', '192.0.2.2/24']] as const) {
-      this.sw.ip('link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name);
-      this.sw.ip('link', 'set', port, 'master', 'br0', 'up');
-      ns.ip('addr', 'add', addr, 'dev', 'eth0');
-      ns.ip('link', 'set', 'eth0', 'up');
-    }
+    for (const [ns, port, addr] of [[this.cl, 'sw-cl', `${CLIENT}/24`], [this.rs1, 'sw-r1', '192.0.2.1/24'], [this.rs2, 'sw-r2', '192.0.2.2/24']] as const) this.sw.plug(ns, port, 'eth0', addr);
     for (const r of ['rs1', 'rs2'] as const) {
       this[r].ip('addr', 'add', `${VIP}/32`, 'dev', 'lo');
-      this.mac[r] = (JSON.parse(this[r].ip('-j', 'link', 'show', 'eth0')) as { address: string }[])[0]!.address;
+      this.mac[r] = this[r].mac('eth0');
     }
     // veth leaves UDP checksums to offload, which XDP_TX drops (see steer-netns.test.ts)
     sh('ip', 'netns', 'exec', this.cl.name, 'ethtool', '-K', 'eth0', 'tx', 'off');

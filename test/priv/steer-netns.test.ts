@@ -41,16 +41,11 @@ class Lab {
       [this.rs.rs1, 'sw-rs1', '192.0.2.1/24'],
       [this.rs.rs2, 'sw-rs2', '192.0.2.2/24'],
     ];
-    for (const [ns, port, addr] of hosts) {
-      this.sw.ip('link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name);
-      this.sw.ip('link', 'set', port, 'master', 'br0', 'up');
-      ns.ip('addr', 'add', addr, 'dev', 'eth0');
-      ns.ip('link', 'set', 'eth0', 'up');
-    }
+    for (const [ns, port, addr] of hosts) this.sw.plug(ns, port, 'eth0', addr);
     for (const r of ['rs1', 'rs2'] as const) {
       const ns = this.rs[r];
       ns.ip('addr', 'add', `${VIP}/32`, 'dev', 'lo');
-      this.mac[r] = Buffer.from((JSON.parse(ns.ip('-j', 'link', 'show', 'eth0')) as { address: string }[])[0]!.address.replace(/:/g, ''), 'hex');
+      this.mac[r] = Buffer.from(ns.mac('eth0').replace(/:/g, ''), 'hex');
     }
     // veth leaves UDP checksums to "offload" and vouches for them in skb metadata, which XDP_TX drops:
     // a steered datagram would arrive with a partial checksum. Real NICs fill it in before the wire.
