@@ -7,7 +7,7 @@ import { existsSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node
 import path from 'node:path';
 import { ObjectSpec, Program, XdpAction } from '../../src/bpf/index.js';
 import { native } from '../../src/bpf/native.js';
-import { MAX_SERVERS, PEER_SLOTS } from '../../src/bpf/layout.js';
+import { GquicVersion, MAX_SERVERS, PEER_SLOTS } from '../../src/bpf/layout.js';
 
 test('the peer set holds a MAC for every server the server table holds', (t) => t.true(PEER_SLOTS / 4 >= MAX_SERVERS));
 import { MAP_NAMES, PinnedState } from '../../src/control/state.js';
@@ -17,7 +17,9 @@ import { Netns } from '../helpers/netns.js';
 import { TempBpffs } from '../helpers/bpffs.js';
 import { tempDir } from '../helpers/tmp.js';
 import { cli, cliJson, SHIM, type CliResult } from '../helpers/cli.js';
-import { frame, quicLbCid, shortHeader } from '../helpers/frames.js';
+import { frame, q043Header, quicLbCid, shortHeader } from '../helpers/frames.js';
+import { gquicOwner, maglevTable } from '../../src/datapath/maglev.js';
+import { randomBytes } from 'node:crypto';
 import { TEST_OBJ } from '../helpers/paths.js';
 
 /** A real server namespace with two veths, and a pin path of its own. */
@@ -85,13 +87,17 @@ test.after.always(() => boxes.forEach((b) => b.destroy()));
 const hex2 = (i: number) => i.toString(16).padStart(4, '0');
 const macOf = (tag: number, i: number) => `02:${tag.toString(16).padStart(2, '0')}:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
 
-/** A large configuration tagged `tag`: every VIP, server MAC and the local ID say which file it came from. */
+/**
+ * A large configuration tagged `tag`: every VIP, server MAC and the local ID say which file it came
+ * from. The VIPs steer gQUIC too, and a third of the servers are down, a different third per tag:
+ * each file has a Maglev table of its own (qs_gquic_ring), written through the same generation.
+ */
 function bigConfig(tag: number, servers = 4000, vips = 100, macs = 200) {
   return {
     localId: hex2(tag),
     interfaces: [{ name: 'veth0', mode: 'native' }],
-    vips: Array.from({ length: vips }, (_, i) => ({ address: `10.${tag}.${i >> 8}.${i & 0xff}:443`, cid: 'quic-lb:sid=2,nonce=6' })),
-    servers: Array.from({ length: servers }, (_, i) => ({ id: hex2(i + 1), mac: macOf(tag, i % macs) })),
+    vips: Array.from({ length: vips }, (_, i) => ({ address: `10.${tag}.${i >> 8}.${i & 0xff}:443`, cid: ['quic-lb:sid=2,nonce=6', 'gquic'] })),
+    servers: Array.from({ length: servers }, (_, i) => ({ id: hex2(i + 1), mac: macOf(tag, i % macs), state: i % 3 === tag % 3 ? 'down' : 'up' })),
   };
 }
 
@@ -108,25 +114,56 @@ function classify(b: Box, tags: number[]): number | string {
   return `mixed: local ${local}, VIPs of ${[...vipTags]}, servers of ${[...macTags]}, peers of ${[...peerTags]} (${live.vips.length} VIPs, ${live.servers.length} servers)`;
 }
 
-/** A packet owned by a live server (not the local one) must be steered to that server's MAC. */
+/**
+ * A packet owned by a live server (not the local one) must be steered to that server's MAC: an IETF
+ * short header by its server ID, and gQUIC Q043 packets by the live generation's Maglev table (the
+ * owner computed here from the live up servers: a table left from the other file sends some elsewhere).
+ */
 function steersToLive(t: ExecutionContext, b: Box): boolean {
   const live = b.live()!;
   const link = live.links[0];
   if (!link) return false;
   const prog = Program.fromId(link.progId);
   try {
-    const owners = live.servers.filter((s) => s.id !== live.localId && s.state === 'up');
-    const owner = owners[Math.floor(Math.random() * owners.length)]!;
     const vip = live.vips[Math.floor(Math.random() * live.vips.length)]!;
-    const f = frame({ ip: { v: 4, src: '198.51.100.7', dst: vip.ip }, udp: { sport: 40000, dport: vip.port }, payload: shortHeader(quicLbCid(0, Buffer.from(owner.id, 'hex'), 6)) });
-    const r = prog.testRun({ data: f });
-    const ok = r.retval === XdpAction.TX && r.data.subarray(0, 6).toString('hex') === owner.mac.replace(/:/g, '');
-    if (!ok) t.log(`not steered: verdict ${r.retval}, owner ${owner.id} ${owner.mac}`);
+    const to = (payload: Buffer, owner: { id: string; mac: string }, what: string) => {
+      const r = prog.testRun({ data: frame({ ip: { v: 4, src: '198.51.100.7', dst: vip.ip }, udp: { sport: 40000, dport: vip.port }, payload }) });
+      const ok = r.retval === XdpAction.TX && r.data.subarray(0, 6).toString('hex') === owner.mac.replace(/:/g, '');
+      if (!ok) t.log(`${what} not steered: verdict ${r.retval}, owner ${owner.id} ${owner.mac}`);
+      return ok;
+    };
+    const up = live.servers.filter((s) => s.state === 'up');
+    const owners = up.filter((s) => s.id !== live.localId);
+    const owner = owners[Math.floor(Math.random() * owners.length)]!;
+    let ok = to(shortHeader(quicLbCid(0, Buffer.from(owner.id, 'hex'), 6)), owner, 'IETF');
+    const table = maglevTable(up.map((s) => Buffer.from(s.id, 'hex')));
+    for (let i = 0; i < GQUIC_CHECKS; i++) {
+      const cid = randomBytes(8);
+      cid[0] = 0xe0 | (cid[0]! & 0x1f); // QUIC-LB codepoint 7: no server ID, the Maglev table decides
+      const id = gquicOwner(table, cid);
+      if (id === live.localId) continue;
+      ok = to(q043Header({ cid, version: GquicVersion.Q043 }), live.servers.find((s) => s.id === id)!, `gQUIC ${cid.toString('hex')}`) && ok;
+    }
     return ok;
   } finally {
     prog.close();
   }
 }
+
+// gQUIC CIDs checked against the live Maglev table after every kill
+const GQUIC_CHECKS = 16;
+
+test("the gQUIC check can fail: the two files' Maglev tables give most CIDs different owners", (t) => {
+  const upIds = (tag: number) => bigConfig(tag).servers.filter((s) => s.state === 'up').map((s) => Buffer.from(s.id, 'hex'));
+  const [a, b] = [maglevTable(upIds(10)), maglevTable(upIds(11))];
+  let differ = 0;
+  for (let i = 0; i < 1000; i++) {
+    const cid = randomBytes(8);
+    if (gquicOwner(a, cid) !== gquicOwner(b, cid)) differ++;
+  }
+  // a table left from the other file passes one CID's check with p < 0.5: 16 checks, < 2e-5
+  t.true(differ > 500, `${differ} of 1,000 CIDs`);
+});
 
 const serial = (title: string, impl: Parameters<typeof privileged>[1]) => privileged(title, impl, test.serial);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
