@@ -39,12 +39,14 @@ struct qs_gquic_hdr {
 	__u32 form;
 	__u32 cid_off;
 	__s32 cid_len;
+	__u32 stop;   /* Q043: why its header refuses it (0: it does not), once no known ID claims it */
 };
 
 /*
  * Reads the header of a packet to a gQUIC VIP: QS_CONTINUE with *h set, or the reason to pass (with
- * h->form set when the version or first octet already said which gQUIC it is). IETF long headers
- * are QS_CONTINUE with h->form QS_GQ_NONE: parse_quic() reads them, as on any VIP.
+ * h->form set when the version said which gQUIC it is). IETF long headers are QS_CONTINUE with
+ * h->form QS_GQ_NONE: parse_quic() reads them, as on any VIP. A Q043 header's own refusal is
+ * h->stop, not the return: it counts only when the CID names no known server.
  */
 static __always_inline int parse_gquic(__u8 *payload, __u32 plen, const __u8 *data_end, struct qs_gquic_hdr *h)
 {
@@ -52,6 +54,7 @@ static __always_inline int parse_gquic(__u8 *payload, __u32 plen, const __u8 *da
 	__u8 b0;
 
 	h->form = QS_GQ_NONE;
+	h->stop = 0;
 	if (plen < 1)
 		return QS_R_NOT_QUIC;
 	if (payload + 1 > data_end)
@@ -87,23 +90,23 @@ static __always_inline int parse_gquic(__u8 *payload, __u32 plen, const __u8 *da
 	}
 
 	if ((b0 & GQUIC_PUBLIC_MASK) == GQUIC_PUBLIC) {
+		// Checked here, applied later: a greased IETF short header reads as Q043 too (its 0x01
+		// and 0x02 are packet-number bits), and a known server ID in its CID comes first
 		h->form = QS_GQ_Q043;
-		// a reset with a version is refused by google's framer
-		if ((b0 & (GQUIC_PF_VERSION | GQUIC_PF_RESET)) == (GQUIC_PF_VERSION | GQUIC_PF_RESET))
-			return QS_R_MALFORMED;
-		// the nonce flag (0x04) is ignored on client packets, as google's server does
-		need = GQUIC_Q043_CID_END + (b0 & GQUIC_PF_VERSION ? 4 : 0) + (b0 & GQUIC_PF_RESET ? 0 : gquic_pn_len(b0));
-		if (plen < need)
-			return QS_R_MALFORMED;
-		if (b0 & GQUIC_PF_VERSION) {
-			if (payload + GQUIC_Q043_VERSION_END > data_end)
-				return QS_R_MALFORMED;
-			version = (__u32)payload[9] << 24 | (__u32)payload[10] << 16 | (__u32)payload[11] << 8 | payload[12];
-			if (version != QS_GQUIC_Q043)
-				return QS_R_UNKNOWN_VERSION;
-		}
 		h->cid_off = QUIC_SHORT_DCID_OFF;
 		h->cid_len = QS_GQUIC_CID_LEN;
+		// the nonce flag (0x04) is ignored on client packets, as google's server does
+		need = GQUIC_Q043_CID_END + (b0 & GQUIC_PF_VERSION ? 4 : 0) + (b0 & GQUIC_PF_RESET ? 0 : gquic_pn_len(b0));
+		if ((b0 & (GQUIC_PF_VERSION | GQUIC_PF_RESET)) == (GQUIC_PF_VERSION | GQUIC_PF_RESET))
+			h->stop = QS_R_MALFORMED;   /* a reset with a version: google's framer refuses it */
+		else if (plen < need || payload + GQUIC_Q043_CID_END > data_end)
+			h->stop = QS_R_MALFORMED;
+		else if (b0 & GQUIC_PF_VERSION) {
+			if (payload + GQUIC_Q043_VERSION_END > data_end)
+				h->stop = QS_R_MALFORMED;
+			else if (((__u32)payload[9] << 24 | (__u32)payload[10] << 16 | (__u32)payload[11] << 8 | payload[12]) != QS_GQUIC_Q043)
+				h->stop = QS_R_UNKNOWN_VERSION;
+		}
 		return QS_CONTINUE;
 	}
 

@@ -215,7 +215,8 @@ static __always_inline int gquic_pack(__u32 what, __u32 form, __u32 arg)
  * What becomes of a gQUIC VIP's packet once decode_sid() read its CID as a short header's (r: its
  * result, *ietf: the ID it read): the header is read again, and an IETF long header keeps r. Any
  * other form goes by the ID the IETF layout read when this server or the server table knows it;
- * else by the owner of its 8-byte client CID, at a slot of the Maglev table (the caller reads it).
+ * else a Q043 header's refusal (h.stop) stands; else the owner of its 8-byte client CID, at a slot
+ * of the Maglev table (the caller reads it).
  *
  * A global function, so the verifier walks it once, with r and the ID unknown: inlined, it was
  * walked again for every way decode_sid() ends (AES, cache, each reason), and the program passed
@@ -253,6 +254,8 @@ __attribute__((noinline)) int qs_gquic_decide(struct xdp_md *ctx, int r, const s
 		// header read as Q043; counted as gQUIC only under a gQUIC version
 		return gquic_pack(QS_GQ_DO_ID, h.form == QS_GQ_Q046 || h.form == QS_GQ_Q050 ? h.form : QS_GQ_NONE, 0);
 	}
+	if (h.stop)
+		return gquic_pack(QS_GQ_DO_PASS, h.form, h.stop);
 	if (!gquic_has_cid(&h, pkt.plen)) {
 		// a short header too short for a client CID is no gQUIC packet
 		if (h.form == QS_GQ_SHORT)

@@ -114,8 +114,8 @@ function sidHex(sid: Buffer): string {
 
 /**
  * A gQUIC-form header on a gQUIC VIP: the server ID the VIP's IETF layout reads at the CID (as a short
- * header, whatever the form) when it names a known server; else the owner of the 8 client-CID bytes
- * in the Maglev table. Q046/Q050 are counted per form on both paths, Q043 and short headers when hashed.
+ * header, whatever the form) when it names a known server; else a Q043 header's refusal; else the owner
+ * of the 8 client-CID bytes in the Maglev table. Q046/Q050 are counted per form on both paths, Q043 and short headers when hashed.
  */
 function decideGquic(frame: Buffer, payload: Buffer, vip: VipT, g: GquicHeader, st: DatapathState): Decision {
   const tag = (d: Decision, counted: boolean): Decision => (counted ? { ...d, gquic: { form: g.form } } : d);
@@ -125,6 +125,7 @@ function decideGquic(frame: Buffer, payload: Buffer, vip: VipT, g: GquicHeader, 
     const sid = sidHex(ietf.sid);
     if (sid === st.localId || st.servers.has(sid)) return tag(toOwner(frame, sid, st), long);
   }
+  if (g.stop) return tag(pass(frame, g.stop), true);
   if (!g.hash) return tag(pass(frame, long ? 'UNROUTABLE_CID' : 'reason' in ietf ? ietf.reason : 'UNKNOWN_SERVER'), long);
   const owner = st.gquicRing(gquicSlot(payload.subarray(g.off, g.off + GQUIC_CID_LEN)));
   return tag(owner === null ? pass(frame, 'UNKNOWN_SERVER') : toOwner(frame, owner, st), true);

@@ -20,6 +20,8 @@ export interface GquicHeader {
   form: GquicFormName;
   off: number;
   hash: boolean;
+  /** Q043: why its header refuses it; applied only when the CID names no known server (a greased IETF header reads as Q043 too) */
+  stop?: ReasonName;
 }
 
 /** A gQUIC-form packet that stops before the decision (cut short, refused flags, another version in a Q043 header, a Retry). */
@@ -44,15 +46,18 @@ export function q046DcidLen(cil: number): number {
   return dcil ? dcil + Q046_CIL_ADJUST : 0;
 }
 
-/** Q043: flags byte with the version flag checked against the reset flag, the whole header there, and the version Q043. */
-function q043(p: Buffer): GquicHeader | GquicStop {
+/**
+ * Q043: flags byte with the version flag checked against the reset flag, the whole header there, and
+ * the version Q043; a refusal is the header's `stop`, for the decision to apply after the IETF reading.
+ */
+function q043(p: Buffer): GquicHeader {
   const b0 = p[0]!;
-  const stop = (reason: ReasonName): GquicStop => ({ form: 'Q043', reason });
+  const h: GquicHeader = { form: 'Q043', off: SHORT_CID_OFF, hash: true };
   // google's framer: "Got version flag in reset packet"
-  if (b0 & Q043Flags.VERSION && b0 & Q043Flags.RESET) return stop('MALFORMED');
-  if (p.length < q043HeaderLen(b0)) return stop('MALFORMED');
-  if (b0 & Q043Flags.VERSION && p.readUInt32BE(1 + GQUIC_CID_LEN) !== GquicVersion.Q043) return stop('UNKNOWN_VERSION');
-  return { form: 'Q043', off: SHORT_CID_OFF, hash: true };
+  if (b0 & Q043Flags.VERSION && b0 & Q043Flags.RESET) return { ...h, stop: 'MALFORMED' };
+  if (p.length < q043HeaderLen(b0)) return { ...h, stop: 'MALFORMED' };
+  if (b0 & Q043Flags.VERSION && p.readUInt32BE(1 + GQUIC_CID_LEN) !== GquicVersion.Q043) return { ...h, stop: 'UNKNOWN_VERSION' };
+  return h;
 }
 
 /** Q046 / Q050 long headers (the version already read): the type, the DCID length, the DCID inside the payload. */

@@ -157,8 +157,11 @@ export function gquicFixtures(): Fixture[] {
     counted('Q043', tx('greased IETF short header, 0x08 set, of an unknown server: hashed', lb(gquicShort(CID.unknown, { first: 0x08 })), MAC_RS2, 15)),
     counted('Q043', tx('greased IETF short header naming RS2 on the gQUIC-only VIP: hashed', g(gquicShort(CID.rs2, { first: 0x08 })), MAC_RS3, 14)),
     // 0x01 is the Q043 version flag: bytes 9..12 are read as a version (a documented limit)
-    counted('Q043', pass('greased IETF short header, 0x09: a Q043 version field, not Q043', lb(gquicShort(CID.rs2, { first: 0x09 })), 'UNKNOWN_VERSION')),
-    counted('Q043', pass('greased IETF short header, 0x0b: Q043 reset and version flags', lb(gquicShort(CID.rs2, { first: 0x0b })), 'MALFORMED')),
+    // the Q043 header checks come after the IETF reading: a known ID wins over the bits Q043 would refuse
+    tx('greased IETF short header, 0x09 (a Q043 version field, not Q043), naming RS2: its owner', lb(gquicShort(CID.rs2, { first: 0x09 })), MAC_RS2, 1),
+    tx('greased IETF short header, 0x0b (Q043 reset and version flags), naming RS2: its owner', lb(gquicShort(CID.rs2, { first: 0x0b })), MAC_RS2, 1),
+    counted('Q043', pass('greased IETF short header, 0x09, of an unknown server: the Q043 version check', lb(gquicShort(CID.unknown, { first: 0x09 })), 'UNKNOWN_VERSION')),
+    counted('Q043', pass('greased IETF short header, 0x0b, of an unknown server: the Q043 reset check', lb(gquicShort(CID.unknown, { first: 0x0b })), 'MALFORMED')),
     // controls: the same frames on the VIP without gQUIC, as before
     tx('greased 0x08 naming RS2 on the VIP without gQUIC', v4(gquicShort(CID.rs2, { first: 0x08 })), MAC_RS2, 1),
     tx('greased 0x09 naming RS2 on the VIP without gQUIC', v4(gquicShort(CID.rs2, { first: 0x09 })), MAC_RS2, 1),
