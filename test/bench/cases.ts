@@ -15,16 +15,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { Link, ObjectSpec, XdpAction, type Collection, type Program } from '../../src/bpf/index.js';
 import { u32, u64, whole } from '../../src/bpf/codec.js';
-import { CidFormat, Counter, LbFlags, PEER_SLOTS, Reasons, VIP_SLOTS, type ReasonName, type ServerIdT, type ServerT } from '../../src/bpf/layout.js';
+import { CidFormat, Counter, GquicVersion, LbFlags, PEER_SLOTS, Reasons, VIP_SLOTS, type GquicFormName, type ReasonName, type ServerIdT, type ServerT } from '../../src/bpf/layout.js';
 import { native } from '../../src/bpf/native.js';
 import { SERVER_TABLE, build, generationInfo, generationMaps, publish, publishImage, readLive, waitForReaders, type Image } from '../../src/datapath/install.js';
 import { withWriteLock } from '../../src/control/lock.js';
 import { homeSlot, macKey, macString, placeKeys, serverValue, sidKey, vipKey, vipValue } from '../../src/datapath/tables.js';
-import { fixtures } from '../helpers/fixtures.js';
+import { CID, fixtures, v4 } from '../helpers/fixtures.js';
 import { ROOT } from '../helpers/paths.js';
-import { CLIENT4, Harness, LOCAL_SID, MAC_PEER, MAC_RS2, PORT_QUIC_LB, VIP4 } from '../helpers/world.js';
-import { BENCH_KEY, BenchWorld, ENC_BENCH, OBJECTS, PORT_ENC, benchConfig } from './world.js';
-import { MAC_SELF, frame, shortHeader } from '../helpers/frames.js';
+import { CLIENT4, Harness, LOCAL_SID, MAC_PEER, MAC_RS2, PORT_GQUIC_LB, PORT_QUIC_LB, VIP4 } from '../helpers/world.js';
+import { BENCH_KEY, BenchWorld, ENC_BENCH, OBJECTS, PORT_ENC, benchConfig, type AlsoCounted } from './world.js';
+import { MAC_SELF, frame, gquicShort, q043Header, shortHeader } from '../helpers/frames.js';
+import { gquicOwner, maglevTable } from '../../src/datapath/maglev.js';
 import { encodeCid } from '../../src/quic/quic-lb.js';
 import { CIPHER, kernelCrypto, kernelHasCryptoKfuncs } from '../../src/datapath/crypto.js';
 
@@ -156,7 +157,8 @@ export function runBench(opts: BenchOptions): Row[] {
   let w: BenchWorld | undefined;
   try {
     // h: the namespace (veth0/veth1) and a loaded program whose maps the state-cost rows publish into
-    w = new BenchWorld(h.ns, benchConfig());
+    const config = benchConfig();
+    w = new BenchWorld(h.ns, config);
     const world = w;
     const table = new Map(fixtures().map((f) => [f.name, f]));
     const steer = table.get(CLASSES[0]![1])!;
@@ -169,13 +171,13 @@ export function runBench(opts: BenchOptions): Row[] {
     let harnessNs = 0;
     const lastNs = new Map<string, number>();
     // a raw sampler: checks the verdict (and, given a reason, that every run was counted under it)
-    const timed = (figure: string, prog: Program, frame: Buffer, expect: number, reason?: ReasonName, counted?: (r: ReasonName) => bigint, decrypted?: 'none' | 'each') => {
+    const timed = (figure: string, prog: Program, frame: Buffer, expect: number, reason?: ReasonName, counted?: (r: ReasonName) => bigint, decrypted?: 'none' | 'each', also?: AlsoCounted) => {
       // the first run fills the decrypt-once cache: the row's samples then measure what they name
-      world.sample(figure, prog, frame, 1, expect, reason, counted);
-      return () => world.sample(figure, prog, frame, opts.repeat, expect, reason, counted, decrypted);
+      world.sample(figure, prog, frame, 1, expect, reason, counted, undefined, also);
+      return () => world.sample(figure, prog, frame, opts.repeat, expect, reason, counted, decrypted, also);
     };
-    const viaHarness: Sampler = (figure, prog, frame, expect, reason, counted, decrypted) => {
-      const raw = timed(figure, prog, frame, expect, reason, counted, decrypted);
+    const viaHarness: Sampler = (figure, prog, frame, expect, reason, counted, decrypted, also) => {
+      const raw = timed(figure, prog, frame, expect, reason, counted, decrypted, also);
       return () => {
         const ns = raw() - harnessNs;
         lastNs.set(figure, ns);
@@ -208,6 +210,7 @@ export function runBench(opts: BenchOptions): Row[] {
       },
     ];
 
+    cases.push(...gquicCases(w, viaHarness, shipped, config));
     cases.push(...encryptedCases(w, viaHarness, shipped, steer.frame, steer.reason!));
 
     // where a steered packet's time goes: the program stopped after each stage (QS_BENCH_STOP)
@@ -257,8 +260,57 @@ export function runBench(opts: BenchOptions): Row[] {
   }
 }
 
-/** A sampler through the harness: figure, program, frame, verdict, reason, its counter, the decrypt check. */
-type Sampler = (figure: string, prog: Program, frame: Buffer, expect: number, reason?: ReasonName, counted?: (r: ReasonName) => bigint, decrypted?: 'none' | 'each') => () => number;
+/** A sampler through the harness: figure, program, frame, verdict, reason, its counter, the decrypt check, a second counter. */
+type Sampler = (
+  figure: string, prog: Program, frame: Buffer, expect: number, reason?: ReasonName, counted?: (r: ReasonName) => bigint, decrypted?: 'none' | 'each', also?: AlsoCounted,
+) => () => number;
+
+/** The owner the gQUIC rows steer to: RS2, the IETF steered row's owner (a peer, reached by XDP_TX). */
+const GQUIC_OWNER = '0c0d';
+
+/**
+ * An 8-byte gQUIC client CID that the bench's Maglev table gives to GQUIC_OWNER, found by trying
+ * CIDs in turn against the table built from the applied servers (all up: the configuration sets no
+ * state). Octet 0xf0 reads as no server ID on the VIP's QUIC-LB layout (codepoint 7), so the data
+ * path takes the hash path.
+ */
+export function gquicCid(config: { servers: { id: string }[] }): Buffer {
+  const ring = maglevTable(config.servers.map((s) => Buffer.from(s.id, 'hex')));
+  for (let i = 0; i < 1 << 16; i++) {
+    const cid = Buffer.alloc(8);
+    cid[0] = 0xf0;
+    cid.writeUInt16BE(i, 6);
+    if (gquicOwner(ring, cid) === GQUIC_OWNER) return cid;
+  }
+  throw new Error(`bench: no gQUIC CID owned by ${GQUIC_OWNER}`);
+}
+
+/**
+ * gQUIC rows on the QUIC-LB + gQUIC VIP, each steered to a peer, next to the same MAC-rewrite floor
+ * as the IETF steered row (on a VIP without gQUIC): Q043 and a Q046/Q050 short header by the Maglev
+ * table (qs_gquic_stats moved once per run under the form), and an IETF short header by its server
+ * ID (qs_gquic_decide reads it first and finds the server: no gQUIC counter moves).
+ */
+function gquicCases(w: BenchWorld, viaHarness: Sampler, shipped: Program, config: { servers: { id: string }[] }): Case[] {
+  const section = 'gQUIC VIP (quic-lb:sid=2,nonce=6 + gquic), steered to a peer, ns/packet (harness subtracted)';
+  const cid = gquicCid(config);
+  const hashed = (form: GquicFormName): AlsoCounted => ({ what: `qs_gquic_stats ${form}/STEERED`, read: () => w.gquicPackets(form, 'STEERED'), by: 'runs' });
+  const rows: [string, Buffer, AlsoCounted][] = [
+    ['Q043 with version, by the Maglev table', q043Header({ cid, version: GquicVersion.Q043 }), hashed('Q043')],
+    ['Q046/Q050 short header, by the Maglev table', gquicShort(cid), hashed('SHORT')],
+    ['IETF short header, by its server ID', shortHeader(CID.rs2), { what: 'qs_gquic_stats', read: () => w.gquicTotal(), by: 'none' }],
+  ];
+  const cases = rows.map(([figure, payload, also]): Case => ({
+    row: { section, figure, unit: 'ns', floorOf: MAC_FLOOR, goal: { on: 'ratio', op: '<=', limit: 2 } },
+    sample: viaHarness(figure, shipped, v4(payload, PORT_GQUIC_LB), XdpAction.TX, 'STEERED', undefined, undefined, also),
+  }));
+  cases.at(-1)!.row.note =
+    `gQUIC rows: the VIP ${VIP4}:${PORT_GQUIC_LB} applied by the CLI (cid ["quic-lb:sid=2,nonce=6", "gquic"]); the hashed rows' client CID ${cid.toString('hex')} ` +
+    `is owned by ${GQUIC_OWNER} (RS2) in src/datapath/maglev.ts's table of the applied servers and reads as no server ID on the VIP's layout; ` +
+    `each sample checked: qs_stats STEERED and qs_gquic_stats (form)/STEERED moved once per run (IETF row: qs_gquic_stats unmoved); ` +
+    `compare with "${CLASSES[0]![0]}" (the same owner on a VIP without gQUIC) above`;
+  return cases;
+}
 
 /** The issue's goal: an encrypted single-pass steer at most this many times the plaintext steer of the same run. */
 const ENC_GOAL = 1.5;

@@ -8,14 +8,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { ObjectSpec, type Collection, type PerCpuMap, type Program } from '../../src/bpf/index.js';
 import { u32, u64, whole } from '../../src/bpf/codec.js';
-import { Counter, Reasons, type CounterT, type ReasonName } from '../../src/bpf/layout.js';
+import { Counter, GQUIC_REASON_SLOTS, GquicForms, Reasons, type CounterT, type GquicFormName, type ReasonName } from '../../src/bpf/layout.js';
 import { native } from '../../src/bpf/native.js';
 import { PinnedState } from '../../src/control/state.js';
 import { withWriteLock } from '../../src/control/lock.js';
 import { TempBpffs } from '../helpers/bpffs.js';
 import { MAC_SELF } from '../helpers/frames.js';
 import { ROOT } from '../helpers/paths.js';
-import { MAC_RS2, MAC_RS3, MAC_RS4, LOCAL_SID, PORT_MSQUIC, PORT_MVFST, PORT_QUIC_LB, VIP4, VIP6 } from '../helpers/world.js';
+import { MAC_RS2, MAC_RS3, MAC_RS4, LOCAL_SID, PORT_GQUIC_LB, PORT_MSQUIC, PORT_MVFST, PORT_QUIC_LB, VIP4, VIP6 } from '../helpers/world.js';
 import type { Netns } from '../helpers/netns.js';
 
 export const OBJECTS = {
@@ -48,7 +48,7 @@ export const ENC_BENCH = [
  * server's own entry among the servers, so the peer set holds this server's MAC as in a real fleet
  * (a steered frame's new source MAC: run again unrestored, it would hit the loop guard).
  */
-export function benchConfig(extraServers: { id: string; mac: string }[] = []): object {
+export function benchConfig(extraServers: { id: string; mac: string }[] = []) {
   const quicLb = ['quic-lb:sid=2,nonce=6', 'quic-lb:sid=3,nonce=4,cr=1'];
   return {
     localId: LOCAL_SID,
@@ -58,6 +58,8 @@ export function benchConfig(extraServers: { id: string; mac: string }[] = []): o
       { address: `${VIP4}:${PORT_MSQUIC}`, cid: 'msquic' },
       { address: `${VIP4}:${PORT_MVFST}`, cid: 'mvfst' },
       { address: `${VIP4}:${PORT_ENC}`, cid: ENC_BENCH.map((c) => `quic-lb:sid=${c.sidLen},nonce=${c.nonceLen},cr=${c.cr},key-file=lb.key`) },
+      // gQUIC beside QUIC-LB: publish() writes the Maglev table of the servers below (all up)
+      { address: `${VIP4}:${PORT_GQUIC_LB}`, cid: [quicLb[0], 'gquic'] },
     ],
     servers: [
       { id: LOCAL_SID, mac: mac(MAC_SELF) },
@@ -81,6 +83,15 @@ export function cli(ns: Netns, pin: string, ...args: string[]): number {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
+/** A second counter a sample checks: it moves by one per run, or not at all. */
+export interface AlsoCounted {
+  what: string;
+  read: () => bigint;
+  by: 'runs' | 'none';
+}
+
+const sumPackets = (cs: CounterT[]) => cs.reduce((a, c) => a + c.packets, 0n);
+
 /** The applied state, the builds loaded on its pins, and the restoring harness. */
 export class BenchWorld {
   readonly fs = new TempBpffs();
@@ -92,6 +103,7 @@ export class BenchWorld {
   readonly stats: PerCpuMap<number, CounterT>;
   /** encrypted CIDs that took AES (qs_lb_decrypts): a cache hit moves it by 0, an uncached build by 1 per run */
   readonly decrypts: PerCpuMap<number, bigint>;
+  readonly gquicStats: PerCpuMap<number, CounterT>;
 
   constructor(
     readonly ns: Netns,
@@ -107,6 +119,7 @@ export class BenchWorld {
       const shipped = this.build(OBJECTS.shipped);
       this.stats = shipped.perCpuMap('qs_stats', whole(u32), Counter);
       this.decrypts = shipped.perCpuMap('qs_lb_decrypts', whole(u32), whole(u64));
+      this.gquicStats = shipped.perCpuMap('qs_gquic_stats', whole(u32), Counter);
     } catch (e) {
       this.destroy();
       throw e;
@@ -145,7 +158,17 @@ export class BenchWorld {
 
   /** Packets counted under a reason, summed over CPUs. */
   reasonPackets(r: ReasonName): bigint {
-    return this.stats.lookup(Reasons.indexOf(r))!.reduce((a, c) => a + c.packets, 0n);
+    return sumPackets(this.stats.lookup(Reasons.indexOf(r))!);
+  }
+
+  /** Packets counted in qs_gquic_stats for a form and reason, summed over CPUs. */
+  gquicPackets(form: GquicFormName, reason: ReasonName): bigint {
+    return sumPackets(this.gquicStats.lookup(GquicForms.indexOf(form) * GQUIC_REASON_SLOTS + Reasons.indexOf(reason))!);
+  }
+
+  /** Every packet qs_gquic_stats counted, under any form and reason. */
+  gquicTotal(): bigint {
+    return GquicForms.reduce((a, f) => Reasons.reduce((b, r) => b + this.gquicPackets(f, r), a), 0n);
   }
 
   /** Makes the harness restore `frame`'s MACs and then run `prog`. */
@@ -161,7 +184,8 @@ export class BenchWorld {
   /**
    * One sample: `repeat` runs of `prog` on `frame` through the harness (in the namespace, arriving on
    * lo). Refuses a sample whose verdict is not `expect`, or, given a reason, one that did not count
-   * every run under it (its packets took another path than the row names). Returns ns per run.
+   * every run under it (its packets took another path than the row names), or one whose `also`
+   * counter did not move by its count (every run, or none). Returns ns per run.
    */
   sample(
     figure: string,
@@ -172,14 +196,18 @@ export class BenchWorld {
     reason?: ReasonName,
     counted = (r: ReasonName) => this.reasonPackets(r),
     decrypted?: 'none' | 'each',
+    also?: AlsoCounted,
   ): number {
     this.arm(prog, frame);
     const before = reason ? counted(reason) : 0n;
     const dBefore = this.decrypted();
+    const aBefore = also?.read() ?? 0n;
     const r = this.ns.enter(() => this.restore.testRun({ data: frame, repeat, ingressIfindex: 1 }));
     if (r.retval !== expect) throw new Error(`bench: ${figure}: the program returned ${r.retval}, the row measures ${expect}`);
     const moved = reason ? counted(reason) - before : BigInt(repeat);
     if (moved !== BigInt(repeat)) throw new Error(`bench: ${figure}: ${repeat} runs moved ${reason} by ${moved}`);
+    const aMoved = also ? also.read() - aBefore : 0n;
+    if (also && aMoved !== (also.by === 'runs' ? BigInt(repeat) : 0n)) throw new Error(`bench: ${figure}: ${repeat} runs moved ${also.what} by ${aMoved}`);
     // encrypted rows: every run served by the cache, or every run decrypted. The cache is per CPU and
     // a sample may run on a CPU that has not seen the frame yet: its first run decrypts (one at most)
     const d = this.decrypted() - dBefore;

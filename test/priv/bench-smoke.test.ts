@@ -1,10 +1,13 @@
 // make bench's code runs: every case once with tiny repeats, every row of the issue present with a
 // number > 0 in the table and the JSON. No timing is asserted (benchmarks are not tests).
 import { privilegedSerial } from '../helpers/env.js';
-import { runBench } from '../bench/cases.js';
+import { gquicCid, runBench } from '../bench/cases.js';
 import { formatTable, result } from '../bench/report.js';
 import { BenchWorld, OBJECTS, benchConfig } from '../bench/world.js';
-import { fixtures } from '../helpers/fixtures.js';
+import { CID, fixtures, v4 } from '../helpers/fixtures.js';
+import { q043Header, shortHeader } from '../helpers/frames.js';
+import { PORT_GQUIC_LB } from '../helpers/world.js';
+import { GquicVersion } from '../../src/bpf/layout.js';
 import { XdpAction } from '../../src/bpf/index.js';
 import { Netns } from '../helpers/netns.js';
 import { kernelHasCryptoKfuncs } from '../../src/datapath/crypto.js';
@@ -20,6 +23,7 @@ privilegedSerial('make bench: every case runs once and reports a number', (t) =>
     'short header, steered (veth)', 'instructions verified', 'status, cold start (10,000 servers)', 'apply -f: 10,000 servers into empty tables',
     'attach (load, pin, attach to a veth)', 'restoring harness, own cost', 'short header, steered, net of XDP_PASS',
     '1. parse Ethernet/IP/UDP', '7. + MAC rewrite, XDP_TX', '8. + counters: the shipped program',
+    'Q043 with version, by the Maglev table', 'Q046/Q050 short header, by the Maglev table', 'IETF short header, by its server ID',
   ])
     t.true(figures.includes(want), want);
   // the encrypted rows per AES implementation: the table one everywhere, the kfunc one where the kernel has the kfuncs
@@ -42,7 +46,7 @@ privilegedSerial('make bench: every case runs once and reports a number', (t) =>
 
 // Controls for the benchmark's method: a steered row measures the steer only because the harness
 // restores the frame, and a row whose packets took another path is refused, not reported.
-privilegedSerial('make bench: without the restoring harness a steered frame hits the loop guard from its 2nd run; with it every run is steered', (t) => {
+privilegedSerial('make bench: without the restoring harness a steered frame hits the loop guard from its 2nd run; with it every run is steered; a gQUIC row checks its gQUIC counter too', (t) => {
   const h = new Netns('qs-bs');
   let w: BenchWorld | undefined;
   try {
@@ -65,6 +69,15 @@ privilegedSerial('make bench: without the restoring harness a steered frame hits
     const local = fixtures().find((f) => f.reason === 'LOCAL')!;
     t.throws(() => w!.sample('local named steered', prog, local.frame, 100, XdpAction.PASS, 'STEERED'), { message: /100 runs moved STEERED by 0/ });
     t.throws(() => w!.sample('wrong verdict', prog, local.frame, 100, XdpAction.TX), { message: /returned 2, the row measures 3/ });
+    // the gQUIC rows' second counter: a Q043 frame is hashed to its owner only on the gQUIC VIP, and
+    // an IETF short header there moves no gQUIC counter
+    const q043 = q043Header({ cid: gquicCid(benchConfig()), version: GquicVersion.Q043 });
+    const hashedQ043 = { what: 'Q043/STEERED', read: () => w!.gquicPackets('Q043', 'STEERED'), by: 'runs' as const };
+    t.true(w.sample('Q043', prog, v4(q043, PORT_GQUIC_LB), 100, XdpAction.TX, 'STEERED', undefined, undefined, hashedQ043) >= 0);
+    t.throws(() => w!.sample('Q043, no gQUIC VIP', prog, v4(q043), 100, XdpAction.TX, 'STEERED', undefined, undefined, hashedQ043), { message: /returned 2, the row measures 3/ });
+    const ietf = v4(shortHeader(CID.rs2), PORT_GQUIC_LB);
+    const hashedShort = { what: 'SHORT/STEERED', read: () => w!.gquicPackets('SHORT', 'STEERED'), by: 'runs' as const };
+    t.throws(() => w!.sample('IETF named hashed', prog, ietf, 100, XdpAction.TX, 'STEERED', undefined, undefined, hashedShort), { message: /100 runs moved SHORT\/STEERED by 0/ });
   } finally {
     w?.destroy();
     h.destroy();
