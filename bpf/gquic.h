@@ -35,11 +35,13 @@ static __always_inline __u32 gquic_pn_len(__u8 flags)
 
 // How parse_gquic() read a packet: its form (QS_GQ_NONE: an IETF long header), where the CID is,
 // and its length on the wire (Q046/Q050 long headers) or QS_DCID_LEN_UNKNOWN (Q043: 8; short: not on the wire).
+// Bytes, not words: it lives on the stack of both the program and qs_gquic_decide(), whose stacks
+// together must stay within 512 bytes (the kfunc build's program is the deepest).
 struct qs_gquic_hdr {
-	__u32 form;
-	__u32 cid_off;
-	__s32 cid_len;
-	__u32 stop;   /* Q043: why its header refuses it (0: it does not), once no known ID claims it */
+	__u8 form;
+	__u8 cid_off;
+	__s8 cid_len;
+	__u8 stop;    /* Q043: why its header refuses it (0: it does not), once no known ID claims it */
 };
 
 /*

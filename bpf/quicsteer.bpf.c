@@ -227,16 +227,21 @@ static __always_inline int gquic_pack(__u32 what, __u32 form, __u32 arg)
  */
 __attribute__((noinline)) int qs_gquic_decide(struct xdp_md *ctx, int r, const struct qs_server_id *ietf)
 {
-	const __u8 *data_end = (const __u8 *)(long)ctx->data_end;
 	const struct qs_live *live = live_state();
+	const __u8 *data_end;
 	struct qs_gquic_hdr h;
 	struct qs_pkt pkt;
-	int reason;
+	int reason, known;
 	__u32 gen;
 
 	if (!live || !ietf)
 		return gquic_pack(QS_GQ_DO_PASS, QS_GQ_NONE, QS_R_MALFORMED);   /* unreachable */
 	gen = live->gen & (QS_GENERATIONS - 1);
+	// the lookups first, while little else is live: values kept across them take stack, and this
+	// frame and the program's share 512 bytes (the kfunc build's program takes 440)
+	known = r == QS_CONTINUE && (is_local(live, gen, ietf) || server_lookup(gen, ietf));
+
+	data_end = (const __u8 *)(long)ctx->data_end;
 	reason = parse_to_vip(ctx, gen, &pkt, 0);
 	if (reason == QS_CONTINUE)
 		reason = parse_gquic(pkt.payload, pkt.plen, data_end, &h);
@@ -249,7 +254,7 @@ __attribute__((noinline)) int qs_gquic_decide(struct xdp_md *ctx, int r, const s
 			return gquic_pack(QS_GQ_DO_PASS, QS_GQ_NONE, r);
 		return gquic_pack(QS_GQ_DO_ID, QS_GQ_NONE, 0);
 	}
-	if (r == QS_CONTINUE && (is_local(live, gen, ietf) || server_lookup(gen, ietf))) {
+	if (known) {
 		// an ID this server knows: IETF QUIC, Q050 with a server-chosen CID, or a greased IETF
 		// header read as Q043; counted as gQUIC only under a gQUIC version
 		return gquic_pack(QS_GQ_DO_ID, h.form == QS_GQ_Q046 || h.form == QS_GQ_Q050 ? h.form : QS_GQ_NONE, 0);
